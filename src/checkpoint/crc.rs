@@ -1,0 +1,31 @@
+//! The "masked" CRC32C that LevelDB tables and tensor bundles store. Masking
+//! keeps a CRC of data that itself contains CRCs from being degenerate.
+
+const MASK_DELTA: u32 = 0xa282_ead8;
+
+pub fn mask(crc: u32) -> u32 {
+    crc.rotate_right(15).wrapping_add(MASK_DELTA)
+}
+
+pub fn unmask(masked: u32) -> u32 {
+    masked.wrapping_sub(MASK_DELTA).rotate_left(15)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mask_round_trips_and_differs() {
+        for c in [0u32, 1, 0xdead_beef, u32::MAX] {
+            assert_eq!(unmask(mask(c)), c);
+            assert_ne!(mask(c), c);
+        }
+    }
+
+    #[test]
+    fn known_crc32c() {
+        // RFC 3720 test vector: 32 bytes of zeros.
+        assert_eq!(crc32c::crc32c(&[0u8; 32]), 0x8a91_36aa);
+    }
+}

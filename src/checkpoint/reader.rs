@@ -1,0 +1,559 @@
+//! Opening a bundle: the whole `.index` is parsed and validated up front, so
+//! that reading a tensor later can only fail on its data (CRC, strings).
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+use prost::Message;
+
+use super::tensor::{byte_swap, swap_unit};
+use super::{crc, data_path, index_path, slice_key, table, CheckpointError, Result, Tensor, TensorData};
+use crate::proto::tensorflow::bundle_header_proto::Endianness;
+use crate::proto::tensorflow::{BundleEntryProto, BundleHeaderProto, DataType, TensorShapeProto};
+
+/// The bundle format version this reader understands (`kTensorBundleVersion`).
+const BUNDLE_VERSION: i32 = 1;
+
+/// Where a tensor's bytes live in the data shards.
+#[derive(Debug, Clone, Copy)]
+struct Stored {
+    shard: usize,
+    offset: usize,
+    size: usize,
+    masked_crc: u32,
+}
+
+/// One part of a partitioned variable: where it sits in the full tensor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Slice {
+    pub start: Vec<u64>,
+    pub shape: Vec<u64>,
+}
+
+/// What the index says about a tensor, without reading it.
+#[derive(Debug, Clone)]
+pub struct EntryInfo {
+    pub dtype: DataType,
+    pub shape: Vec<u64>,
+    /// Empty unless the tensor was saved as a partitioned variable.
+    pub slices: Vec<Slice>,
+    stored: Vec<Stored>,
+}
+
+impl EntryInfo {
+    pub fn num_elements(&self) -> u64 {
+        self.shape.iter().product()
+    }
+
+    /// Bytes the tensor takes in the data files.
+    pub fn stored_bytes(&self) -> u64 {
+        self.stored.iter().map(|s| s.size as u64).sum()
+    }
+}
+
+/// An open V2 checkpoint.
+#[derive(Debug)]
+pub struct Checkpoint {
+    prefix: PathBuf,
+    index_path: PathBuf,
+    data_paths: Vec<PathBuf>,
+    header: BundleHeaderProto,
+    entries: BTreeMap<String, EntryInfo>,
+    shards: Vec<Bytes>,
+}
+
+impl Checkpoint {
+    /// Opens `<prefix>.index` and every data shard it names.
+    pub fn open(prefix: impl AsRef<Path>) -> Result<Self> {
+        let prefix = prefix.as_ref().to_path_buf();
+        let index_path = index_path(&prefix);
+        let index_bytes =
+            std::fs::read(&index_path).map_err(|e| CheckpointError::io(&index_path, e))?;
+        let corrupt = |msg: String| CheckpointError::corrupt(&index_path, msg);
+        let records = table::read_table(&index_bytes).map_err(corrupt)?;
+
+        let mut records = records.into_iter();
+        let header = match records.next() {
+            Some((key, value)) if key.is_empty() => BundleHeaderProto::decode(value.as_slice())
+                .map_err(|e| corrupt(format!("bundle header does not parse: {e}")))?,
+            _ => return Err(corrupt("no bundle header (the empty key) in the index".into())),
+        };
+        let num_shards = check_header(&header).map_err(corrupt)?;
+
+        let data_paths: Vec<PathBuf> = (0..num_shards)
+            .map(|i| data_path(&prefix, i, num_shards))
+            .collect();
+        let shards = data_paths
+            .iter()
+            .map(|p| map_file(p))
+            .collect::<Result<Vec<_>>>()?;
+        let shard_lens: Vec<usize> = shards.iter().map(|s| s.len()).collect();
+
+        let mut slice_records: HashMap<Vec<u8>, BundleEntryProto> = HashMap::new();
+        let mut full: Vec<(String, BundleEntryProto)> = Vec::new();
+        for (key, value) in records {
+            let entry = BundleEntryProto::decode(value.as_slice()).map_err(|e| {
+                corrupt(format!(
+                    "entry {:?} does not parse: {e}",
+                    String::from_utf8_lossy(&key)
+                ))
+            })?;
+            if key.first() == Some(&0) {
+                slice_records.insert(key, entry);
+            } else {
+                let name = String::from_utf8(key)
+                    .map_err(|e| corrupt(format!("tensor name is not UTF-8: {e}")))?;
+                full.push((name, entry));
+            }
+        }
+
+        let mut entries = BTreeMap::new();
+        for (name, entry) in full {
+            let info = validate_entry(&name, &entry, &slice_records, &shard_lens)
+                .map_err(|msg| CheckpointError::bad_tensor(&index_path, &name, msg))?;
+            entries.insert(name, info);
+        }
+        Ok(Checkpoint {
+            prefix,
+            index_path,
+            data_paths,
+            header,
+            entries,
+            shards,
+        })
+    }
+
+    pub fn prefix(&self) -> &Path {
+        &self.prefix
+    }
+
+    pub fn header(&self) -> &BundleHeaderProto {
+        &self.header
+    }
+
+    pub fn data_paths(&self) -> &[PathBuf] {
+        &self.data_paths
+    }
+
+    /// Tensors in name order (slices of partitioned variables appear once, under the full name).
+    pub fn entries(&self) -> impl Iterator<Item = (&str, &EntryInfo)> {
+        self.entries.iter().map(|(k, v)| (k.as_str(), v))
+    }
+
+    pub fn entry(&self, name: &str) -> Option<&EntryInfo> {
+        self.entries.get(name)
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        self.entries.contains_key(name)
+    }
+
+    fn entry_or_err(&self, name: &str) -> Result<&EntryInfo> {
+        self.entries
+            .get(name)
+            .ok_or_else(|| CheckpointError::NoSuchTensor {
+                prefix: self.prefix.clone(),
+                name: name.to_string(),
+            })
+    }
+
+    /// The whole tensor; partitioned variables are reassembled from their slices.
+    pub fn tensor(&self, name: &str) -> Result<Tensor> {
+        let info = self.entry_or_err(name)?;
+        if info.slices.is_empty() {
+            return self.read_stored(name, info.dtype, &info.shape, info.stored[0]);
+        }
+        let elem = info.dtype.byte_size().ok_or_else(|| {
+            self.bad(name, format!("partitioned {:?} tensors are not supported", info.dtype))
+        })?;
+        let total = usize::try_from(info.num_elements())
+            .ok()
+            .and_then(|n| n.checked_mul(elem))
+            .ok_or_else(|| self.bad(name, "tensor too large for this machine".into()))?;
+        let mut out = vec![0u8; total];
+        for (slice, stored) in info.slices.iter().zip(&info.stored) {
+            let part = self.read_stored(name, info.dtype, &slice.shape, *stored)?;
+            let TensorData::Pod(bytes) = part.data else {
+                return Err(self.bad(name, "slice is not a plain tensor".into()));
+            };
+            copy_slice_into(&mut out, &info.shape, slice, &bytes, elem);
+        }
+        Ok(Tensor {
+            dtype: info.dtype,
+            shape: info.shape.clone(),
+            data: TensorData::Pod(Bytes::from(out)),
+        })
+    }
+
+    /// The parts of a partitioned variable as stored, in the index's order.
+    pub fn slices(&self, name: &str) -> Result<Vec<(Slice, Tensor)>> {
+        let info = self.entry_or_err(name)?;
+        info.slices
+            .iter()
+            .zip(&info.stored)
+            .map(|(slice, stored)| {
+                Ok((
+                    slice.clone(),
+                    self.read_stored(name, info.dtype, &slice.shape, *stored)?,
+                ))
+            })
+            .collect()
+    }
+
+    fn bad(&self, name: &str, msg: String) -> CheckpointError {
+        CheckpointError::bad_tensor(&self.index_path, name, msg)
+    }
+
+    fn read_stored(&self, name: &str, dtype: DataType, shape: &[u64], at: Stored) -> Result<Tensor> {
+        let path = &self.data_paths[at.shard];
+        let bad = |msg: String| CheckpointError::bad_tensor(path, name, msg);
+        let raw = self.shards[at.shard].slice(at.offset..at.offset + at.size);
+        let big_endian = self.header.endianness == Endianness::Big as i32;
+        let checksum_mismatch = || {
+            bad(format!(
+                "data checksum mismatch ({} bytes at offset {})",
+                at.size, at.offset
+            ))
+        };
+        let data = if dtype == DataType::DtString {
+            let (strings, crc) =
+                decode_strings(&raw, shape.iter().product(), big_endian).map_err(bad)?;
+            if crc::mask(crc) != at.masked_crc {
+                return Err(checksum_mismatch());
+            }
+            TensorData::Strings(strings)
+        } else if crc::mask(crc32c::crc32c(&raw)) != at.masked_crc {
+            return Err(checksum_mismatch());
+        } else if big_endian {
+            let unit = swap_unit(dtype).ok_or_else(|| bad(format!("cannot byte-swap {dtype:?}")))?;
+            TensorData::Pod(Bytes::from(byte_swap(&raw, unit)))
+        } else {
+            TensorData::Pod(raw)
+        };
+        Ok(Tensor {
+            dtype,
+            shape: shape.to_vec(),
+            data,
+        })
+    }
+}
+
+fn map_file(path: &Path) -> Result<Bytes> {
+    let file = File::open(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => CheckpointError::NotFound {
+            path: path.to_path_buf(),
+            msg: "data shard is missing".into(),
+        },
+        _ => CheckpointError::io(path, e),
+    })?;
+    let len = file.metadata().map_err(|e| CheckpointError::io(path, e))?.len();
+    if len == 0 {
+        return Ok(Bytes::new());
+    }
+    // SAFETY: the map is read-only and private to this process. TensorFlow
+    // writes checkpoints to a temporary name and renames them, so a file we
+    // open is complete and not rewritten in place underneath us.
+    let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| CheckpointError::io(path, e))?;
+    Ok(Bytes::from_owner(map))
+}
+
+fn check_header(header: &BundleHeaderProto) -> Result<usize, String> {
+    if let Some(v) = &header.version {
+        if v.min_consumer > BUNDLE_VERSION {
+            return Err(format!(
+                "bundle needs a reader of version {} or newer; this one is {BUNDLE_VERSION}",
+                v.min_consumer
+            ));
+        }
+        if v.bad_consumers.contains(&BUNDLE_VERSION) {
+            return Err(format!("bundle excludes reader version {BUNDLE_VERSION}"));
+        }
+    }
+    if Endianness::try_from(header.endianness).is_err() {
+        return Err(format!("unknown endianness {}", header.endianness));
+    }
+    match usize::try_from(header.num_shards) {
+        Ok(n) if (1..=100_000).contains(&n) => Ok(n),
+        _ => Err(format!("implausible number of shards {}", header.num_shards)),
+    }
+}
+
+pub(crate) fn shape_of(shape: Option<&TensorShapeProto>) -> Result<Vec<u64>, String> {
+    let Some(shape) = shape else {
+        return Ok(Vec::new());
+    };
+    if shape.unknown_rank {
+        return Err("shape has unknown rank".into());
+    }
+    let dims: Vec<u64> = shape
+        .dim
+        .iter()
+        .map(|d| u64::try_from(d.size).map_err(|_| format!("negative dimension {}", d.size)))
+        .collect::<Result<_, _>>()?;
+    dims.iter()
+        .try_fold(1u64, |acc, &d| acc.checked_mul(d))
+        .ok_or_else(|| format!("element count of shape {dims:?} overflows"))?;
+    Ok(dims)
+}
+
+fn validate_entry(
+    name: &str,
+    entry: &BundleEntryProto,
+    slice_records: &HashMap<Vec<u8>, BundleEntryProto>,
+    shard_lens: &[usize],
+) -> Result<EntryInfo, String> {
+    let dtype = DataType::try_from(entry.dtype)
+        .ok()
+        .filter(|d| *d != DataType::DtInvalid)
+        .ok_or_else(|| format!("unknown dtype {}", entry.dtype))?;
+    let shape = shape_of(entry.shape.as_ref())?;
+    let num_elements: u64 = shape.iter().product();
+
+    if entry.slices.is_empty() {
+        let stored = validate_stored(entry, dtype, num_elements, shard_lens)?;
+        return Ok(EntryInfo {
+            dtype,
+            shape,
+            slices: Vec::new(),
+            stored: vec![stored],
+        });
+    }
+
+    let mut slices = Vec::with_capacity(entry.slices.len());
+    let mut stored = Vec::with_capacity(entry.slices.len());
+    let mut covered: u64 = 0;
+    for proto in &entry.slices {
+        if proto.extent.len() != shape.len() {
+            return Err(format!(
+                "slice has rank {} but the tensor has rank {}",
+                proto.extent.len(),
+                shape.len()
+            ));
+        }
+        let mut start = Vec::with_capacity(shape.len());
+        let mut extent = Vec::with_capacity(shape.len());
+        for (d, &dim) in shape.iter().enumerate() {
+            let (s, len) = slice_key::extent(proto, d);
+            let s = u64::try_from(s).map_err(|_| format!("slice starts at negative index {s}"))?;
+            let len = match len {
+                None => dim,
+                Some(l) => u64::try_from(l).map_err(|_| format!("slice has negative length {l}"))?,
+            };
+            if s.checked_add(len).is_none_or(|end| end > dim) {
+                return Err(format!(
+                    "slice [{s}, {s}+{len}) exceeds dimension {d} of size {dim}"
+                ));
+            }
+            start.push(s);
+            extent.push(len);
+        }
+        let key = slice_key::encode(name, proto);
+        let record = slice_records
+            .get(&key)
+            .ok_or_else(|| format!("slice starting at {start:?} is listed but not stored"))?;
+        if record.dtype != entry.dtype {
+            return Err(format!("slice at {start:?} has dtype {} not {}", record.dtype, entry.dtype));
+        }
+        let part_shape = shape_of(record.shape.as_ref())?;
+        if part_shape != extent {
+            return Err(format!(
+                "slice at {start:?} is stored with shape {part_shape:?}, expected {extent:?}"
+            ));
+        }
+        let elements: u64 = extent.iter().product();
+        stored.push(validate_stored(record, dtype, elements, shard_lens)?);
+        covered = covered.saturating_add(elements);
+        slices.push(Slice {
+            start,
+            shape: extent,
+        });
+    }
+    if covered != num_elements {
+        return Err(format!(
+            "slices hold {covered} elements but the tensor has {num_elements}"
+        ));
+    }
+    Ok(EntryInfo {
+        dtype,
+        shape,
+        slices,
+        stored,
+    })
+}
+
+fn validate_stored(
+    entry: &BundleEntryProto,
+    dtype: DataType,
+    num_elements: u64,
+    shard_lens: &[usize],
+) -> Result<Stored, String> {
+    let shard = usize::try_from(entry.shard_id)
+        .ok()
+        .filter(|&s| s < shard_lens.len())
+        .ok_or_else(|| {
+            format!(
+                "shard id {} out of range (the bundle has {} shards)",
+                entry.shard_id,
+                shard_lens.len()
+            )
+        })?;
+    let offset =
+        usize::try_from(entry.offset).map_err(|_| format!("bad offset {}", entry.offset))?;
+    let size = usize::try_from(entry.size).map_err(|_| format!("bad size {}", entry.size))?;
+    if offset.checked_add(size).is_none_or(|end| end > shard_lens[shard]) {
+        return Err(format!(
+            "bytes [{offset}, {offset}+{size}) lie beyond the end of data shard {shard} ({} bytes)",
+            shard_lens[shard]
+        ));
+    }
+    match dtype {
+        DataType::DtString => {
+            // Each element takes at least its one-byte length.
+            if num_elements > size as u64 {
+                return Err(format!(
+                    "{num_elements} strings cannot fit in {size} bytes"
+                ));
+            }
+        }
+        _ => {
+            let elem = dtype
+                .byte_size()
+                .ok_or_else(|| format!("dtype {dtype:?} cannot be stored in a checkpoint this tool reads"))?;
+            let expected = num_elements.checked_mul(elem as u64);
+            if expected != Some(size as u64) {
+                return Err(format!(
+                    "stored size {size} does not match {num_elements} elements of {elem} bytes"
+                ));
+            }
+        }
+    }
+    Ok(Stored {
+        shard,
+        offset,
+        size,
+        masked_crc: entry.crc32c,
+    })
+}
+
+/// `[varint64 len]*n [masked crc32c of the lengths] [bytes]*n`. Both the
+/// lengths' checksum and the entry's checksum see each length as a u32 (u64
+/// when it does not fit), not as its varint; the entry's checksum, returned
+/// here unmasked, goes on over the 4 checksum bytes and the string bytes.
+pub(super) fn decode_strings(raw: &Bytes, n: u64, big_endian: bool) -> Result<(Vec<Bytes>, u32), String> {
+    let mut rest: &[u8] = raw;
+    // `n <= raw.len()` was checked when the index was opened.
+    let mut lengths = Vec::with_capacity(n as usize);
+    let mut len_crc = 0u32;
+    for _ in 0..n {
+        let len = prost::encoding::decode_varint(&mut rest).map_err(|_| "bad string length varint")?;
+        len_crc = extend_with_length(len_crc, len, big_endian);
+        lengths.push(len);
+    }
+    if rest.len() < 4 {
+        return Err("string tensor is truncated before its length checksum".into());
+    }
+    let stored = u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]);
+    if crc::unmask(stored) != len_crc {
+        return Err("string lengths checksum mismatch".into());
+    }
+    let mut entry_crc = crc32c::crc32c_append(len_crc, &rest[..4]);
+    let mut pos = raw.len() - rest.len() + 4;
+    let mut out = Vec::with_capacity(lengths.len());
+    for len in lengths {
+        let end = usize::try_from(len)
+            .ok()
+            .and_then(|l| pos.checked_add(l))
+            .filter(|&e| e <= raw.len())
+            .ok_or_else(|| format!("string of length {len} runs past the tensor's bytes"))?;
+        entry_crc = crc32c::crc32c_append(entry_crc, &raw[pos..end]);
+        out.push(raw.slice(pos..end));
+        pos = end;
+    }
+    if pos != raw.len() {
+        return Err(format!("{} unexpected bytes after the strings", raw.len() - pos));
+    }
+    Ok((out, entry_crc))
+}
+
+pub(super) fn extend_with_length(crc: u32, len: u64, big_endian: bool) -> u32 {
+    match (u32::try_from(len), big_endian) {
+        (Ok(l), false) => crc32c::crc32c_append(crc, &l.to_le_bytes()),
+        (Ok(l), true) => crc32c::crc32c_append(crc, &l.to_be_bytes()),
+        (Err(_), false) => crc32c::crc32c_append(crc, &len.to_le_bytes()),
+        (Err(_), true) => crc32c::crc32c_append(crc, &len.to_be_bytes()),
+    }
+}
+
+/// Copies a slice's row-major bytes into its place in the full tensor.
+fn copy_slice_into(full: &mut [u8], shape: &[u64], slice: &Slice, bytes: &[u8], elem: usize) {
+    let rank = shape.len();
+    if rank == 0 {
+        full.copy_from_slice(bytes);
+        return;
+    }
+    let mut strides = vec![elem; rank];
+    for d in (0..rank - 1).rev() {
+        strides[d] = strides[d + 1] * shape[d + 1] as usize;
+    }
+    let run = slice.shape[rank - 1] as usize * elem;
+    if run == 0 {
+        return;
+    }
+    let runs: u64 = slice.shape[..rank - 1].iter().product();
+    let mut index = vec![0u64; rank - 1];
+    for r in 0..runs as usize {
+        let mut at = slice.start[rank - 1] as usize * elem;
+        for d in 0..rank - 1 {
+            at += (slice.start[d] + index[d]) as usize * strides[d];
+        }
+        full[at..at + run].copy_from_slice(&bytes[r * run..(r + 1) * run]);
+        for d in (0..rank - 1).rev() {
+            index[d] += 1;
+            if index[d] < slice.shape[d] {
+                break;
+            }
+            index[d] = 0;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slices_land_where_they_belong() {
+        // A 3x4 tensor of u8 split into rows [0,2) and [2,3), then columns.
+        let shape = [3u64, 4];
+        let mut full = vec![0u8; 12];
+        let top = Slice {
+            start: vec![0, 0],
+            shape: vec![2, 4],
+        };
+        copy_slice_into(&mut full, &shape, &top, &[1, 2, 3, 4, 5, 6, 7, 8], 1);
+        let bottom_left = Slice {
+            start: vec![2, 0],
+            shape: vec![1, 2],
+        };
+        copy_slice_into(&mut full, &shape, &bottom_left, &[9, 10], 1);
+        let bottom_right = Slice {
+            start: vec![2, 2],
+            shape: vec![1, 2],
+        };
+        copy_slice_into(&mut full, &shape, &bottom_right, &[11, 12], 1);
+        assert_eq!(full, (1..=12).collect::<Vec<u8>>());
+    }
+
+    #[test]
+    fn strings_reject_lies() {
+        // One string claiming 100 bytes in a 6-byte record.
+        let mut raw = vec![100u8];
+        let crc = crc::mask(crc32c::crc32c(&100u32.to_le_bytes()));
+        raw.extend_from_slice(&crc.to_le_bytes());
+        raw.push(b'x');
+        let err = decode_strings(&Bytes::from(raw), 1, false).unwrap_err();
+        assert!(err.contains("runs past"), "{err}");
+    }
+}

@@ -1,0 +1,167 @@
+//! Reading and writing graph files: binary protobuf or text format, chosen by
+//! the file name as TensorFlow's tools do, with a content check as fallback.
+
+use std::path::{Path, PathBuf};
+
+use prost::Message;
+use prost_reflect::ReflectMessage;
+
+use super::{GraphError, Result};
+use crate::atomic;
+use crate::proto::tensorflow::{GraphDef, MetaGraphDef, SavedModel};
+use crate::textformat;
+
+/// Protobuf refuses to parse messages of 2 GiB or more.
+pub const PROTOBUF_LIMIT: u64 = (1 << 31) - 1;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Binary,
+    Text,
+}
+
+impl Format {
+    /// `.pbtxt`, `.pbtext`, `.txt` and `.prototxt` are text; anything else binary.
+    pub fn from_path(path: &Path) -> Self {
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("pbtxt" | "pbtext" | "txt" | "prototxt") => Format::Text,
+            _ => Format::Binary,
+        }
+    }
+}
+
+pub fn read_message<M: Message + ReflectMessage + Default>(path: &Path) -> Result<M> {
+    let bytes = std::fs::read(path).map_err(|source| GraphError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    decode_message(path, &bytes)
+}
+
+fn decode_message<M: Message + ReflectMessage + Default>(path: &Path, bytes: &[u8]) -> Result<M> {
+    let what = M::default().descriptor().full_name().to_string();
+    let parse_error = |msg: String| GraphError::Parse {
+        path: path.to_path_buf(),
+        msg,
+    };
+    let as_text = || {
+        let text = std::str::from_utf8(bytes).map_err(|_| "not UTF-8 text".to_string())?;
+        textformat::parse::<M>(text)
+    };
+    match Format::from_path(path) {
+        Format::Text => as_text().map_err(|e| parse_error(format!("not a text-format {what}: {e}"))),
+        Format::Binary => match M::decode(bytes) {
+            Ok(m) => Ok(m),
+            // Text files saved under a binary-looking name are common (`.pb` from `as_text=True`).
+            Err(binary) => as_text().map_err(|_| parse_error(format!("not a binary {what}: {binary}"))),
+        },
+    }
+}
+
+/// Writes `message` atomically, in binary unless `format` says text.
+pub fn write_message<M: Message + ReflectMessage>(path: &Path, message: &M, format: Format) -> Result<()> {
+    let bytes = match format {
+        Format::Text => textformat::print(message).into_bytes(),
+        Format::Binary => {
+            let len = message.encoded_len() as u64;
+            if len > PROTOBUF_LIMIT {
+                return Err(GraphError::TooLarge {
+                    path: path.to_path_buf(),
+                    msg: format!(
+                        "the output would be {len} bytes, over protobuf's 2 GiB limit: TensorFlow cannot load it"
+                    ),
+                });
+            }
+            message.encode_to_vec()
+        }
+    };
+    atomic::write_file(path, &bytes).map_err(|source| GraphError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Any file or directory that holds a graph.
+#[derive(Debug, Clone)]
+pub enum ModelFile {
+    Graph(GraphDef),
+    Meta(MetaGraphDef),
+    SavedModel(SavedModel),
+}
+
+impl ModelFile {
+    /// A SavedModel directory, a `.meta` MetaGraphDef, or a GraphDef.
+    pub fn load(path: &Path) -> Result<(PathBuf, Self)> {
+        if path.is_dir() {
+            for name in ["saved_model.pb", "saved_model.pbtxt"] {
+                let file = path.join(name);
+                if file.is_file() {
+                    let m = read_message(&file)?;
+                    return Ok((file, ModelFile::SavedModel(m)));
+                }
+            }
+            return Err(GraphError::Parse {
+                path: path.to_path_buf(),
+                msg: "a directory without saved_model.pb or saved_model.pbtxt".into(),
+            });
+        }
+        let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+        let model = if name.ends_with(".meta") || name.ends_with(".meta.pbtxt") || name.ends_with(".meta.txt") {
+            ModelFile::Meta(read_message(path)?)
+        } else if name.starts_with("saved_model.") {
+            ModelFile::SavedModel(read_message(path)?)
+        } else {
+            ModelFile::Graph(read_message(path)?)
+        };
+        Ok((path.to_path_buf(), model))
+    }
+
+    /// The graph itself (a SavedModel's first meta graph).
+    pub fn graph_def(&self) -> Option<&GraphDef> {
+        match self {
+            ModelFile::Graph(g) => Some(g),
+            ModelFile::Meta(m) => m.graph_def.as_ref(),
+            ModelFile::SavedModel(s) => s.meta_graphs.first().and_then(|m| m.graph_def.as_ref()),
+        }
+    }
+
+    pub fn meta_graph(&self) -> Option<&MetaGraphDef> {
+        match self {
+            ModelFile::Graph(_) => None,
+            ModelFile::Meta(m) => Some(m),
+            ModelFile::SavedModel(s) => s.meta_graphs.first(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::tensorflow::NodeDef;
+
+    #[test]
+    fn text_and_binary_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let g = GraphDef {
+            node: vec![NodeDef { name: "x".into(), op: "Placeholder".into(), ..Default::default() }],
+            ..Default::default()
+        };
+        for name in ["g.pb", "g.pbtxt"] {
+            let p = dir.path().join(name);
+            write_message(&p, &g, Format::from_path(&p)).unwrap();
+            assert_eq!(read_message::<GraphDef>(&p).unwrap(), g);
+        }
+        // Text under a binary name still loads.
+        std::fs::copy(dir.path().join("g.pbtxt"), dir.path().join("t.pb")).unwrap();
+        assert_eq!(read_message::<GraphDef>(&dir.path().join("t.pb")).unwrap(), g);
+    }
+
+    #[test]
+    fn garbage_is_an_error_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("bad.pb");
+        std::fs::write(&p, [0xff, 0xff, 0xff]).unwrap();
+        let err = read_message::<GraphDef>(&p).unwrap_err().to_string();
+        assert!(err.contains("bad.pb") && err.contains("not a binary tensorflow.GraphDef"), "{err}");
+    }
+}

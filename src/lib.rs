@@ -1,0 +1,9 @@
+//! tf-strip: strip, inspect, encode and compact TensorFlow models trained with
+//! magnitude pruning, natively, without TensorFlow.
+
+pub mod proto;
+
+pub mod atomic;
+pub mod checkpoint;
+pub mod graph;
+pub mod textformat;
