@@ -2,8 +2,12 @@
 //! magnitude pruning, natively, without TensorFlow.
 
 pub mod proto;
+pub mod runtime;
 
 pub mod atomic;
 pub mod checkpoint;
 pub mod graph;
+pub mod inspect;
+pub mod tensor;
+pub mod transform;
 pub mod textformat;

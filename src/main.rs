@@ -1,1 +1,16 @@
-fn main(){}
+use std::process::ExitCode;
+
+use clap::Parser;
+
+mod cli;
+
+fn main() -> ExitCode {
+    let args = cli::Cli::parse();
+    match cli::run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tf-strip: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -214,7 +214,10 @@ impl TensorShapeProto {
         if self.unknown_rank {
             return None;
         }
-        self.dim.iter().map(|d| u64::try_from(d.size).ok()).collect()
+        self.dim
+            .iter()
+            .map(|d| u64::try_from(d.size).ok())
+            .collect()
     }
 
     /// Whether rank and every dimension are known (and valid).
@@ -283,7 +286,9 @@ mod tests {
                     name: "body".into(),
                     attr: [(
                         "k".to_string(),
-                        AttrValue { value: Some(attr_value::Value::I(1)) },
+                        AttrValue {
+                            value: Some(attr_value::Value::I(1)),
+                        },
                     )]
                     .into(),
                 }),
@@ -293,13 +298,17 @@ mod tests {
                 attr_value::Value::List(attr_value::ListValue {
                     i: vec![1, 2, 3],
                     r#type: vec![DataType::DtInt32 as i32, DataType::DtHalf as i32],
-                    shape: vec![TensorShapeProto { dim: vec![], unknown_rank: true }],
+                    shape: vec![TensorShapeProto {
+                        dim: vec![],
+                        unknown_rank: true,
+                    }],
                     ..Default::default()
                 }),
             ),
         ];
         for (k, v) in attrs {
-            node.attr.insert(k.to_string(), AttrValue { value: Some(v) });
+            node.attr
+                .insert(k.to_string(), AttrValue { value: Some(v) });
         }
         node
     }
@@ -308,12 +317,23 @@ mod tests {
         GraphDef {
             node: vec![
                 sample_node(),
-                NodeDef { name: "init".into(), op: "NoOp".into(), ..Default::default() },
+                NodeDef {
+                    name: "init".into(),
+                    op: "NoOp".into(),
+                    ..Default::default()
+                },
             ],
-            versions: Some(VersionDef { producer: 1882, min_consumer: 12, bad_consumers: vec![] }),
+            versions: Some(VersionDef {
+                producer: 1882,
+                min_consumer: 12,
+                bad_consumers: vec![],
+            }),
             library: Some(FunctionDefLibrary {
                 function: vec![FunctionDef {
-                    signature: Some(OpDef { name: "body".into(), ..Default::default() }),
+                    signature: Some(OpDef {
+                        name: "body".into(),
+                        ..Default::default()
+                    }),
                     ret: [("out".to_string(), "x:output:0".to_string())].into(),
                     ..Default::default()
                 }],
@@ -329,7 +349,11 @@ mod tests {
         let bytes = node.encode_to_vec();
         let decoded = NodeDef::decode(bytes.as_slice()).expect("decode NodeDef");
         assert_eq!(decoded, node);
-        assert_eq!(decoded.encode_to_vec(), bytes, "re-encoding is byte-identical");
+        assert_eq!(
+            decoded.encode_to_vec(),
+            bytes,
+            "re-encoding is byte-identical"
+        );
     }
 
     #[test]
@@ -344,7 +368,9 @@ mod tests {
 
         // Pretty (multi-line, TF-like) output parses back too.
         let opts = prost_reflect::text_format::FormatOptions::new().pretty(true);
-        let pretty = graph.transcode_to_dynamic().to_text_format_with_options(&opts);
+        let pretty = graph
+            .transcode_to_dynamic()
+            .to_text_format_with_options(&opts);
         let parsed = DynamicMessage::parse_text_format(graph.descriptor(), &pretty).unwrap();
         assert_eq!(parsed.transcode_to::<GraphDef>().unwrap(), graph);
     }
@@ -370,9 +396,13 @@ node {
 }
 versions { producer: 1882 }
 "#;
-        let desc = DESCRIPTOR_POOL.get_message_by_name("tensorflow.GraphDef").unwrap();
-        let graph: GraphDef =
-            DynamicMessage::parse_text_format(desc, text).unwrap().transcode_to().unwrap();
+        let desc = DESCRIPTOR_POOL
+            .get_message_by_name("tensorflow.GraphDef")
+            .unwrap();
+        let graph: GraphDef = DynamicMessage::parse_text_format(desc, text)
+            .unwrap()
+            .transcode_to()
+            .unwrap();
         let node = &graph.node[0];
         let Some(attr_value::Value::Tensor(t)) = &node.attr["value"].value else {
             panic!("expected tensor attr");
@@ -387,7 +417,10 @@ versions { producer: 1882 }
     fn proto_map_ordering_is_deterministic() {
         let keys = ["zeta", "alpha", "mid", "beta", "_class"];
         let build = |order: &[&str]| {
-            let mut sig = SignatureDef { method_name: "m".into(), ..Default::default() };
+            let mut sig = SignatureDef {
+                method_name: "m".into(),
+                ..Default::default()
+            };
             for k in order {
                 sig.inputs.insert(
                     k.to_string(),
@@ -406,7 +439,11 @@ versions { producer: 1882 }
         let b = build(&rev);
         assert_eq!(a, b);
         let bytes = a.encode_to_vec();
-        assert_eq!(bytes, b.encode_to_vec(), "binary encoding independent of insertion order");
+        assert_eq!(
+            bytes,
+            b.encode_to_vec(),
+            "binary encoding independent of insertion order"
+        );
         // BTreeMap iterates sorted, so the map entries are encoded sorted by key.
         let keys_in_order: Vec<&String> = a.inputs.keys().collect();
         assert_eq!(keys_in_order, ["_class", "alpha", "beta", "mid", "zeta"]);
@@ -446,9 +483,15 @@ versions { producer: 1882 }
             "tensorflow.VariableDef",
             "google.protobuf.Any",
         ] {
-            assert!(DESCRIPTOR_POOL.get_message_by_name(name).is_some(), "{name} missing");
+            assert!(
+                DESCRIPTOR_POOL.get_message_by_name(name).is_some(),
+                "{name} missing"
+            );
         }
-        assert_eq!(MetaGraphDef::default().descriptor().full_name(), "tensorflow.MetaGraphDef");
+        assert_eq!(
+            MetaGraphDef::default().descriptor().full_name(),
+            "tensorflow.MetaGraphDef"
+        );
     }
 
     #[test]
@@ -486,7 +529,10 @@ versions { producer: 1882 }
 
     #[test]
     fn proto_shape_helpers() {
-        let dim = |size: i64| tensor_shape_proto::Dim { size, name: String::new() };
+        let dim = |size: i64| tensor_shape_proto::Dim {
+            size,
+            name: String::new(),
+        };
         let scalar = TensorShapeProto::default();
         assert_eq!(scalar.num_elements(), Some(1));
         assert_eq!(scalar.dims(), Some(vec![]));
@@ -496,16 +542,28 @@ versions { producer: 1882 }
         assert_eq!(s.num_elements(), Some(60));
         let zero = TensorShapeProto::from_dims(&[0, 7]);
         assert_eq!(zero.num_elements(), Some(0));
-        let unknown_dim = TensorShapeProto { dim: vec![dim(-1), dim(3)], unknown_rank: false };
+        let unknown_dim = TensorShapeProto {
+            dim: vec![dim(-1), dim(3)],
+            unknown_rank: false,
+        };
         assert_eq!(unknown_dim.dims(), None);
         assert_eq!(unknown_dim.num_elements(), None);
         assert_eq!(unknown_dim.rank(), Some(2));
-        let invalid = TensorShapeProto { dim: vec![dim(-5)], unknown_rank: false };
+        let invalid = TensorShapeProto {
+            dim: vec![dim(-5)],
+            unknown_rank: false,
+        };
         assert_eq!(invalid.num_elements(), None);
-        let unknown_rank = TensorShapeProto { dim: vec![], unknown_rank: true };
+        let unknown_rank = TensorShapeProto {
+            dim: vec![],
+            unknown_rank: true,
+        };
         assert_eq!(unknown_rank.num_elements(), None);
         assert_eq!(unknown_rank.rank(), None);
-        let huge = TensorShapeProto { dim: vec![dim(i64::MAX), dim(4)], unknown_rank: false };
+        let huge = TensorShapeProto {
+            dim: vec![dim(i64::MAX), dim(4)],
+            unknown_rank: false,
+        };
         assert_eq!(huge.num_elements(), None);
     }
 
@@ -520,6 +578,9 @@ versions { producer: 1882 }
         let encoded = bytes::Bytes::from(tensor.encode_to_vec());
         let decoded = TensorProto::decode(encoded.clone()).unwrap();
         let range = encoded.as_ptr_range();
-        assert!(range.contains(&decoded.tensor_content.as_ptr()), "tensor_content should borrow");
+        assert!(
+            range.contains(&decoded.tensor_content.as_ptr()),
+            "tensor_content should borrow"
+        );
     }
 }

@@ -10,14 +10,13 @@ mod slice_key;
 mod state;
 mod table;
 mod table_builder;
-mod tensor;
 mod writer;
 
 use std::path::{Path, PathBuf};
 
 pub use reader::{Checkpoint, EntryInfo, Slice};
 pub use state::{read_state, resolve_prefix, CheckpointState, Resolved};
-pub use tensor::{Tensor, TensorData};
+pub use crate::tensor::{Tensor, TensorData};
 pub use writer::CheckpointWriter;
 
 /// Everything that can go wrong reading or writing a checkpoint. Each variant
@@ -75,6 +74,11 @@ pub type Result<T, E = CheckpointError> = std::result::Result<T, E>;
 /// `<prefix>.index`
 pub fn index_path(prefix: &Path) -> PathBuf {
     with_suffix(prefix, ".index")
+}
+
+/// `<prefix>.meta`, the MetaGraphDef a `tf.train.Saver` writes beside the checkpoint.
+pub fn meta_path(prefix: &Path) -> PathBuf {
+    with_suffix(prefix, ".meta")
 }
 
 /// `<prefix>.data-00000-of-00001` and its siblings, as TensorFlow names them.

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use bytes::Bytes;
 use prost::Message;
 
-use super::tensor::{byte_swap, swap_unit};
+use crate::tensor::{byte_swap, swap_unit};
 use super::{crc, data_path, index_path, slice_key, table, CheckpointError, Result, Tensor, TensorData};
 use crate::proto::tensorflow::bundle_header_proto::Endianness;
 use crate::proto::tensorflow::{BundleEntryProto, BundleHeaderProto, DataType, TensorShapeProto};
@@ -200,6 +200,18 @@ impl Checkpoint {
                 ))
             })
             .collect()
+    }
+
+    /// The part of a partitioned variable that starts at `start`.
+    pub fn slice(&self, name: &str, start: &[u64]) -> Result<Tensor> {
+        let info = self.entry_or_err(name)?;
+        let (slice, stored) = info
+            .slices
+            .iter()
+            .zip(&info.stored)
+            .find(|(s, _)| s.start == start)
+            .ok_or_else(|| self.bad(name, format!("no slice starts at {start:?}")))?;
+        self.read_stored(name, info.dtype, &slice.shape, *stored)
     }
 
     fn bad(&self, name: &str, msg: String) -> CheckpointError {

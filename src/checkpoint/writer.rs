@@ -12,7 +12,7 @@ use super::{crc, data_path, index_path, slice_key, CheckpointError, Result, Tens
 use crate::atomic::{self, AtomicFile};
 use crate::proto::tensorflow::tensor_slice_proto::{extent::HasLengthHack, Extent};
 use crate::proto::tensorflow::{
-    tensor_shape_proto::Dim, BundleEntryProto, BundleHeaderProto, DataType, TensorShapeProto,
+    BundleEntryProto, BundleHeaderProto, DataType, TensorShapeProto,
     TensorSliceProto, VersionDef,
 };
 
@@ -76,7 +76,7 @@ impl CheckpointWriter {
             .entry(name.as_bytes().to_vec())
             .or_insert_with(|| BundleEntryProto {
                 dtype: part.dtype as i32,
-                shape: Some(shape_proto(full_shape)),
+                shape: Some(TensorShapeProto::from_dims(full_shape)),
                 ..Default::default()
             });
         if full.slices.is_empty() && full.size != 0 {
@@ -116,7 +116,7 @@ impl CheckpointWriter {
             .map_err(|e| CheckpointError::io(&self.data_path, e))?;
         let entry = BundleEntryProto {
             dtype: tensor.dtype as i32,
-            shape: Some(shape_proto(&tensor.shape)),
+            shape: Some(TensorShapeProto::from_dims(&tensor.shape)),
             shard_id: 0,
             offset: self.offset as i64,
             size: bytes.len() as i64,
@@ -147,19 +147,6 @@ impl CheckpointWriter {
             .commit()
             .map_err(|e| CheckpointError::io(&self.data_path, e))?;
         atomic::write_file(&index_path, &table.finish()).map_err(|e| CheckpointError::io(&index_path, e))
-    }
-}
-
-pub(crate) fn shape_proto(shape: &[u64]) -> TensorShapeProto {
-    TensorShapeProto {
-        dim: shape
-            .iter()
-            .map(|&size| Dim {
-                size: size as i64,
-                name: String::new(),
-            })
-            .collect(),
-        unknown_rank: false,
     }
 }
 

@@ -58,23 +58,34 @@ fn decode_message<M: Message + ReflectMessage + Default>(path: &Path, bytes: &[u
     }
 }
 
-/// Writes `message` atomically, in binary unless `format` says text.
-pub fn write_message<M: Message + ReflectMessage>(path: &Path, message: &M, format: Format) -> Result<()> {
-    let bytes = match format {
-        Format::Text => textformat::print(message).into_bytes(),
+/// The bytes of `message` in `format`; `path` only names the output in errors.
+pub fn encode_message<M: Message + ReflectMessage + Default>(path: &Path, message: &M, format: Format) -> Result<Vec<u8>> {
+    match format {
+        Format::Text => textformat::print(message)
+            .map(String::into_bytes)
+            .map_err(|msg| GraphError::Parse {
+                path: path.to_path_buf(),
+                msg,
+            }),
         Format::Binary => {
             let len = message.encoded_len() as u64;
             if len > PROTOBUF_LIMIT {
                 return Err(GraphError::TooLarge {
                     path: path.to_path_buf(),
                     msg: format!(
-                        "the output would be {len} bytes, over protobuf's 2 GiB limit: TensorFlow cannot load it"
+                        "the output would be {len} bytes, over protobuf's 2 GiB limit, so TensorFlow could not load it; \
+                         keep the weights in a checkpoint, or store the model sparse-encoded"
                     ),
                 });
             }
-            message.encode_to_vec()
+            Ok(message.encode_to_vec())
         }
-    };
+    }
+}
+
+/// Writes `message` atomically.
+pub fn write_message<M: Message + ReflectMessage + Default>(path: &Path, message: &M, format: Format) -> Result<()> {
+    let bytes = encode_message(path, message, format)?;
     atomic::write_file(path, &bytes).map_err(|source| GraphError::Io {
         path: path.to_path_buf(),
         source,

@@ -6,14 +6,15 @@ mod io;
 mod meta;
 mod subgraph;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 
-pub use io::{read_message, write_message, Format, ModelFile, PROTOBUF_LIMIT};
+pub use io::{encode_message, read_message, write_message, Format, ModelFile, PROTOBUF_LIMIT};
 pub use meta::{collection_nodes, variable_defs};
 pub use subgraph::{extract_subgraph, reachable_from};
 
-use crate::proto::tensorflow::{GraphDef, NodeDef};
+use crate::proto::tensorflow::attr_value::Value;
+use crate::proto::tensorflow::{FunctionDef, GraphDef, NodeDef};
 
 #[derive(Debug, thiserror::Error)]
 pub enum GraphError {
@@ -174,10 +175,46 @@ impl Graph {
             .collect();
     }
 
+    /// Drops library functions (and their gradients) that no node calls,
+    /// directly or through other functions.
+    pub fn prune_library(&mut self) {
+        let Some(library) = self.def.library.as_mut() else { return };
+        let bodies: HashMap<&str, &FunctionDef> =
+            library.function.iter().filter_map(|f| Some((f.signature.as_ref()?.name.as_str(), f))).collect();
+        let mut used: HashSet<String> = HashSet::new();
+        let mut work: Vec<String> = self.def.node.iter().flat_map(called_functions).collect();
+        while let Some(name) = work.pop() {
+            if let Some(f) = bodies.get(name.as_str()) {
+                if used.insert(name.clone()) {
+                    work.extend(f.node_def.iter().flat_map(called_functions));
+                }
+            }
+        }
+        library.function.retain(|f| f.signature.as_ref().is_some_and(|s| used.contains(&s.name)));
+        library.gradient.retain(|g| used.contains(&g.function_name));
+        if library.function.is_empty() && library.gradient.is_empty() && library.registered_gradients.is_empty() {
+            self.def.library = None;
+        }
+    }
+
     /// Mutable access to every node; names must not change.
     pub fn nodes_mut(&mut self) -> impl Iterator<Item = &mut NodeDef> {
         self.def.node.iter_mut()
     }
+}
+
+/// Function names a node may call: its op (a call of a library function)
+/// and every function-valued attribute (`If` branches, `While` bodies, ...).
+fn called_functions(node: &NodeDef) -> Vec<String> {
+    let mut names = vec![node.op.clone()];
+    for attr in node.attr.values() {
+        match &attr.value {
+            Some(Value::Func(f)) => names.push(f.name.clone()),
+            Some(Value::List(list)) => names.extend(list.func.iter().map(|f| f.name.clone())),
+            _ => {}
+        }
+    }
+    names
 }
 
 #[cfg(test)]

@@ -34,10 +34,12 @@ pub fn reachable_from(graph: &Graph, outputs: &[String]) -> Result<HashSet<Strin
     Ok(seen)
 }
 
-/// The subgraph that computes `outputs`, keeping library and versions.
+/// The subgraph that computes `outputs`: its nodes, the library functions
+/// they call, and the graph's versions.
 pub fn extract_subgraph(graph: &mut Graph, outputs: &[String]) -> Result<()> {
     let keep = reachable_from(graph, outputs)?;
     graph.retain(|n| keep.contains(&n.name));
+    graph.prune_library();
     Ok(())
 }
 

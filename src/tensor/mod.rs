@@ -1,5 +1,11 @@
-//! A tensor as a checkpoint stores it: dtype, shape, and its bytes (a view
-//! into the memory-mapped shard when possible).
+//! A tensor's values in memory: dtype, shape, and its bytes, which are a view
+//! into a memory-mapped checkpoint shard or a `TensorProto` where possible.
+
+mod arith;
+mod proto;
+
+pub use arith::{count_zero_products, multiply, scalar_f64};
+pub use proto::{from_proto, to_proto, TensorError};
 
 use bytes::Bytes;
 

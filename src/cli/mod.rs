@@ -1,0 +1,63 @@
+//! The command line. Without a subcommand, tf-strip takes the flags of
+//! TensorFlow's `strip_pruning_vars` and does its job.
+
+mod inspect;
+mod progress;
+mod render;
+mod strip;
+
+use clap::{Parser, Subcommand};
+
+use tf_strip::checkpoint::CheckpointError;
+use tf_strip::graph::GraphError;
+use tf_strip::transform::TransformError;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "tf-strip",
+    version,
+    about = "Strip, inspect and shrink TensorFlow models trained with magnitude pruning, without TensorFlow",
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    strip: strip::StripArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Freeze a pruned checkpoint into an inference .pb with the masks folded in
+    /// (the default command; takes strip_pruning_vars' flags).
+    Strip(strip::StripArgs),
+    /// Show what a checkpoint, GraphDef, MetaGraphDef or SavedModel holds.
+    Inspect(inspect::InspectArgs),
+}
+
+/// Everything that stops a command, reported once by `main`.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    #[error(transparent)]
+    Graph(#[from] GraphError),
+    #[error(transparent)]
+    Transform(#[from] TransformError),
+    #[error("{}: {source}", .path.display())]
+    Io {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Usage(String),
+}
+
+pub fn run(cli: Cli) -> Result<(), CliError> {
+    match cli.command {
+        Some(Command::Strip(args)) => strip::run(args),
+        Some(Command::Inspect(args)) => inspect::run(args),
+        None => strip::run(cli.strip),
+    }
+}

@@ -1,0 +1,280 @@
+//! What is in a checkpoint or a graph: every tensor or constant with its size
+//! and zero fraction, the pruning structure (weight, mask, threshold, masked
+//! weight per layer), and for graphs an op histogram. Reports are plain data;
+//! the CLI renders them as a table or as JSON.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::checkpoint::{Checkpoint, CheckpointError};
+use crate::graph::{node_name, Graph, ModelFile};
+use crate::proto::tensorflow::attr_value::Value;
+use crate::proto::tensorflow::{DataType, GraphDef};
+use crate::tensor::{self, Tensor, TensorData};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TensorRow {
+    pub name: String,
+    pub dtype: String,
+    pub shape: Vec<u64>,
+    pub bytes: u64,
+    /// `None` for strings and dtypes without a zero test.
+    pub zero_fraction: Option<f64>,
+    /// Number of slices of a partitioned variable (0 when not partitioned).
+    pub partitions: usize,
+}
+
+/// One pruned layer in contrib.model_pruning's layout.
+#[derive(Debug, Clone, Serialize)]
+pub struct PrunedLayer {
+    pub weight: String,
+    pub mask: String,
+    pub threshold: Option<String>,
+    pub masked_weight: Option<String>,
+    pub elements: u64,
+    pub threshold_value: Option<f64>,
+    /// Zero fraction of the mask: the sparsity pruning asked for.
+    pub mask_sparsity: f64,
+    /// Zero fraction of `mask * weight`: what the stripped model will hold.
+    pub masked_weight_sparsity: f64,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Totals {
+    pub tensors: usize,
+    pub elements: u64,
+    pub zeros: u64,
+    pub bytes: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckpointReport {
+    pub prefix: String,
+    pub shards: usize,
+    pub tensors: Vec<TensorRow>,
+    pub pruning: Vec<PrunedLayer>,
+    pub totals: Totals,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct GraphReport {
+    pub path: String,
+    pub kind: String,
+    pub nodes: usize,
+    pub ops: BTreeMap<String, usize>,
+    pub constants: Vec<TensorRow>,
+    pub pruning: Vec<PrunedLayer>,
+    pub totals: Totals,
+}
+
+fn row(name: &str, t: &Tensor, partitions: usize) -> TensorRow {
+    TensorRow {
+        name: name.to_string(),
+        dtype: t.dtype.name().to_string(),
+        shape: t.shape.clone(),
+        bytes: t.byte_len(),
+        zero_fraction: t.zero_fraction(),
+        partitions,
+    }
+}
+
+fn totals(rows: &[TensorRow]) -> Totals {
+    let mut t = Totals { tensors: rows.len(), ..Default::default() };
+    for r in rows {
+        let n: u64 = r.shape.iter().product();
+        t.elements += n;
+        t.bytes += r.bytes;
+        t.zeros += r.zero_fraction.map_or(0, |z| (z * n as f64).round() as u64);
+    }
+    t
+}
+
+/// Reads every tensor (checking every CRC) and describes the checkpoint.
+/// `meta` is the graph saved beside it, used to pair masks with weights.
+pub fn inspect_checkpoint(ckpt: &Checkpoint, meta: Option<&GraphDef>) -> Result<CheckpointReport, CheckpointError> {
+    let names: Vec<&str> = ckpt.entries().map(|(n, _)| n).collect();
+    let tensors = names
+        .par_iter()
+        .map(|name| {
+            let t = ckpt.tensor(name)?;
+            Ok(row(name, &t, ckpt.entry(name).map_or(0, |e| e.slices.len())))
+        })
+        .collect::<Result<Vec<_>, CheckpointError>>()?;
+
+    let masked_weights = meta.map(masked_weight_operands).unwrap_or_default();
+    let layers = find_layers(&names, &masked_weights, |n| ckpt.entry(n).map(|e| (e.dtype, e.shape.clone())));
+    let pruning = layers
+        .into_par_iter()
+        .map(|l| {
+            let mask = ckpt.tensor(&l.mask)?;
+            let weight = ckpt.tensor(&l.weight)?;
+            let threshold = match &l.threshold {
+                Some(t) => Some(ckpt.tensor(t)?),
+                None => None,
+            };
+            Ok(describe_layer(l, &mask, &weight, threshold.as_ref()))
+        })
+        .collect::<Result<Vec<_>, CheckpointError>>()?;
+    Ok(CheckpointReport {
+        prefix: ckpt.prefix().display().to_string(),
+        shards: ckpt.data_paths().len(),
+        totals: totals(&tensors),
+        tensors,
+        pruning,
+    })
+}
+
+/// Describes a graph file; constants are decoded from their `TensorProto`s.
+pub fn inspect_graph(path: &Path, model: &ModelFile) -> Result<GraphReport, crate::graph::GraphError> {
+    let kind = match model {
+        ModelFile::Graph(_) => "GraphDef",
+        ModelFile::Meta(_) => "MetaGraphDef",
+        ModelFile::SavedModel(_) => "SavedModel",
+    };
+    let empty = GraphDef::default();
+    let def = model.graph_def().unwrap_or(&empty);
+    let graph = Graph::new(def.clone())?;
+    let mut ops = BTreeMap::new();
+    for n in graph.nodes() {
+        *ops.entry(n.op.clone()).or_insert(0) += 1;
+    }
+    let consts: HashMap<&str, Tensor> = graph
+        .nodes()
+        .par_iter()
+        .filter(|n| n.op == "Const")
+        .filter_map(|n| match n.attr.get("value")?.value.as_ref()? {
+            Value::Tensor(t) => Some((n.name.as_str(), tensor::from_proto(t).ok()?)),
+            _ => None,
+        })
+        .collect();
+    let mut constants: Vec<TensorRow> = consts.iter().map(|(n, t)| row(n, t, 0)).collect();
+    constants.sort_by(|a, b| a.name.cmp(&b.name));
+
+    // In a graph, masks and weights are variables; their values are in a checkpoint.
+    let operands = masked_weight_operands(def);
+    let pruning = operands
+        .iter()
+        .filter_map(|(mw, (mask, weight))| {
+            let (m, w) = (consts.get(mask.as_str())?, consts.get(weight.as_str())?);
+            let layer = Layer {
+                weight: weight.clone(),
+                mask: mask.clone(),
+                threshold: None,
+                masked_weight: Some(mw.clone()),
+            };
+            Some(describe_layer(layer, m, w, None))
+        })
+        .collect();
+    Ok(GraphReport {
+        path: path.display().to_string(),
+        kind: kind.into(),
+        nodes: graph.nodes().len(),
+        ops,
+        totals: totals(&constants),
+        constants,
+        pruning,
+    })
+}
+
+struct Layer {
+    weight: String,
+    mask: String,
+    threshold: Option<String>,
+    masked_weight: Option<String>,
+}
+
+/// For each `*masked_weight*` Mul, the variables behind its two operands
+/// (through `read` Identities), mask first.
+fn masked_weight_operands(def: &GraphDef) -> BTreeMap<String, (String, String)> {
+    let by_name: HashMap<&str, &crate::proto::tensorflow::NodeDef> =
+        def.node.iter().map(|n| (n.name.as_str(), n)).collect();
+    let source = |input: &str| {
+        let mut name = node_name(input);
+        while let Some(n) = by_name.get(name) {
+            match (n.op.as_str(), n.input.first()) {
+                ("Identity" | "ReadVariableOp", Some(i)) => name = node_name(i),
+                _ => break,
+            }
+        }
+        name.to_string()
+    };
+    def.node
+        .iter()
+        .filter(|n| n.op == "Mul" && n.name.contains("masked_weight") && n.input.len() >= 2)
+        .map(|n| {
+            let (a, b) = (source(&n.input[0]), source(&n.input[1]));
+            let pair = if b.ends_with("mask") && !a.ends_with("mask") { (b, a) } else { (a, b) };
+            (n.name.clone(), pair)
+        })
+        .collect()
+}
+
+/// Pairs each `S/mask` with its weight: from the graph when we have it,
+/// otherwise the tensor of the same scope, dtype and shape (`S/weights`,
+/// `S/kernel`, or the only candidate).
+fn find_layers(
+    names: &[&str],
+    from_graph: &BTreeMap<String, (String, String)>,
+    info: impl Fn(&str) -> Option<(DataType, Vec<u64>)>,
+) -> Vec<Layer> {
+    let mut layers = Vec::new();
+    for mask in names.iter().filter(|n| n.ends_with("/mask")) {
+        let scope = &mask[..mask.len() - "/mask".len()];
+        let threshold = format!("{scope}/threshold");
+        let threshold = names.contains(&threshold.as_str()).then_some(threshold);
+        let graph_pair = from_graph.iter().find(|(_, (m, _))| m == mask);
+        let weight = match graph_pair {
+            Some((_, (_, w))) => Some(w.clone()),
+            None => {
+                let mask_info = info(mask);
+                let candidates: Vec<&&str> = names
+                    .iter()
+                    .filter(|n| {
+                        n.strip_prefix(scope).and_then(|r| r.strip_prefix('/')).is_some_and(|r| !r.contains('/'))
+                            && **n != *mask
+                            && info(n) == mask_info
+                    })
+                    .collect();
+                ["weights", "kernel"]
+                    .iter()
+                    .map(|w| format!("{scope}/{w}"))
+                    .find(|w| candidates.iter().any(|c| **c == w.as_str()))
+                    .or_else(|| (candidates.len() == 1).then(|| candidates[0].to_string()))
+            }
+        };
+        if let Some(weight) = weight.filter(|w| names.contains(&w.as_str())) {
+            layers.push(Layer {
+                masked_weight: graph_pair.map(|(mw, _)| mw.clone()),
+                weight,
+                mask: mask.to_string(),
+                threshold,
+            });
+        }
+    }
+    layers
+}
+
+fn describe_layer(l: Layer, mask: &Tensor, weight: &Tensor, threshold: Option<&Tensor>) -> PrunedLayer {
+    let elements = mask.num_elements();
+    let fraction = |z: u64| if elements == 0 { 0.0 } else { z as f64 / elements as f64 };
+    let mask_zeros = mask.count_zeros().unwrap_or(0);
+    let product_zeros = match (&mask.data, &weight.data) {
+        (TensorData::Pod(m), TensorData::Pod(w)) if mask.shape == weight.shape && mask.dtype == weight.dtype => {
+            tensor::count_zero_products(mask.dtype, m, w).unwrap_or(mask_zeros)
+        }
+        _ => mask_zeros,
+    };
+    PrunedLayer {
+        weight: l.weight,
+        mask: l.mask,
+        threshold: l.threshold,
+        masked_weight: l.masked_weight,
+        elements,
+        threshold_value: threshold.and_then(tensor::scalar_f64),
+        mask_sparsity: fraction(mask_zeros),
+        masked_weight_sparsity: fraction(product_zeros),
+    }
+}

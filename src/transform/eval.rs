@@ -1,0 +1,134 @@
+//! Just enough constant evaluation to fold `mask * weight` after freezing:
+//! the values flow through `Identity` reads and, for partitioned variables,
+//! the `ConcatV2` that joins the parts.
+
+use bytes::Bytes;
+
+use crate::graph::{Graph, InputRef};
+use crate::proto::tensorflow::attr_value::Value;
+use crate::proto::tensorflow::DataType;
+use crate::tensor::{self, Tensor, TensorData};
+
+const PASS_THROUGH: [&str; 4] = ["Identity", "Snapshot", "StopGradient", "ReadVariableOp"];
+
+/// The value of `input` (a `NodeDef.input` string), when it is constant.
+pub fn evaluate(graph: &Graph, input: &str) -> Result<Tensor, String> {
+    let r = InputRef::parse(input);
+    let node = graph.node(r.node).ok_or_else(|| format!("input `{input}` is not in the graph"))?;
+    let data_inputs = || node.input.iter().filter(|i| !i.starts_with('^'));
+    if r.port != 0 {
+        return Err(format!("output {} of `{}` is not constant", r.port, node.name));
+    }
+    match node.op.as_str() {
+        "Const" => match node.attr.get("value").and_then(|a| a.value.as_ref()) {
+            Some(Value::Tensor(t)) => tensor::from_proto(t).map_err(|e| format!("`{}`: {e}", node.name)),
+            _ => Err(format!("Const `{}` has no tensor value", node.name)),
+        },
+        op if PASS_THROUGH.contains(&op) => {
+            let first = data_inputs().next().ok_or_else(|| format!("`{}` has no input", node.name))?;
+            evaluate(graph, first)
+        }
+        "Mul" => {
+            let inputs: Vec<&String> = data_inputs().collect();
+            let [a, b] = inputs.as_slice() else {
+                return Err(format!("Mul `{}` does not have two inputs", node.name));
+            };
+            tensor::multiply(&evaluate(graph, a)?, &evaluate(graph, b)?)
+        }
+        "ConcatV2" => {
+            let inputs: Vec<&String> = data_inputs().collect();
+            let (axis, parts) = inputs.split_last().ok_or_else(|| format!("ConcatV2 `{}` has no inputs", node.name))?;
+            let axis = scalar_int(&evaluate(graph, axis)?)?;
+            let parts = parts.iter().map(|p| evaluate(graph, p)).collect::<Result<Vec<_>, _>>()?;
+            concat(&parts, axis)
+        }
+        op => Err(format!("it depends on `{}`, a {op} op, which is not constant", node.name)),
+    }
+}
+
+fn scalar_int(t: &Tensor) -> Result<i64, String> {
+    match (&t.data, t.dtype) {
+        (TensorData::Pod(b), DataType::DtInt32) if b.len() == 4 => Ok(i32::from_le_bytes([b[0], b[1], b[2], b[3]]) as i64),
+        (TensorData::Pod(b), DataType::DtInt64) if b.len() == 8 => {
+            Ok(i64::from_le_bytes(b[..8].try_into().map_err(|_| "axis")?))
+        }
+        _ => Err("concat axis is not an integer scalar".into()),
+    }
+}
+
+fn pod(t: &Tensor) -> Result<&Bytes, String> {
+    match &t.data {
+        TensorData::Pod(b) => Ok(b),
+        TensorData::Strings(_) => Err("string tensors cannot be multiplied".into()),
+    }
+}
+
+/// Concatenation along `axis` of row-major POD tensors.
+pub fn concat(parts: &[Tensor], axis: i64) -> Result<Tensor, String> {
+    let first = parts.first().ok_or("nothing to concatenate")?;
+    let rank = first.shape.len() as i64;
+    let axis = if axis < 0 { axis + rank } else { axis };
+    if !(0..rank).contains(&axis) {
+        return Err(format!("concat axis {axis} out of range for rank {rank}"));
+    }
+    let axis = axis as usize;
+    let elem = first.dtype.byte_size().ok_or("concat of non-POD tensors")?;
+    let mut shape = first.shape.clone();
+    shape[axis] = 0;
+    for p in parts {
+        let mut s = p.shape.clone();
+        if p.dtype != first.dtype || s.len() != shape.len() {
+            return Err("concatenated parts differ in dtype or rank".into());
+        }
+        shape[axis] += s[axis];
+        s[axis] = shape[axis];
+        if s != shape {
+            return Err("concatenated parts differ in shape".into());
+        }
+    }
+    let outer: u64 = shape[..axis].iter().product();
+    let inner: u64 = shape[axis + 1..].iter().product::<u64>() * elem as u64;
+    let mut out = Vec::with_capacity((outer * shape[axis] * inner) as usize);
+    for o in 0..outer as usize {
+        for p in parts {
+            let run = (p.shape[axis] * inner) as usize;
+            out.extend_from_slice(&pod(p)?[o * run..(o + 1) * run]);
+        }
+    }
+    Ok(Tensor {
+        dtype: first.dtype,
+        shape,
+        data: TensorData::Pod(Bytes::from(out)),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn f32_tensor(shape: &[u64], v: &[f32]) -> Tensor {
+        Tensor {
+            dtype: DataType::DtFloat,
+            shape: shape.to_vec(),
+            data: TensorData::Pod(Bytes::from(v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<_>>())),
+        }
+    }
+
+    #[test]
+    fn masked_negative_weights_give_negative_zero() {
+        let m = f32_tensor(&[2], &[0.0, 1.0]);
+        let w = f32_tensor(&[2], &[-3.0, -2.0]);
+        let p = tensor::multiply(&m, &w).unwrap();
+        let TensorData::Pod(b) = p.data else { panic!() };
+        assert_eq!(&b[..4], &(-0.0f32).to_le_bytes());
+        assert_eq!(&b[4..], &(-2.0f32).to_le_bytes());
+    }
+
+    #[test]
+    fn concat_rows_and_columns() {
+        let a = f32_tensor(&[1, 2], &[1.0, 2.0]);
+        let b = f32_tensor(&[1, 2], &[3.0, 4.0]);
+        assert_eq!(concat(&[a.clone(), b.clone()], 0).unwrap(), f32_tensor(&[2, 2], &[1.0, 2.0, 3.0, 4.0]));
+        assert_eq!(concat(&[a, b], -1).unwrap(), f32_tensor(&[1, 4], &[1.0, 2.0, 3.0, 4.0]));
+    }
+}

@@ -1,0 +1,225 @@
+//! Freezing: variables the outputs need become `Const`s holding their
+//! checkpoint values, as `convert_variables_to_constants` does. Resource
+//! variables also change their readers: `ReadVariableOp` becomes `Identity`,
+//! `ResourceGather` becomes `GatherV2`, and ops that only pass the handle
+//! along (`Identity`, `Enter`, `Switch`, ...) change their `T` to the value's dtype.
+
+use std::collections::HashMap;
+
+use super::{Result, TransformError};
+use crate::checkpoint::Checkpoint;
+use crate::graph::{node_name, Graph, InputRef};
+use crate::proto::tensorflow::attr_value::Value;
+use crate::proto::tensorflow::{AttrValue, DataType, NodeDef, VariableDef};
+use crate::tensor::{self, Tensor};
+
+const VARIABLE_OPS: [&str; 3] = ["VariableV2", "Variable", "VarHandleOp"];
+
+/// Where each variable's value is in a checkpoint. A Saver stores a variable
+/// under its op name, except the parts of a partitioned variable, which are
+/// slices of the full variable (`save_slice_info_def`).
+pub struct VariableSource<'a> {
+    checkpoint: &'a Checkpoint,
+    slices: HashMap<String, (String, Vec<u64>)>,
+}
+
+impl<'a> VariableSource<'a> {
+    pub fn new(checkpoint: &'a Checkpoint, variables: &[VariableDef]) -> Self {
+        let slices = variables
+            .iter()
+            .filter_map(|v| {
+                let info = v.save_slice_info_def.as_ref()?;
+                let start = info.var_offset.iter().map(|&o| o.max(0) as u64).collect();
+                Some((node_name(&v.variable_name).to_string(), (info.full_name.clone(), start)))
+            })
+            .collect();
+        VariableSource { checkpoint, slices }
+    }
+
+    pub fn checkpoint(&self) -> &Checkpoint {
+        self.checkpoint
+    }
+
+    fn value(&self, node: &str) -> Result<Tensor> {
+        let (key, start) = match self.slices.get(node) {
+            Some((full, start)) => (full.as_str(), Some(start)),
+            None => (node, None),
+        };
+        if !self.checkpoint.contains(key) {
+            return Err(TransformError::MissingVariable {
+                node: node.to_string(),
+                key: key.to_string(),
+                checkpoint: self.checkpoint.prefix().to_path_buf(),
+            });
+        }
+        Ok(match start {
+            Some(start) => self.checkpoint.slice(key, start)?,
+            None => self.checkpoint.tensor(key)?,
+        })
+    }
+}
+
+pub fn is_variable(node: &NodeDef) -> bool {
+    VARIABLE_OPS.contains(&node.op.as_str())
+}
+
+fn attr_type(node: &NodeDef, name: &str) -> Option<DataType> {
+    match node.attr.get(name)?.value.as_ref()? {
+        Value::Type(t) => DataType::try_from(*t).ok(),
+        _ => None,
+    }
+}
+
+fn type_attr(dtype: DataType) -> AttrValue {
+    AttrValue {
+        value: Some(Value::Type(dtype as i32)),
+    }
+}
+
+pub(crate) fn const_node(name: &str, value: &Tensor) -> NodeDef {
+    let mut node = NodeDef {
+        name: name.to_string(),
+        op: "Const".into(),
+        ..Default::default()
+    };
+    node.attr.insert("dtype".into(), type_attr(value.dtype));
+    node.attr.insert(
+        "value".into(),
+        AttrValue {
+            value: Some(Value::Tensor(tensor::to_proto(value))),
+        },
+    );
+    node
+}
+
+/// Replaces every variable in `graph` with its value; returns their names.
+pub fn freeze(graph: &mut Graph, source: &VariableSource) -> Result<Vec<String>> {
+    let variables: Vec<NodeDef> = graph.nodes().iter().filter(|n| is_variable(n)).cloned().collect();
+    let mut consumers: HashMap<String, Vec<String>> = HashMap::new();
+    for node in graph.nodes() {
+        for input in &node.input {
+            let r = InputRef::parse(input);
+            if !r.control {
+                consumers.entry(r.node.to_string()).or_default().push(node.name.clone());
+            }
+        }
+    }
+
+    let mut frozen = Vec::with_capacity(variables.len());
+    for var in variables {
+        let value = source.value(&var.name)?;
+        let declared = attr_type(&var, "dtype");
+        if declared.is_some_and(|d| d.base() != value.dtype) {
+            return Err(TransformError::Fold {
+                node: var.name.clone(),
+                msg: format!("the graph says {:?}, the checkpoint holds {:?}", declared, value.dtype),
+            });
+        }
+        graph.replace(const_node(&var.name, &value))?;
+        if var.op == "VarHandleOp" {
+            retype_resource_consumers(graph, &consumers, &var.name, value.dtype)?;
+        }
+        frozen.push(var.name);
+    }
+    Ok(frozen)
+}
+
+/// Follows a resource handle through its consumers, rewriting each for a
+/// value instead of a handle.
+fn retype_resource_consumers(
+    graph: &mut Graph,
+    consumers: &HashMap<String, Vec<String>>,
+    producer: &str,
+    dtype: DataType,
+) -> Result<()> {
+    let mut work = vec![producer.to_string()];
+    while let Some(name) = work.pop() {
+        for consumer in consumers.get(&name).into_iter().flatten() {
+            let Some(node) = graph.node(consumer).cloned() else { continue };
+            let rewritten = match node.op.as_str() {
+                "ReadVariableOp" => read_as_identity(&node, dtype),
+                "ResourceGather" => {
+                    let (gather, axis) = gather_as_gather_v2(&node, dtype)?;
+                    if !graph.contains(&axis.name) {
+                        graph.add(axis)?;
+                    }
+                    gather
+                }
+                _ if attr_type(&node, "T") == Some(DataType::DtResource) => {
+                    let mut n = node.clone();
+                    n.attr.insert("T".into(), type_attr(dtype));
+                    work.push(n.name.clone());
+                    n
+                }
+                // Shape-only and initialisation ops are not on an inference path.
+                _ => continue,
+            };
+            graph.replace(rewritten)?;
+        }
+    }
+    Ok(())
+}
+
+fn keep_colocation(from: &NodeDef, to: &mut NodeDef) {
+    if let Some(class) = from.attr.get("_class") {
+        to.attr.insert("_class".into(), class.clone());
+    }
+}
+
+fn read_as_identity(read: &NodeDef, dtype: DataType) -> NodeDef {
+    let mut node = NodeDef {
+        name: read.name.clone(),
+        op: "Identity".into(),
+        input: read.input.iter().take(1).cloned().collect(),
+        device: read.device.clone(),
+        ..Default::default()
+    };
+    node.attr.insert("T".into(), type_attr(attr_type(read, "dtype").unwrap_or(dtype)));
+    keep_colocation(read, &mut node);
+    node
+}
+
+fn gather_as_gather_v2(gather: &NodeDef, dtype: DataType) -> Result<(NodeDef, NodeDef)> {
+    let batch_dims = match gather.attr.get("batch_dims").and_then(|a| a.value.as_ref()) {
+        Some(Value::I(i)) => *i,
+        _ => 0,
+    };
+    if batch_dims != 0 {
+        return Err(TransformError::Fold {
+            node: gather.name.clone(),
+            msg: format!("ResourceGather with batch_dims={batch_dims} cannot be frozen"),
+        });
+    }
+    let [params, indices, ..] = gather.input.as_slice() else {
+        return Err(TransformError::Fold {
+            node: gather.name.clone(),
+            msg: "ResourceGather needs two inputs".into(),
+        });
+    };
+    let tindices = attr_type(gather, "Tindices").unwrap_or(DataType::DtInt32);
+    let axis_value = match tindices {
+        DataType::DtInt64 => 0i64.to_le_bytes().to_vec(),
+        _ => 0i32.to_le_bytes().to_vec(),
+    };
+    let axis = const_node(
+        &format!("{}/axis", gather.name),
+        &Tensor {
+            dtype: tindices,
+            shape: Vec::new(),
+            data: tensor::TensorData::Pod(axis_value.into()),
+        },
+    );
+    let mut node = NodeDef {
+        name: gather.name.clone(),
+        op: "GatherV2".into(),
+        input: vec![params.clone(), indices.clone(), axis.name.clone()],
+        device: gather.device.clone(),
+        ..Default::default()
+    };
+    node.attr.insert("Tparams".into(), type_attr(attr_type(gather, "dtype").unwrap_or(dtype)));
+    node.attr.insert("Tindices".into(), type_attr(tindices));
+    node.attr.insert("Taxis".into(), type_attr(tindices));
+    node.attr.insert("batch_dims".into(), AttrValue { value: Some(Value::I(0)) });
+    keep_colocation(gather, &mut node);
+    Ok((node, axis))
+}

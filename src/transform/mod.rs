@@ -1,0 +1,46 @@
+//! Graph rewrites. Each is a function over a `Graph`, composable like
+//! TensorFlow's Graph Transform Tool; `strip` chains them into the job
+//! `strip_pruning_vars` does.
+
+mod colocation;
+mod eval;
+mod fold_masks;
+mod freeze;
+mod strip;
+
+use std::path::PathBuf;
+
+pub use colocation::drop_dangling_colocation;
+pub use fold_masks::{fold_masks, MaskedWeight};
+pub use freeze::{freeze, VariableSource};
+pub use strip::{strip, StripOptions, StripReport};
+
+use crate::checkpoint::CheckpointError;
+use crate::graph::GraphError;
+use crate::tensor::TensorError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TransformError {
+    #[error(transparent)]
+    Graph(#[from] GraphError),
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    #[error("node `{node}`: {source}")]
+    Tensor {
+        node: String,
+        #[source]
+        source: TensorError,
+    },
+    #[error("variable `{node}` is needed by the outputs but {} has no tensor `{key}`", .checkpoint.display())]
+    MissingVariable {
+        node: String,
+        key: String,
+        checkpoint: PathBuf,
+    },
+    #[error("cannot fold `{node}`: {msg}")]
+    Fold { node: String, msg: String },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+pub type Result<T, E = TransformError> = std::result::Result<T, E>;
