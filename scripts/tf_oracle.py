@@ -1,0 +1,364 @@
+#!/usr/bin/env python3
+"""TensorFlow as the oracle for tf-strip's Rust tests.
+
+Run with the pinned TensorFlow venv (`.venv/bin/python scripts/tf_oracle.py ...`).
+Every subcommand prints one JSON document on stdout and exits 0; on failure it prints
+`{"error": "..."}` on stdout, a message on stderr, and exits 1.
+
+Subcommands
+  read-ckpt PREFIX
+      What TensorFlow's `tf.train.load_checkpoint(PREFIX)` reads: the same JSON as
+      testdata/<fixture>/expected/tensors.json (see CANONICAL BYTES below).
+  same-proto KIND A B          KIND = graph | meta | saved_model
+      Parse A and B with TensorFlow's python protos (binary, or text format when the file
+      name ends with .pbtxt/.pbtext) and print {"equal": bool, "diff": "..."}; `diff` is a
+      unified diff of the text formats, cut after the first differences ("" when equal).
+      Equality is protobuf message equality (order of repeated fields matters, map order
+      does not). Does not load the TensorFlow runtime, only its generated protos.
+  run-graph PB IO_JSON
+      Import the binary GraphDef PB into a fresh graph (name=""), feed the inputs listed in
+      IO_JSON (files relative to IO_JSON's directory), fetch the outputs listed there and print
+      {"<tensor>": {"dtype", "shape", "sha256", "max_abs_diff_vs_expected", "bit_identical"}}.
+      max_abs_diff_vs_expected is null when shapes differ or the difference is not finite.
+  canonical-graph PB OUT_PBTXT
+      Import PB into a fresh tf.Graph with name="" and write `as_graph_def()` in text format
+      to OUT_PBTXT (TensorFlow's canonical form: default attrs added, inputs normalised).
+      Prints {"nodes": N, "out": OUT_PBTXT}.
+
+CANONICAL BYTES (what "sha256" hashes; shared with scripts/make_fixtures.py)
+  * numeric and bool tensors: the raw element bytes in row-major order, little-endian
+    (`np.ascontiguousarray(v).astype(v.dtype.newbyteorder('<')).tobytes()`); bool is one
+    byte per element (0/1), bfloat16 and float16 are their 2 raw bytes, complex64/128 are
+    (re, im) pairs of float32/float64. NaN payloads and the sign of zero are kept as stored.
+  * string tensors: for each element in row-major order, its length as u64 little-endian
+    followed by its bytes.
+  * "zero_fraction": for numeric dtypes (ints, floats, bfloat16, complex), the number of
+    elements equal to zero (-0.0 counts as zero, NaN does not; complex: both parts zero)
+    divided by the element count, as a double; 0.0 for an empty tensor. null for bool and
+    string.
+  * "dtype": numpy-style name: float16 bfloat16 float32 float64 int8 int16 int32 int64
+    uint8 uint16 uint32 uint64 bool complex64 complex128 string (TensorFlow's DType.name).
+  * "shape": list of dimensions ([] for a scalar).
+"""
+import hashlib
+import json
+import os
+import struct
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# Same kernels as the fixture generator, so outputs are comparable bit for bit.
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+
+NON_NUMERIC = ("bool", "string")
+
+
+class OracleError(Exception):
+    pass
+
+
+# ----------------------------------------------------------------------------------------
+# canonical bytes
+
+
+def canonical_bytes(value, dtype_name):
+    """Canonical bytes of a tensor value (see module docstring)."""
+    import numpy as np
+
+    if dtype_name == "string":
+        flat = np.asarray(value, dtype=object).reshape(-1)
+        out = bytearray()
+        for e in flat:
+            b = e if isinstance(e, bytes) else bytes(e)
+            out += struct.pack("<Q", len(b))
+            out += b
+        return bytes(out)
+    a = np.ascontiguousarray(value)
+    if dtype_name == "bfloat16":
+        # ml_dtypes' bfloat16 has no byte-order variants; its raw bytes are host order.
+        if sys.byteorder != "little":
+            raise OracleError("bfloat16 canonical bytes need a little-endian host")
+        return a.tobytes()
+    if dtype_name == "bool":
+        return a.astype(np.uint8).tobytes()
+    return a.astype(a.dtype.newbyteorder("<"), copy=False).tobytes()
+
+
+def zero_fraction(value, dtype_name):
+    import numpy as np
+
+    if dtype_name in NON_NUMERIC:
+        return None
+    a = np.asarray(value)
+    if a.size == 0:
+        return 0.0
+    if dtype_name in ("bfloat16", "float16"):
+        a = a.astype(np.float32)
+    return float(np.count_nonzero(a == 0)) / float(a.size)
+
+
+def tensor_record(value, dtype_name, shape):
+    return {
+        "dtype": dtype_name,
+        "shape": [int(d) for d in shape],
+        "sha256": hashlib.sha256(canonical_bytes(value, dtype_name)).hexdigest(),
+        "zero_fraction": zero_fraction(value, dtype_name),
+    }
+
+
+def read_checkpoint_json(prefix):
+    """{key: record} for every key tf.train.load_checkpoint(prefix) lists."""
+    import tensorflow as tf
+
+    reader = tf.train.load_checkpoint(prefix)
+    dtypes = reader.get_variable_to_dtype_map()
+    shapes = reader.get_variable_to_shape_map()
+    out = {}
+    for name in sorted(shapes):
+        dtype_name = dtypes[name].name
+        out[name] = tensor_record(reader.get_tensor(name), dtype_name, shapes[name])
+    return out
+
+
+# ----------------------------------------------------------------------------------------
+# protos without the TensorFlow runtime
+
+
+def _proto_modules():
+    """Import TensorFlow's generated *_pb2 modules without running tensorflow/__init__.py
+    (which loads the whole runtime and takes seconds). Falls back to a normal import."""
+    if "tensorflow" not in sys.modules:
+        import importlib.util
+        import types
+
+        spec = importlib.util.find_spec("tensorflow")
+        if spec is not None and spec.origin:
+            stub = types.ModuleType("tensorflow")
+            stub.__path__ = [os.path.dirname(spec.origin)]
+            sys.modules["tensorflow"] = stub
+            try:
+                from tensorflow.core.framework import graph_pb2
+                from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
+
+                return graph_pb2, meta_graph_pb2, saved_model_pb2
+            except Exception:  # pragma: no cover - fall back to the real package
+                for k in [k for k in sys.modules if k == "tensorflow" or k.startswith("tensorflow.")]:
+                    del sys.modules[k]
+    from tensorflow.core.framework import graph_pb2
+    from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
+
+    return graph_pb2, meta_graph_pb2, saved_model_pb2
+
+
+def _is_text(path):
+    return path.endswith(".pbtxt") or path.endswith(".pbtext")
+
+
+def load_proto(kind, path):
+    from google.protobuf import text_format
+
+    graph_pb2, meta_graph_pb2, saved_model_pb2 = _proto_modules()
+    cls = {
+        "graph": graph_pb2.GraphDef,
+        "meta": meta_graph_pb2.MetaGraphDef,
+        "saved_model": saved_model_pb2.SavedModel,
+    }.get(kind)
+    if cls is None:
+        raise OracleError(f"unknown KIND {kind!r} (graph|meta|saved_model)")
+    msg = cls()
+    try:
+        if _is_text(path):
+            with open(path, "r", encoding="utf-8") as f:
+                text_format.Parse(f.read(), msg)
+        else:
+            with open(path, "rb") as f:
+                msg.ParseFromString(f.read())
+    except OSError as e:
+        raise OracleError(f"cannot read {path}: {e}")
+    except Exception as e:
+        raise OracleError(f"cannot parse {path} as {cls.__name__}: {e}")
+    return msg
+
+
+def cmd_same_proto(kind, a, b):
+    import difflib
+
+    from google.protobuf import text_format
+
+    ma, mb = load_proto(kind, a), load_proto(kind, b)
+    equal = ma == mb
+    diff = ""
+    if not equal:
+        ta = text_format.MessageToString(ma).splitlines()
+        tb = text_format.MessageToString(mb).splitlines()
+        lines = list(difflib.unified_diff(ta, tb, fromfile=a, tofile=b, n=3, lineterm=""))
+        width = 240  # tensor_content lines can be huge; keep the diff readable
+        lines = [l if len(l) <= width else l[:width] + f"...(+{len(l) - width} chars)" for l in lines]
+        limit = 120
+        if len(lines) > limit:
+            lines = lines[:limit] + [f"... ({len(lines) - limit} more diff lines)"]
+        diff = "\n".join(lines)
+        if not diff:
+            diff = "messages differ but their text formats are identical (unknown fields?)"
+    return {"equal": bool(equal), "diff": diff}
+
+
+# ----------------------------------------------------------------------------------------
+# graphs
+
+
+def session_config():
+    import tensorflow as tf
+
+    return tf.compat.v1.ConfigProto(
+        intra_op_parallelism_threads=1, inter_op_parallelism_threads=1
+    )
+
+
+def np_dtype(dtype_name):
+    import tensorflow as tf
+
+    return tf.dtypes.as_dtype(dtype_name).as_numpy_dtype
+
+
+def load_bin(path, dtype_name, shape):
+    import numpy as np
+
+    with open(path, "rb") as f:
+        data = f.read()
+    native = np.dtype(np_dtype(dtype_name))
+    dt = native if dtype_name in ("bfloat16", "bool") else native.newbyteorder("<")
+    a = np.frombuffer(data, dtype=dt)
+    n = 1
+    for d in shape:
+        n *= int(d)
+    if a.size != n:
+        raise OracleError(f"{path}: {a.size} elements, shape {shape} wants {n}")
+    return a.reshape(shape).astype(native, copy=False)
+
+
+def load_graph_def(pb):
+    import tensorflow as tf
+
+    gd = tf.compat.v1.GraphDef()
+    try:
+        with open(pb, "rb") as f:
+            gd.ParseFromString(f.read())
+    except OSError as e:
+        raise OracleError(f"cannot read {pb}: {e}")
+    except Exception as e:
+        raise OracleError(f"cannot parse {pb} as GraphDef: {e}")
+    return gd
+
+
+def cmd_run_graph(pb, io_json):
+    import numpy as np
+    import tensorflow as tf
+
+    tf1 = tf.compat.v1
+    tf1.disable_eager_execution()
+    with open(io_json) as f:
+        io = json.load(f)
+    base = os.path.dirname(os.path.abspath(io_json))
+    gd = load_graph_def(pb)
+    feeds = {}
+    for name, spec in io["inputs"].items():
+        feeds[name] = load_bin(os.path.join(base, spec["file"]), spec["dtype"], spec["shape"])
+    out_names = list(io["outputs"])
+    g = tf.Graph()
+    with g.as_default():
+        try:
+            tf1.import_graph_def(gd, name="")
+        except Exception as e:
+            raise OracleError(f"import_graph_def failed: {e}")
+        with tf1.Session(graph=g, config=session_config()) as s:
+            try:
+                got = s.run(out_names, feeds)
+            except Exception as e:
+                raise OracleError(f"running the graph failed: {e}")
+    result = {}
+    for name, value in zip(out_names, got):
+        spec = io["outputs"][name]
+        dtype_name = tf.dtypes.as_dtype(value.dtype).name
+        exp = load_bin(os.path.join(base, spec["file"]), spec["dtype"], spec["shape"])
+        rec = {
+            "dtype": dtype_name,
+            "shape": [int(d) for d in value.shape],
+            "sha256": hashlib.sha256(canonical_bytes(value, dtype_name)).hexdigest(),
+            "max_abs_diff_vs_expected": None,
+            "bit_identical": False,
+        }
+        if list(value.shape) == list(exp.shape) and dtype_name == spec["dtype"]:
+            rec["bit_identical"] = canonical_bytes(value, dtype_name) == canonical_bytes(exp, dtype_name)
+            if value.size == 0:
+                rec["max_abs_diff_vs_expected"] = 0.0
+            else:
+                d = float(np.max(np.abs(value.astype(np.float64) - exp.astype(np.float64))))
+                rec["max_abs_diff_vs_expected"] = d if np.isfinite(d) else None
+        result[name] = rec
+    return result
+
+
+def cmd_canonical_graph(pb, out):
+    import tensorflow as tf
+    from google.protobuf import text_format
+
+    tf1 = tf.compat.v1
+    gd = load_graph_def(pb)
+    g = tf.Graph()
+    with g.as_default():
+        try:
+            tf1.import_graph_def(gd, name="")
+        except Exception as e:
+            raise OracleError(f"import_graph_def failed: {e}")
+    canon = g.as_graph_def()
+    with open(out, "w", encoding="utf-8") as f:
+        f.write(text_format.MessageToString(canon))
+    return {"nodes": len(canon.node), "out": out}
+
+
+# ----------------------------------------------------------------------------------------
+
+USAGE = """usage: tf_oracle.py read-ckpt PREFIX
+       tf_oracle.py same-proto graph|meta|saved_model A B
+       tf_oracle.py run-graph PB IO_JSON
+       tf_oracle.py canonical-graph PB OUT_PBTXT"""
+
+
+def main(argv):
+    if not argv or argv[0] in ("-h", "--help"):
+        print(__doc__ if argv else USAGE)
+        return 0 if argv else 1
+    cmd, args = argv[0], argv[1:]
+    arity = {"read-ckpt": 1, "same-proto": 3, "run-graph": 2, "canonical-graph": 2}
+    if cmd not in arity:
+        raise OracleError(f"unknown subcommand {cmd!r}\n{USAGE}")
+    if len(args) != arity[cmd]:
+        raise OracleError(f"{cmd} takes {arity[cmd]} arguments, got {len(args)}\n{USAGE}")
+    if cmd == "read-ckpt":
+        try:
+            result = read_checkpoint_json(args[0])
+        except OracleError:
+            raise
+        except Exception as e:
+            raise OracleError(f"TensorFlow cannot read checkpoint {args[0]}: {e}")
+    elif cmd == "same-proto":
+        result = cmd_same_proto(*args)
+    elif cmd == "run-graph":
+        result = cmd_run_graph(*args)
+    else:
+        result = cmd_canonical_graph(*args)
+    sys.stdout.write(json.dumps(result, indent=1, sort_keys=True, allow_nan=False) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main(sys.argv[1:]))
+    except OracleError as e:
+        msg = str(e)
+    except Exception as e:  # unexpected: still a clean exit 1 with a message
+        msg = f"{type(e).__name__}: {e}"
+    sys.stdout.write(json.dumps({"error": msg}) + "\n")
+    sys.stderr.write(f"tf_oracle: {msg}\n")
+    sys.exit(1)
