@@ -5,6 +5,8 @@
 //! `Bytes` views into them, checked against their CRC32C on every read.
 
 mod crc;
+#[cfg(test)]
+mod malformed_tests;
 mod reader;
 mod slice_key;
 mod state;

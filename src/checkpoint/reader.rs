@@ -166,7 +166,7 @@ impl Checkpoint {
             return self.read_stored(name, info.dtype, &info.shape, info.stored[0]);
         }
         let elem = info.dtype.byte_size().ok_or_else(|| {
-            self.bad(name, format!("partitioned {:?} tensors are not supported", info.dtype))
+            self.bad(name, format!("partitioned {} tensors are not supported", info.dtype))
         })?;
         let total = usize::try_from(info.num_elements())
             .ok()
@@ -239,7 +239,7 @@ impl Checkpoint {
         } else if crc::mask(crc32c::crc32c(&raw)) != at.masked_crc {
             return Err(checksum_mismatch());
         } else if big_endian {
-            let unit = swap_unit(dtype).ok_or_else(|| bad(format!("cannot byte-swap {dtype:?}")))?;
+            let unit = swap_unit(dtype).ok_or_else(|| bad(format!("cannot byte-swap {dtype} tensors")))?;
             TensorData::Pod(Bytes::from(byte_swap(&raw, unit)))
         } else {
             TensorData::Pod(raw)
@@ -432,7 +432,7 @@ fn validate_stored(
         _ => {
             let elem = dtype
                 .byte_size()
-                .ok_or_else(|| format!("dtype {dtype:?} cannot be stored in a checkpoint this tool reads"))?;
+                .ok_or_else(|| format!("dtype {dtype} cannot be stored in a checkpoint"))?;
             let expected = num_elements.checked_mul(elem as u64);
             if expected != Some(size as u64) {
                 return Err(format!(

@@ -1,0 +1,159 @@
+//! Users' mistakes and damaged files: one clear line naming the file and the
+//! problem, a non-zero exit, no panic, and nothing written.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::*;
+use tf_strip::checkpoint::{index_path, Checkpoint};
+
+fn copy_fixture(name: &str, to: &Path) -> Fixture {
+    let f = fixtures().into_iter().find(|f| f.name == name).unwrap();
+    let dir = to.join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    for entry in std::fs::read_dir(&f.dir).unwrap() {
+        let p = entry.unwrap().path();
+        if p.is_file() {
+            std::fs::copy(&p, dir.join(p.file_name().unwrap())).unwrap();
+        }
+    }
+    Fixture { prefix: dir.join(f.prefix.file_name().unwrap()), dir, ..f }
+}
+
+/// Runs a strip that must fail; returns its one-line message.
+fn strip_fails(args: &[String], out_dir: &Path) -> String {
+    let out = tf_strip().args(args).arg(format!("--output_dir={}", out_dir.display())).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
+    assert_eq!(out.status.code(), Some(1), "expected failure for {args:?}, got: {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "more than one line: {stderr}");
+    assert!(stderr.starts_with("tf-strip: error: "), "{stderr}");
+    let left: Vec<PathBuf> = std::fs::read_dir(out_dir).map(|d| d.map(|e| e.unwrap().path()).collect()).unwrap_or_default();
+    assert!(left.is_empty(), "a failed run left {left:?}");
+    stderr
+}
+
+fn args(dir: &Path, outputs: &str) -> Vec<String> {
+    vec![format!("--checkpoint_dir={}", dir.display()), format!("--output_node_names={outputs}")]
+}
+
+#[test]
+fn users_mistakes_get_one_clear_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let f = copy_fixture("mlp90", tmp.path());
+    let good = f.outputs.join(",");
+
+    let missing = tmp.path().join("no-such-dir");
+    let msg = strip_fails(&args(&missing, &good), &out);
+    assert!(msg.contains("no-such-dir") && msg.contains("neither a checkpoint directory"), "{msg}");
+
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let msg = strip_fails(&args(&empty, &good), &out);
+    assert!(msg.contains("empty") && msg.contains("no checkpoint has been saved"), "{msg}");
+
+    let msg = strip_fails(&args(&f.dir, "output,no_such_node"), &out);
+    assert!(msg.contains("no node named `no_such_node`") && msg.contains("nearest names"), "{msg}");
+
+    let msg = strip_fails(&args(&f.dir, ""), &out);
+    assert!(msg.contains("--output_node_names"), "{msg}");
+
+    // The output may not replace an input.
+    let meta = f.prefix.with_extension(format!("{}.meta", f.prefix.extension().unwrap().to_string_lossy()));
+    let before = std::fs::read(&meta).unwrap();
+    let mut a = args(&f.dir, &good);
+    a.push(format!("--filename={}", meta.file_name().unwrap().to_string_lossy()));
+    let out_same = tf_strip().args(&a).arg(format!("--output_dir={}", f.dir.display())).output().unwrap();
+    assert_eq!(out_same.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out_same.stderr).contains("would overwrite an input"));
+    assert_eq!(std::fs::read(&meta).unwrap(), before);
+
+    // An output directory that cannot be created.
+    let file = tmp.path().join("a-file");
+    std::fs::write(&file, b"x").unwrap();
+    let o = tf_strip().args(args(&f.dir, &good)).arg(format!("--output_dir={}/sub", file.display())).output().unwrap();
+    let msg = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(msg.contains("a-file/sub") && msg.lines().count() == 1, "{msg}");
+
+    // A stale state file, then a missing .meta.
+    std::fs::write(f.dir.join("checkpoint"), "model_checkpoint_path: \"model.ckpt-999\"\n").unwrap();
+    let msg = strip_fails(&args(&f.dir, &good), &out);
+    assert!(msg.contains("stale state file") && msg.contains("model.ckpt-999"), "{msg}");
+    std::fs::remove_file(&meta).unwrap();
+    let mut a = args(&f.dir, &good);
+    a[0] = format!("--checkpoint={}", f.prefix.display());
+    let msg = strip_fails(&a, &out);
+    assert!(msg.contains(".meta") && msg.contains("--input_meta_graph"), "{msg}");
+}
+
+#[test]
+fn an_absolute_state_path_from_another_machine_falls_back_to_the_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let f = copy_fixture("mlp90", tmp.path());
+    let base = f.prefix.file_name().unwrap().to_string_lossy().into_owned();
+    std::fs::write(f.dir.join("checkpoint"), format!("model_checkpoint_path: \"/gone/train/{base}\"\n")).unwrap();
+    let out = tf_strip().args(args(&f.dir, &f.outputs.join(","))).arg(format!("--output_dir={}", tmp.path().join("o").display())).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("warning") && stderr.contains("/gone/train"), "{stderr}");
+}
+
+#[test]
+fn every_single_bit_flip_in_an_index_is_caught() {
+    let tmp = tempfile::tempdir().unwrap();
+    let f = copy_fixture("convnet", tmp.path());
+    let index = index_path(&f.prefix);
+    let original = std::fs::read(&index).unwrap();
+    for at in 0..original.len() {
+        let mut bytes = original.clone();
+        bytes[at] ^= 1 << (at % 8);
+        std::fs::write(&index, &bytes).unwrap();
+        // Every flip is detected by the block CRC or the footer checks; the
+        // flipped bytes outside any block (padding) are the only harmless ones.
+        if let Ok(ckpt) = Checkpoint::open(&f.prefix) {
+            for (name, _) in ckpt.entries() {
+                ckpt.tensor(name).unwrap();
+            }
+        }
+    }
+    for len in 0..original.len() {
+        std::fs::write(&index, &original[..len]).unwrap();
+        assert!(Checkpoint::open(&f.prefix).is_err(), "truncated to {len} bytes but accepted");
+    }
+}
+
+#[test]
+fn damaged_data_files_are_reported_by_name() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+
+    let f = copy_fixture("convnet", tmp.path());
+    let data = f.dir.join(format!("{}.data-00000-of-00001", f.prefix.file_name().unwrap().to_string_lossy()));
+    let mut bytes = std::fs::read(&data).unwrap();
+    let n = bytes.len();
+    bytes[n / 2] ^= 0x10;
+    std::fs::write(&data, &bytes).unwrap();
+    let msg = strip_fails(&args(&f.dir, &f.outputs.join(",")), &out);
+    assert!(msg.contains("data-00000-of-00001") && msg.contains("checksum mismatch"), "{msg}");
+
+    std::fs::write(&data, &bytes[..n / 2]).unwrap();
+    let msg = strip_fails(&args(&f.dir, &f.outputs.join(",")), &out);
+    assert!(msg.contains("beyond the end of data shard"), "{msg}");
+
+    let f = copy_fixture("sharded", tmp.path());
+    std::fs::remove_file(f.dir.join(format!("{}.data-00001-of-00002", f.prefix.file_name().unwrap().to_string_lossy()))).unwrap();
+    let msg = strip_fails(&args(&f.dir, &f.outputs.join(",")), &out);
+    assert!(msg.contains("data-00001-of-00002") && msg.contains("missing"), "{msg}");
+
+    let f = copy_fixture("mlp90", tmp.path());
+    let index = index_path(&f.prefix);
+    let mut bytes = std::fs::read(&index).unwrap();
+    let n = bytes.len();
+    bytes[n - 1] ^= 0xff;
+    std::fs::write(&index, &bytes).unwrap();
+    let msg = strip_fails(&args(&f.dir, &f.outputs.join(",")), &out);
+    assert!(msg.contains(".index") && msg.contains("bad magic"), "{msg}");
+}
