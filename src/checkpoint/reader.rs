@@ -71,8 +71,26 @@ impl Checkpoint {
         let index_path = index_path(&prefix);
         let index_bytes =
             std::fs::read(&index_path).map_err(|e| CheckpointError::io(&index_path, e))?;
+        Self::parse(prefix, &index_bytes, |path| map_file(path))
+    }
+
+    /// A checkpoint held in memory: the `.index` bytes and the data shards in
+    /// order. `prefix` only names things in messages.
+    pub fn from_memory(prefix: impl AsRef<Path>, index: &[u8], shards: Vec<Bytes>) -> Result<Self> {
+        let prefix = prefix.as_ref().to_path_buf();
+        let mut shards = shards.into_iter();
+        Self::parse(prefix, index, |path| {
+            shards.next().ok_or_else(|| CheckpointError::NotFound {
+                path: path.to_path_buf(),
+                msg: "data shard is missing".into(),
+            })
+        })
+    }
+
+    fn parse(prefix: PathBuf, index_bytes: &[u8], mut load_shard: impl FnMut(&Path) -> Result<Bytes>) -> Result<Self> {
+        let index_path = index_path(&prefix);
         let corrupt = |msg: String| CheckpointError::corrupt(&index_path, msg);
-        let records = table::read_table(&index_bytes).map_err(corrupt)?;
+        let records = table::read_table(index_bytes).map_err(corrupt)?;
 
         let mut records = records.into_iter();
         let header = match records.next() {
@@ -87,7 +105,7 @@ impl Checkpoint {
             .collect();
         let shards = data_paths
             .iter()
-            .map(|p| map_file(p))
+            .map(|p| load_shard(p))
             .collect::<Result<Vec<_>>>()?;
         let shard_lens: Vec<usize> = shards.iter().map(|s| s.len()).collect();
 
