@@ -6,6 +6,7 @@ pub mod runtime;
 
 pub mod atomic;
 pub mod checkpoint;
+pub mod codec;
 pub mod graph;
 pub mod inspect;
 pub mod tensor;

@@ -18,6 +18,9 @@ pub struct InspectArgs {
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
+    /// For a graph: the bytes each sparse/dense encoding would take per constant.
+    #[arg(long)]
+    encodings: bool,
 }
 
 fn is_graph(path: &Path) -> bool {
@@ -30,6 +33,12 @@ fn is_graph(path: &Path) -> bool {
 }
 
 pub fn run(args: InspectArgs) -> Result<(), CliError> {
+    if super::encode::is_container_file(&args.path) {
+        return super::encode::inspect_container(&args.path, args.json);
+    }
+    if args.encodings {
+        return super::encode::print_encodings(&args.path, args.json);
+    }
     if is_graph(&args.path) {
         let (file, model) = ModelFile::load(&args.path)?;
         let report = inspect_graph(&file, &model)?;

@@ -1,6 +1,7 @@
 //! The command line. Without a subcommand, tf-strip takes the flags of
 //! TensorFlow's `strip_pruning_vars` and does its job.
 
+mod encode;
 mod inspect;
 mod progress;
 mod render;
@@ -33,6 +34,11 @@ enum Command {
     Strip(strip::StripArgs),
     /// Show what a checkpoint, GraphDef, MetaGraphDef or SavedModel holds.
     Inspect(inspect::InspectArgs),
+    /// Store a GraphDef as small as its information: a lossless sparse container,
+    /// or with --tf-loadable a GraphDef that stock TensorFlow loads.
+    Encode(encode::EncodeArgs),
+    /// Restore the .pb, byte for byte, from a container written by `encode`.
+    Decode(encode::DecodeArgs),
 }
 
 /// Everything that stops a command, reported once by `main`.
@@ -44,6 +50,8 @@ pub enum CliError {
     Graph(#[from] GraphError),
     #[error(transparent)]
     Transform(#[from] TransformError),
+    #[error(transparent)]
+    Codec(#[from] tf_strip::codec::CodecError),
     #[error("{}: {source}", .path.display())]
     Io {
         path: std::path::PathBuf,
@@ -58,6 +66,8 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Some(Command::Strip(args)) => strip::run(args),
         Some(Command::Inspect(args)) => inspect::run(args),
+        Some(Command::Encode(args)) => encode::encode(args),
+        Some(Command::Decode(args)) => encode::decode(args),
         None => strip::run(cli.strip),
     }
 }

@@ -1,0 +1,263 @@
+//! `tf-strip encode IN.pb OUT`, `tf-strip encode --tf-loadable IN.pb OUT.pb`
+//! and `tf-strip decode IN OUT.pb`; the per-tensor encoding table of
+//! `inspect --encodings`, and `inspect` of a container.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use clap::Args;
+
+use super::render::{human_bytes, percent, table};
+use super::CliError;
+use tf_strip::codec::{self, loadable, CodecError, EncodeOptions};
+
+#[derive(Debug, Args)]
+pub struct EncodeArgs {
+    /// The GraphDef (.pb) to encode.
+    input: PathBuf,
+    /// The container (or, with --tf-loadable, the GraphDef) to write.
+    output: PathBuf,
+    /// Write a GraphDef that stock TensorFlow loads, each large sparse constant
+    /// stored as a packed bitmask and its nonzeros and rebuilt once per session.
+    #[arg(long = "tf-loadable", visible_alias = "tf_loadable")]
+    tf_loadable: bool,
+    /// zstd level of the zero-pattern and value streams.
+    #[arg(long, default_value_t = 3)]
+    level: i32,
+    /// Print the report as JSON on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DecodeArgs {
+    /// The container written by `tf-strip encode`.
+    input: PathBuf,
+    /// The .pb to write (byte-identical to the one encoded).
+    output: PathBuf,
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    matches!((a.canonicalize(), b.canonicalize()), (Ok(x), Ok(y)) if x == y)
+}
+
+pub fn encode(args: EncodeArgs) -> Result<(), CliError> {
+    if same_file(&args.input, &args.output) {
+        return Err(CliError::Usage(format!(
+            "{}: the output would overwrite the input",
+            args.output.display()
+        )));
+    }
+    let start = Instant::now();
+    if args.tf_loadable {
+        let report = codec::encode_loadable_file(&args.input, &args.output, &loadable::LoadableOptions::default())?;
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+            return Ok(());
+        }
+        let rows: Vec<Vec<String>> = report
+            .rewritten
+            .iter()
+            .map(|r| {
+                vec![
+                    r.name.clone(),
+                    r.dtype.clone(),
+                    r.elements.to_string(),
+                    percent((r.elements > 0).then(|| 1.0 - r.nonzeros as f64 / r.elements as f64)),
+                    human_bytes(r.dense_bytes),
+                    human_bytes(r.sparse_bytes),
+                ]
+            })
+            .collect();
+        eprint!(
+            "{}",
+            table(
+                &["constant", "dtype", "elements", "zeros", "dense", "mask+values"],
+                &rows
+            )
+        );
+        eprintln!(
+            "{} -> {} ({} constants rebuilt once per session); {:.3} s\nwritten to {}",
+            human_bytes(report.input_bytes),
+            human_bytes(report.output_bytes),
+            report.rewritten.len(),
+            start.elapsed().as_secs_f64(),
+            args.output.display()
+        );
+        return Ok(());
+    }
+    let opts = EncodeOptions {
+        level: args.level,
+        ..Default::default()
+    };
+    let report = codec::encode_file(&args.input, &args.output, &opts)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+        return Ok(());
+    }
+    eprint!("{}", render_report(&report.tensors));
+    eprintln!(
+        "{} -> {} (graph skeleton {} -> {}; entropy bound of the tensors {}); {:.3} s\nwritten to {}",
+        human_bytes(report.input_bytes),
+        human_bytes(report.output_bytes),
+        human_bytes(report.skeleton_bytes),
+        human_bytes(report.skeleton_stored),
+        human_bytes(report.bound() as u64),
+        start.elapsed().as_secs_f64(),
+        args.output.display()
+    );
+    Ok(())
+}
+
+fn render_report(tensors: &[codec::TensorInfo]) -> String {
+    let rows: Vec<Vec<String>> = tensors
+        .iter()
+        .map(|t| {
+            vec![
+                t.name.clone(),
+                t.dtype.clone(),
+                t.elements.to_string(),
+                percent((t.elements > 0).then(|| t.zeros as f64 / t.elements as f64)),
+                human_bytes(t.bytes),
+                human_bytes(t.stored),
+                human_bytes(t.bound as u64),
+                t.coding.clone(),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "tensor", "dtype", "elements", "zeros", "raw", "stored", "bound", "coding",
+        ],
+        &rows,
+    )
+}
+
+pub fn decode(args: DecodeArgs) -> Result<(), CliError> {
+    if same_file(&args.input, &args.output) {
+        return Err(CliError::Usage(format!(
+            "{}: the output would overwrite the input",
+            args.output.display()
+        )));
+    }
+    let start = Instant::now();
+    let n = codec::decode_file(&args.input, &args.output)?;
+    eprintln!(
+        "decoded {} ({}) in {:.3} s to {}",
+        args.input.display(),
+        human_bytes(n),
+        start.elapsed().as_secs_f64(),
+        args.output.display()
+    );
+    Ok(())
+}
+
+/// Whether `path` is a file starting with the container magic.
+pub fn is_container_file(path: &Path) -> bool {
+    use std::io::Read;
+    let mut magic = [0u8; 8];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut magic))
+        .is_ok()
+        && codec::is_container(&magic)
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, CliError> {
+    std::fs::read(path).map_err(|source| CliError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// `inspect CONTAINER`: the tensors it holds and what each takes.
+pub fn inspect_container(path: &Path, json: bool) -> Result<(), CliError> {
+    let bytes = read(path)?;
+    let tensors = codec::describe(&bytes).map_err(|problem| CodecError::Container {
+        path: path.to_path_buf(),
+        problem,
+    })?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&tensors).unwrap_or_default());
+        return Ok(());
+    }
+    let rows: Vec<Vec<String>> = tensors
+        .iter()
+        .map(|t| {
+            vec![
+                t.name.clone(),
+                t.dtype.clone(),
+                t.elements.to_string(),
+                human_bytes(t.bytes),
+                human_bytes(t.stored),
+                t.coding.clone(),
+            ]
+        })
+        .collect();
+    print!(
+        "tf-strip sparse container {} ({})\n\n",
+        path.display(),
+        human_bytes(bytes.len() as u64)
+    );
+    print!(
+        "{}",
+        table(&["tensor", "dtype", "elements", "decoded", "stored", "coding"], &rows)
+    );
+    Ok(())
+}
+
+/// `inspect --encodings GRAPH`: per large constant, the bytes each encoding would take.
+pub fn print_encodings(path: &Path, json: bool) -> Result<(), CliError> {
+    let bytes = read(path)?;
+    let est = codec::analyze(&bytes, &EncodeOptions::default());
+    if json {
+        println!("{}", serde_json::to_string_pretty(&est).unwrap_or_default());
+        return Ok(());
+    }
+    let rows: Vec<Vec<String>> = est
+        .iter()
+        .map(|e| {
+            vec![
+                e.name.clone(),
+                e.dtype.clone(),
+                e.elements.to_string(),
+                percent((e.elements > 0).then(|| e.zeros as f64 / e.elements as f64)),
+                human_bytes(e.raw),
+                human_bytes(e.zstd),
+                human_bytes(e.dense),
+                human_bytes(e.sparse),
+                human_bytes(e.bitmask),
+                human_bytes(e.bound as u64),
+            ]
+        })
+        .collect();
+    println!("bytes each encoding would take (constants of at least 1 KiB):");
+    print!(
+        "{}",
+        table(
+            &[
+                "constant",
+                "dtype",
+                "elements",
+                "zeros",
+                "raw",
+                "zstd -3",
+                "planes",
+                "sparse",
+                "bitmask+values",
+                "entropy bound"
+            ],
+            &rows
+        )
+    );
+    let sum = |f: fn(&codec::Estimate) -> u64| est.iter().map(f).sum::<u64>();
+    println!(
+        "total: raw {}, zstd -3 {}, planes {}, sparse {}, bitmask+values (tf-loadable) {}, bound {}",
+        human_bytes(sum(|e| e.raw)),
+        human_bytes(sum(|e| e.zstd)),
+        human_bytes(sum(|e| e.dense)),
+        human_bytes(sum(|e| e.sparse)),
+        human_bytes(sum(|e| e.bitmask)),
+        human_bytes(est.iter().map(|e| e.bound).sum::<f64>() as u64)
+    );
+    Ok(())
+}

@@ -1,0 +1,760 @@
+//! Sparse-encoded storage of GraphDefs: a container as small as the model's
+//! information, decoded byte-identical to the `.pb` it came from
+//! ([`encode`], [`decode`]); and a GraphDef that stock TensorFlow loads whose
+//! large sparse constants are rebuilt from a packed bitmask and their
+//! nonzero values ([`loadable`]).
+//!
+//! # Container format, version 1
+//!
+//! All integers little-endian; CRCs are CRC-32C (Castagnoli).
+//!
+//! ```text
+//! header (32 bytes)
+//!   0  magic      8 bytes  "TFSPARSE"
+//!   8  version    u16      1
+//!  10  flags      u16      0 (reserved)
+//!  12  toc_len    u32      bytes of the table of contents that follows
+//!  16  total_len  u64      length of the original .pb
+//!  24  total_crc  u32      CRC of the original .pb
+//!  28  toc_crc    u32      CRC of header bytes 0..28 followed by the TOC
+//! table of contents (toc_len bytes)
+//!   skeleton:  raw_len u64, blob_len u64, blob_crc u32
+//!   n_tensors  u32
+//!   per tensor, in file order:
+//!     name (u16 length + UTF-8), offset u64, len u64 (its range in the .pb),
+//!     dtype i32, element size u8, float unit u8, raw_crc u32 (CRC of its bytes),
+//!     n_chunks u32, per chunk: coding u8 (0 dense, 1 sparse, 2 plain), elements u64,
+//!     blob_len u64, blob_crc u32
+//! blobs, concatenated in TOC order: the skeleton, then every chunk
+//! ```
+//!
+//! The skeleton is the `.pb` with every cut tensor range removed; decoding
+//! splices the decoded tensors back at their offsets, so the output is the
+//! input byte for byte by construction, and the whole-file CRC checks it.
+//! A blob is a stream (mode u8: 0 raw / 1 zstd, stored length u64, data);
+//! chunk blobs are described in [`chunk`].
+
+mod chunk;
+mod format;
+pub mod loadable;
+mod wire;
+
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::proto::tensorflow::{DataType, GraphDef};
+use chunk::Layout;
+use format::{Reader, Writer};
+
+pub const MAGIC: &[u8; 8] = b"TFSPARSE";
+pub const VERSION: u16 = 1;
+const HEADER: usize = 32;
+
+/// What is wrong with a container's bytes.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Problem {
+    #[error("not a tf-strip sparse container (no TFSPARSE magic)")]
+    BadMagic,
+    #[error("container version {0} is not supported (this tf-strip reads version {VERSION})")]
+    Version(u16),
+    #[error("truncated: the file ends inside {0}")]
+    Truncated(String),
+    #[error("checksum mismatch in {0}: the file is corrupted")]
+    Checksum(String),
+    #[error("malformed container: {0}")]
+    Malformed(String),
+    #[error("it would decode to {0} bytes, over the limit of {1}")]
+    TooLarge(u64, u64),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CodecError {
+    #[error("{}: {problem}", .path.display())]
+    Container { path: PathBuf, problem: Problem },
+    #[error("{}: {source}", .path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}: the decoded bytes are not a GraphDef: {msg}", .path.display())]
+    NotGraph { path: PathBuf, msg: String },
+    #[error("{}: {msg}", .path.display())]
+    Unsupported { path: PathBuf, msg: String },
+    #[error("{}: {source}", .path.display())]
+    Loadable {
+        path: PathBuf,
+        #[source]
+        source: loadable::LoadableError,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct EncodeOptions {
+    /// zstd level of the zero-pattern and value streams.
+    pub level: i32,
+    /// `tensor_content` fields shorter than this stay in the skeleton.
+    pub min_tensor_bytes: usize,
+    /// Elements per independently coded chunk (at most 2^24).
+    pub chunk_elements: usize,
+}
+
+impl Default for EncodeOptions {
+    fn default() -> Self {
+        EncodeOptions {
+            level: 3,
+            min_tensor_bytes: 1024,
+            chunk_elements: 1 << 20,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct DecodeOptions {
+    /// Refuse containers that claim a larger output.
+    pub max_output: u64,
+    /// Check CRCs (turned off only to fuzz the parsers behind them).
+    pub verify: bool,
+}
+
+impl Default for DecodeOptions {
+    fn default() -> Self {
+        DecodeOptions {
+            max_output: 1 << 40,
+            verify: true,
+        }
+    }
+}
+
+/// One cut tensor in a container.
+#[derive(Debug, Clone, Serialize)]
+pub struct TensorInfo {
+    pub name: String,
+    pub dtype: String,
+    pub bytes: u64,
+    pub elements: u64,
+    pub zeros: u64,
+    /// Bytes its chunks take in the container.
+    pub stored: u64,
+    /// "sparse", "dense", "plain" or "mixed" (per chunk).
+    pub coding: String,
+    /// Mask entropy plus the raw nonzero elements, in bytes.
+    pub bound: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct EncodeReport {
+    pub input_bytes: u64,
+    pub output_bytes: u64,
+    pub skeleton_bytes: u64,
+    pub skeleton_stored: u64,
+    pub tensors: Vec<TensorInfo>,
+}
+
+impl EncodeReport {
+    /// Sum of the tensors' entropy bounds plus the skeleton's raw size.
+    pub fn bound(&self) -> f64 {
+        self.tensors.iter().map(|t| t.bound).sum()
+    }
+}
+
+/// Binary entropy in bits.
+pub fn h2(p: f64) -> f64 {
+    if p <= 0.0 || p >= 1.0 {
+        0.0
+    } else {
+        -p * p.log2() - (1.0 - p) * (1.0 - p).log2()
+    }
+}
+
+/// Mask entropy plus raw nonzeros, in bytes.
+pub fn entropy_bound(elements: u64, zeros: u64, size: usize) -> f64 {
+    if elements == 0 {
+        return 0.0;
+    }
+    let s = zeros as f64 / elements as f64;
+    elements as f64 * h2(s) / 8.0 + (elements - zeros) as f64 * size as f64
+}
+
+fn layout_of(dtype: i32, len: usize) -> Layout {
+    let Ok(dt) = DataType::try_from(dtype) else {
+        return Layout::BYTES;
+    };
+    let dt = dt.base();
+    let Some(size) = dt.byte_size() else {
+        return Layout::BYTES;
+    };
+    if len % size != 0 {
+        return Layout::BYTES;
+    }
+    let unit = match dt {
+        DataType::DtComplex64 | DataType::DtComplex128 => size / 2,
+        _ if crate::tensor::is_floating(dt) => size,
+        _ => 0,
+    };
+    let layout = Layout { size, unit };
+    if layout.valid() {
+        layout
+    } else {
+        Layout::BYTES
+    }
+}
+
+fn coding_name(kinds: &[u8]) -> String {
+    let name = |k: u8| match k {
+        chunk::SPARSE => "sparse",
+        chunk::DENSE => "dense",
+        _ => "plain",
+    };
+    match kinds.split_first() {
+        None => "empty".into(),
+        Some((&k, rest)) if rest.iter().all(|&r| r == k) => name(k).into(),
+        _ => "mixed".into(),
+    }
+}
+
+fn dtype_name(dtype: i32) -> String {
+    DataType::try_from(dtype)
+        .map(|d| d.name().to_string())
+        .unwrap_or_else(|_| format!("dtype {dtype}"))
+}
+
+/// Whether `bytes` start like a container.
+pub fn is_container(bytes: &[u8]) -> bool {
+    bytes.starts_with(MAGIC)
+}
+
+struct EncodedTensor {
+    content: wire::Content,
+    layout: Layout,
+    raw_crc: u32,
+    chunks: Vec<(u8, u64, Vec<u8>, usize)>,
+}
+
+/// Encodes a serialized GraphDef. Bytes that are not a binary GraphDef are
+/// still stored losslessly (all as skeleton).
+pub fn encode(pb: &[u8], opts: &EncodeOptions) -> (Vec<u8>, EncodeReport) {
+    let contents = wire::find_contents(pb, opts.min_tensor_bytes.max(1)).unwrap_or_default();
+    let per_chunk = opts.chunk_elements.clamp(1, 1 << 24);
+
+    // Skeleton: the file without the cut ranges.
+    let cut: usize = contents.iter().map(|c| c.len).sum();
+    let mut skeleton = Vec::with_capacity(pb.len() - cut);
+    let mut at = 0;
+    for c in &contents {
+        skeleton.extend_from_slice(&pb[at..c.offset]);
+        at = c.offset + c.len;
+    }
+    skeleton.extend_from_slice(&pb[at..]);
+
+    let jobs: Vec<(usize, usize, usize)> = contents
+        .iter()
+        .enumerate()
+        .flat_map(|(t, c)| {
+            let layout = layout_of(c.dtype, c.len);
+            let step = per_chunk * layout.size;
+            (0..c.len.div_ceil(step).max(1)).map(move |k| (t, k * step, ((k + 1) * step).min(c.len)))
+        })
+        .collect();
+    let level = opts.level;
+    let (skel_blob, (encoded_chunks, crcs)) = rayon::join(
+        || {
+            let mut w = Writer::default();
+            let skel_level = match skeleton.len() {
+                n if n < (1 << 20) => 19,
+                n if n < (16 << 20) => 9,
+                _ => level,
+            };
+            chunk::put_stream(&mut w, &skeleton, skel_level);
+            w.into_inner()
+        },
+        || {
+            rayon::join(
+                || {
+                    jobs.par_iter()
+                        .map(|&(t, a, b)| {
+                            let c = &contents[t];
+                            let layout = layout_of(c.dtype, c.len);
+                            let data = &pb[c.offset + a..c.offset + b];
+                            let (kind, blob, zeros) = chunk::encode(data, layout, level);
+                            (kind, (data.len() / layout.size) as u64, blob, zeros)
+                        })
+                        .collect::<Vec<_>>()
+                },
+                || {
+                    let total = crc32c::crc32c(pb);
+                    let per: Vec<u32> = contents
+                        .par_iter()
+                        .map(|c| crc32c::crc32c(&pb[c.offset..c.offset + c.len]))
+                        .collect();
+                    (total, per)
+                },
+            )
+        },
+    );
+    let (total_crc, raw_crcs) = crcs;
+
+    let mut tensors: Vec<EncodedTensor> = contents
+        .into_iter()
+        .zip(raw_crcs)
+        .map(|(content, raw_crc)| EncodedTensor {
+            layout: layout_of(content.dtype, content.len),
+            content,
+            raw_crc,
+            chunks: Vec::new(),
+        })
+        .collect();
+    for (&(t, _, _), chunk) in jobs.iter().zip(encoded_chunks) {
+        tensors[t].chunks.push(chunk);
+    }
+
+    let mut toc = Writer::default();
+    toc.u64(skeleton.len() as u64);
+    toc.u64(skel_blob.len() as u64);
+    toc.u32(crc32c::crc32c(&skel_blob));
+    toc.u32(tensors.len() as u32);
+    let mut infos = Vec::with_capacity(tensors.len());
+    for t in &tensors {
+        let c = &t.content;
+        toc.str(&c.node);
+        toc.u64(c.offset as u64);
+        toc.u64(c.len as u64);
+        toc.i32(c.dtype);
+        toc.u8(t.layout.size as u8);
+        toc.u8(t.layout.unit as u8);
+        toc.u32(t.raw_crc);
+        toc.u32(t.chunks.len() as u32);
+        for (kind, n, blob, _) in &t.chunks {
+            toc.u8(*kind);
+            toc.u64(*n);
+            toc.u64(blob.len() as u64);
+            toc.u32(crc32c::crc32c(blob));
+        }
+        let elements = (c.len / t.layout.size) as u64;
+        let zeros: u64 = t.chunks.iter().map(|c| c.3 as u64).sum();
+        let kinds: Vec<u8> = t.chunks.iter().map(|c| c.0).collect();
+        infos.push(TensorInfo {
+            name: c.node.clone(),
+            dtype: dtype_name(c.dtype),
+            bytes: c.len as u64,
+            elements,
+            zeros,
+            stored: t.chunks.iter().map(|c| c.2.len() as u64).sum(),
+            coding: coding_name(&kinds),
+            bound: entropy_bound(elements, zeros, t.layout.size),
+        });
+    }
+    let toc = toc.into_inner();
+
+    let blobs: usize = skel_blob.len() + tensors.iter().flat_map(|t| &t.chunks).map(|c| c.2.len()).sum::<usize>();
+    let mut out = Writer::with_capacity(HEADER + toc.len() + blobs);
+    out.bytes(MAGIC);
+    out.u16(VERSION);
+    out.u16(0);
+    out.u32(toc.len() as u32);
+    out.u64(pb.len() as u64);
+    out.u32(total_crc);
+    let mut h = crc32c::crc32c(&out.as_slice()[..28]);
+    h = crc32c::crc32c_append(h, &toc);
+    out.u32(h);
+    out.bytes(&toc);
+    out.bytes(&skel_blob);
+    for t in &tensors {
+        for c in &t.chunks {
+            out.bytes(&c.2);
+        }
+    }
+    let out = out.into_inner();
+    let report = EncodeReport {
+        input_bytes: pb.len() as u64,
+        output_bytes: out.len() as u64,
+        skeleton_bytes: skeleton.len() as u64,
+        skeleton_stored: skel_blob.len() as u64,
+        tensors: infos,
+    };
+    (out, report)
+}
+
+struct ChunkEntry {
+    kind: u8,
+    elements: u64,
+    blob: (usize, usize),
+    crc: u32,
+}
+
+struct TensorEntry {
+    name: String,
+    offset: usize,
+    len: usize,
+    dtype: i32,
+    layout: Layout,
+    raw_crc: u32,
+    chunks: Vec<ChunkEntry>,
+}
+
+struct Parsed {
+    total_len: usize,
+    total_crc: u32,
+    skeleton_len: usize,
+    skeleton: (usize, usize),
+    skeleton_crc: u32,
+    tensors: Vec<TensorEntry>,
+}
+
+fn parse(bytes: &[u8], opts: &DecodeOptions) -> Result<Parsed, Problem> {
+    if bytes.len() < MAGIC.len() || &bytes[..MAGIC.len()] != MAGIC {
+        return Err(if MAGIC.starts_with(bytes) && !bytes.is_empty() {
+            Problem::Truncated("the header".into())
+        } else {
+            Problem::BadMagic
+        });
+    }
+    let mut r = Reader::new(bytes);
+    r.take(8, "the header")?;
+    let version = r.u16("the header")?;
+    if version != VERSION {
+        return Err(Problem::Version(version));
+    }
+    let flags = r.u16("the header")?;
+    let toc_len = r.u32("the header")? as usize;
+    let total_len = r.u64("the header")?;
+    let total_crc = r.u32("the header")?;
+    let toc_crc = r.u32("the header")?;
+    let toc = r.take(toc_len, "the table of contents")?;
+    if opts.verify && crc32c::crc32c_append(crc32c::crc32c(&bytes[..28]), toc) != toc_crc {
+        return Err(Problem::Checksum("the header or table of contents".into()));
+    }
+    if flags != 0 {
+        return Err(Problem::Malformed(format!("unknown flags {flags:#x}")));
+    }
+    if total_len > opts.max_output {
+        return Err(Problem::TooLarge(total_len, opts.max_output));
+    }
+    let total_len = usize::try_from(total_len).map_err(|_| Problem::TooLarge(total_len, usize::MAX as u64))?;
+
+    let mut t = Reader::new(toc);
+    let mut blob_at = HEADER + toc_len;
+    let mut next_blob = |len: usize| -> Result<(usize, usize), Problem> {
+        let start = blob_at;
+        blob_at = blob_at
+            .checked_add(len)
+            .ok_or_else(|| Problem::Malformed("blob length overflows".into()))?;
+        Ok((start, len))
+    };
+    let what = "the table of contents";
+    let skeleton_len = t.len(what)?;
+    let skeleton = next_blob(t.len(what)?)?;
+    let skeleton_crc = t.u32(what)?;
+    let n = t.u32(what)? as usize;
+    let mut tensors = Vec::with_capacity(n.min(toc_len / 16));
+    let mut end_of_previous = 0usize;
+    let mut cut_total = 0usize;
+    for _ in 0..n {
+        let name = t.str(what)?;
+        let offset = t.len(what)?;
+        let len = t.len(what)?;
+        let dtype = t.i32(what)?;
+        let layout = Layout {
+            size: t.u8(what)? as usize,
+            unit: t.u8(what)? as usize,
+        };
+        let raw_crc = t.u32(what)?;
+        let n_chunks = t.u32(what)? as usize;
+        let bad = |msg: &str| Problem::Malformed(format!("tensor `{name}`: {msg}"));
+        if !layout.valid() || len % layout.size != 0 {
+            return Err(bad("bad element layout"));
+        }
+        if offset < end_of_previous || offset.checked_add(len).is_none_or(|e| e > total_len) {
+            return Err(bad("its byte range overlaps another or lies outside the file"));
+        }
+        end_of_previous = offset + len;
+        cut_total += len;
+        let mut chunks = Vec::with_capacity(n_chunks.min(toc_len / 21));
+        let mut elements_total = 0u64;
+        for _ in 0..n_chunks {
+            let kind = t.u8(what)?;
+            let elements = t.u64(what)?;
+            let blob = next_blob(t.len(what)?)?;
+            let crc = t.u32(what)?;
+            elements_total = elements_total
+                .checked_add(elements)
+                .ok_or_else(|| bad("element count overflows"))?;
+            if elements > 1 << 24 {
+                return Err(bad("a chunk is too large"));
+            }
+            chunks.push(ChunkEntry {
+                kind,
+                elements,
+                blob,
+                crc,
+            });
+        }
+        if elements_total.checked_mul(layout.size as u64) != Some(len as u64) {
+            return Err(bad("its chunks do not add up to its length"));
+        }
+        tensors.push(TensorEntry {
+            name,
+            offset,
+            len,
+            dtype,
+            layout,
+            raw_crc,
+            chunks,
+        });
+    }
+    if !t.is_empty() {
+        return Err(Problem::Malformed("trailing bytes in the table of contents".into()));
+    }
+    if skeleton_len.checked_add(cut_total) != Some(total_len) {
+        return Err(Problem::Malformed(
+            "the skeleton and tensors do not add up to the file length".into(),
+        ));
+    }
+    if blob_at > bytes.len() {
+        return Err(Problem::Truncated(format!(
+            "the data ({} of {} bytes present)",
+            bytes.len(),
+            blob_at
+        )));
+    }
+    if blob_at < bytes.len() {
+        return Err(Problem::Malformed(format!(
+            "{} unexpected bytes after the data",
+            bytes.len() - blob_at
+        )));
+    }
+    Ok(Parsed {
+        total_len,
+        total_crc,
+        skeleton_len,
+        skeleton,
+        skeleton_crc,
+        tensors,
+    })
+}
+
+fn blob(bytes: &[u8], (at, len): (usize, usize)) -> &[u8] {
+    &bytes[at..at + len]
+}
+
+/// Decodes a container to the exact bytes of the `.pb` it was made from.
+pub fn decode(bytes: &[u8]) -> Result<Vec<u8>, Problem> {
+    decode_with(bytes, &DecodeOptions::default())
+}
+
+pub fn decode_with(bytes: &[u8], opts: &DecodeOptions) -> Result<Vec<u8>, Problem> {
+    let p = parse(bytes, opts)?;
+    if opts.verify {
+        let sk = blob(bytes, p.skeleton);
+        if crc32c::crc32c(sk) != p.skeleton_crc {
+            return Err(Problem::Checksum("the graph skeleton".into()));
+        }
+        let jobs: Vec<(&TensorEntry, &ChunkEntry)> = p
+            .tensors
+            .iter()
+            .flat_map(|t| t.chunks.iter().map(move |c| (t, c)))
+            .collect();
+        jobs.par_iter().try_for_each(|(t, c)| {
+            if crc32c::crc32c(blob(bytes, c.blob)) != c.crc {
+                return Err(Problem::Checksum(format!("tensor `{}`", t.name)));
+            }
+            Ok(())
+        })?;
+    }
+    let mut out = vec![0u8; p.total_len];
+
+    // Disjoint slices: skeleton gaps and chunks.
+    let mut gaps: Vec<&mut [u8]> = Vec::with_capacity(p.tensors.len() + 1);
+    let mut jobs: Vec<(&TensorEntry, &ChunkEntry, &mut [u8])> = Vec::new();
+    {
+        let mut rest: &mut [u8] = &mut out;
+        let mut at = 0usize;
+        for t in &p.tensors {
+            let (gap, tail) = rest.split_at_mut(t.offset - at);
+            gaps.push(gap);
+            let (mut body, tail) = tail.split_at_mut(t.len);
+            for c in &t.chunks {
+                let (piece, more) = body.split_at_mut(c.elements as usize * t.layout.size);
+                jobs.push((t, c, piece));
+                body = more;
+            }
+            rest = tail;
+            at = t.offset + t.len;
+        }
+        gaps.push(rest);
+    }
+    let skeleton_blob = blob(bytes, p.skeleton);
+    let skeleton_len = p.skeleton_len;
+    let (skel, chunks) = rayon::join(
+        move || -> Result<(), Problem> {
+            let mut r = Reader::new(skeleton_blob);
+            let skeleton = chunk::get_stream(&mut r, skeleton_len, "the graph skeleton")?;
+            if !r.is_empty() {
+                return Err(Problem::Malformed("trailing bytes after the skeleton".into()));
+            }
+            let mut at = 0;
+            for gap in gaps {
+                gap.copy_from_slice(&skeleton[at..at + gap.len()]);
+                at += gap.len();
+            }
+            Ok(())
+        },
+        || {
+            jobs.into_par_iter().try_for_each(|(t, c, piece)| {
+                chunk::decode(c.kind, blob(bytes, c.blob), t.layout, piece)
+                    .map_err(|e| Problem::Malformed(format!("tensor `{}`: {e}", t.name)))
+            })
+        },
+    );
+    skel?;
+    chunks?;
+    if opts.verify {
+        p.tensors.par_iter().try_for_each(|t| {
+            if crc32c::crc32c(&out[t.offset..t.offset + t.len]) != t.raw_crc {
+                return Err(Problem::Checksum(format!("the decoded tensor `{}`", t.name)));
+            }
+            Ok(())
+        })?;
+        if crc32c::crc32c(&out) != p.total_crc {
+            return Err(Problem::Checksum("the decoded file".into()));
+        }
+    }
+    Ok(out)
+}
+
+/// Decodes a container straight to a `GraphDef`, with no file in between.
+pub fn decode_graph_def(bytes: &[u8]) -> Result<GraphDef, CodecError> {
+    let path = PathBuf::from("<memory>");
+    let pb = decode(bytes).map_err(|problem| CodecError::Container {
+        path: path.clone(),
+        problem,
+    })?;
+    <GraphDef as prost::Message>::decode(pb.as_slice()).map_err(|e| CodecError::NotGraph {
+        path,
+        msg: e.to_string(),
+    })
+}
+
+/// The tensors a container holds and the bytes each takes.
+pub fn describe(bytes: &[u8]) -> Result<Vec<TensorInfo>, Problem> {
+    let p = parse(bytes, &DecodeOptions::default())?;
+    Ok(p.tensors
+        .iter()
+        .map(|t| {
+            let kinds: Vec<u8> = t.chunks.iter().map(|c| c.kind).collect();
+            TensorInfo {
+                name: t.name.clone(),
+                dtype: dtype_name(t.dtype),
+                bytes: t.len as u64,
+                elements: (t.len / t.layout.size) as u64,
+                zeros: 0,
+                stored: t.chunks.iter().map(|c| c.blob.1 as u64).sum(),
+                coding: coding_name(&kinds),
+                bound: 0.0,
+            }
+        })
+        .collect())
+}
+
+/// Per tensor, the bytes each encoding would take.
+#[derive(Debug, Clone, Serialize)]
+pub struct Estimate {
+    pub name: String,
+    pub dtype: String,
+    pub elements: u64,
+    pub zeros: u64,
+    /// As in the `.pb`.
+    pub raw: u64,
+    /// zstd -3 of the raw bytes.
+    pub zstd: u64,
+    /// Byte planes, entropy-coded.
+    pub dense: u64,
+    /// Zero pattern plus nonzero byte planes.
+    pub sparse: u64,
+    /// One bit per element plus the raw nonzeros (the TF-loadable form).
+    pub bitmask: u64,
+    /// Mask entropy plus the raw nonzeros.
+    pub bound: f64,
+}
+
+/// Estimates every large constant of a serialized GraphDef.
+pub fn analyze(pb: &[u8], opts: &EncodeOptions) -> Vec<Estimate> {
+    let contents = wire::find_contents(pb, opts.min_tensor_bytes.max(1)).unwrap_or_default();
+    contents
+        .par_iter()
+        .map(|c| {
+            let data = &pb[c.offset..c.offset + c.len];
+            let layout = layout_of(c.dtype, c.len);
+            let (dense, sparse, zeros) = chunk::encode_both(data, layout, opts.level);
+            let elements = (c.len / layout.size) as u64;
+            Estimate {
+                name: c.node.clone(),
+                dtype: dtype_name(c.dtype),
+                elements,
+                zeros: zeros as u64,
+                raw: c.len as u64,
+                zstd: zstd::bulk::compress(data, 3).map_or(c.len as u64, |z| z.len() as u64),
+                dense: dense as u64,
+                sparse: sparse as u64,
+                bitmask: elements.div_ceil(8) + (elements - zeros as u64) * layout.size as u64,
+                bound: entropy_bound(elements, zeros as u64, layout.size),
+            }
+        })
+        .collect()
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, CodecError> {
+    std::fs::read(path).map_err(|source| CodecError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn write(path: &Path, bytes: &[u8]) -> Result<(), CodecError> {
+    crate::atomic::write_file(path, bytes).map_err(|source| CodecError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// `tf-strip encode IN.pb OUT`.
+pub fn encode_file(input: &Path, output: &Path, opts: &EncodeOptions) -> Result<EncodeReport, CodecError> {
+    let pb = read(input)?;
+    if is_container(&pb) {
+        return Err(CodecError::Unsupported {
+            path: input.to_path_buf(),
+            msg: "already a tf-strip sparse container".into(),
+        });
+    }
+    let (bytes, report) = encode(&pb, opts);
+    write(output, &bytes)?;
+    Ok(report)
+}
+
+/// `tf-strip encode --tf-loadable IN.pb OUT.pb`.
+pub fn encode_loadable_file(
+    input: &Path,
+    output: &Path,
+    opts: &loadable::LoadableOptions,
+) -> Result<loadable::LoadableReport, CodecError> {
+    let pb = read(input)?;
+    let (bytes, report) = loadable::encode(&pb, opts).map_err(|source| CodecError::Loadable {
+        path: input.to_path_buf(),
+        source,
+    })?;
+    write(output, &bytes)?;
+    Ok(report)
+}
+
+/// `tf-strip decode IN OUT.pb`.
+pub fn decode_file(input: &Path, output: &Path) -> Result<u64, CodecError> {
+    let bytes = read(input)?;
+    let pb = decode(&bytes).map_err(|problem| CodecError::Container {
+        path: input.to_path_buf(),
+        problem,
+    })?;
+    write(output, &pb)?;
+    Ok(pb.len() as u64)
+}
