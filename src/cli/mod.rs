@@ -2,6 +2,7 @@
 //! TensorFlow's `strip_pruning_vars` and does its job.
 
 mod encode;
+mod inject;
 mod inspect;
 mod progress;
 mod render;
@@ -39,6 +40,8 @@ enum Command {
     Encode(encode::EncodeArgs),
     /// Restore the .pb, byte for byte, from a container written by `encode`.
     Decode(encode::DecodeArgs),
+    /// Add contrib.model_pruning's gradual magnitude pruning to a TF1 training graph.
+    Inject(inject::InjectArgs),
 }
 
 /// Everything that stops a command, reported once by `main`.
@@ -58,6 +61,12 @@ pub enum CliError {
         #[source]
         source: std::io::Error,
     },
+    #[error("{}: {source}", .path.display())]
+    Inject {
+        path: std::path::PathBuf,
+        #[source]
+        source: tf_strip::transform::InjectError,
+    },
     #[error("{0}")]
     Usage(String),
 }
@@ -66,6 +75,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Some(Command::Strip(args)) => strip::run(args),
         Some(Command::Inspect(args)) => inspect::run(args),
+        Some(Command::Inject(args)) => inject::run(args),
         Some(Command::Encode(args)) => encode::encode(args),
         Some(Command::Decode(args)) => encode::decode(args),
         None => strip::run(cli.strip),

@@ -6,6 +6,7 @@ mod colocation;
 mod eval;
 mod fold_masks;
 mod freeze;
+pub mod inject;
 mod strip;
 
 use std::path::PathBuf;
@@ -13,6 +14,7 @@ use std::path::PathBuf;
 pub use colocation::drop_dangling_colocation;
 pub use fold_masks::{fold_masks, MaskedWeight};
 pub use freeze::{freeze, VariableSource};
+pub use inject::{inject, InjectError, InjectOptions, InjectReport};
 pub use strip::{strip, StripOptions, StripReport};
 
 use crate::checkpoint::CheckpointError;

@@ -1,0 +1,182 @@
+//! Terse construction of the nodes inject adds: a name scope that makes names
+//! unique the way TensorFlow does (`x`, `x_1`, ...), typed attributes, and an
+//! optional control input put on every node, which is how ops join a branch
+//! of a Switch/Merge conditional (a dead control input makes the node dead).
+
+use crate::graph::Graph;
+use crate::proto::tensorflow::attr_value::{ListValue, Value};
+use crate::proto::tensorflow::{AttrValue, DataType, NodeDef, TensorShapeProto};
+use crate::tensor::{Tensor, TensorData};
+use crate::transform::freeze::const_node;
+
+use super::InjectError;
+
+pub(super) struct Node(NodeDef);
+
+impl Node {
+    pub fn new(op: &str) -> Self {
+        Node(NodeDef { op: op.into(), ..Default::default() })
+    }
+
+    pub fn input(mut self, input: impl Into<String>) -> Self {
+        self.0.input.push(input.into());
+        self
+    }
+
+    pub fn inputs<S: Into<String>>(mut self, inputs: impl IntoIterator<Item = S>) -> Self {
+        self.0.input.extend(inputs.into_iter().map(Into::into));
+        self
+    }
+
+    pub fn device(mut self, device: &str) -> Self {
+        self.0.device = device.to_string();
+        self
+    }
+
+    fn attr(mut self, key: &str, value: Value) -> Self {
+        self.0.attr.insert(key.into(), AttrValue { value: Some(value) });
+        self
+    }
+
+    pub fn ty(self, key: &str, dtype: DataType) -> Self {
+        self.attr(key, Value::Type(dtype as i32))
+    }
+
+    pub fn int(self, key: &str, i: i64) -> Self {
+        self.attr(key, Value::I(i))
+    }
+
+    pub fn boolean(self, key: &str, b: bool) -> Self {
+        self.attr(key, Value::B(b))
+    }
+
+    pub fn string(self, key: &str, s: &str) -> Self {
+        self.attr(key, Value::S(s.as_bytes().to_vec().into()))
+    }
+
+    pub fn ints(self, key: &str, values: &[i64]) -> Self {
+        self.attr(key, Value::List(ListValue { i: values.to_vec(), ..Default::default() }))
+    }
+
+    pub fn types(self, key: &str, dtypes: &[DataType]) -> Self {
+        let ty = dtypes.iter().map(|&d| d as i32).collect();
+        self.attr(key, Value::List(ListValue { r#type: ty, ..Default::default() }))
+    }
+
+    pub fn shape(self, key: &str, dims: &[u64]) -> Self {
+        self.attr(key, Value::Shape(TensorShapeProto::from_dims(dims)))
+    }
+}
+
+/// Adds nodes to a graph under a name scope.
+pub(super) struct Ops<'g> {
+    pub graph: &'g mut Graph,
+    scope: String,
+    control: Option<String>,
+}
+
+impl<'g> Ops<'g> {
+    pub fn new(graph: &'g mut Graph, scope: &str) -> Self {
+        Ops { graph, scope: scope.trim_end_matches('/').to_string(), control: None }
+    }
+
+    /// The same graph under `scope/sub`, keeping the branch control input.
+    pub fn scoped(&mut self, sub: &str) -> Ops<'_> {
+        let scope = join(&self.scope, sub);
+        Ops { graph: &mut *self.graph, scope, control: self.control.clone() }
+    }
+
+    /// The same graph under an absolute scope, with every node also
+    /// depending on `control`.
+    pub fn branch(&mut self, scope: &str, control: &str) -> Ops<'_> {
+        Ops { graph: &mut *self.graph, scope: scope.to_string(), control: Some(format!("^{control}")) }
+    }
+
+    pub fn scope(&self) -> &str {
+        &self.scope
+    }
+
+    /// The first free name `scope/name`, `scope/name_1`, ...
+    pub fn unique(&self, name: &str) -> String {
+        let base = join(&self.scope, name);
+        if !self.graph.contains(&base) {
+            return base;
+        }
+        (1..).map(|i| format!("{base}_{i}")).find(|n| !self.graph.contains(n)).unwrap_or(base)
+    }
+
+    /// Adds `node` as `scope/name` (made unique) and returns its name.
+    pub fn add(&mut self, name: &str, node: Node) -> Result<String, InjectError> {
+        let mut def = node.0;
+        def.name = self.unique(name);
+        if let Some(c) = &self.control {
+            def.input.push(c.clone());
+        }
+        let out = def.name.clone();
+        self.graph.add(def)?;
+        Ok(out)
+    }
+
+    pub fn constant(&mut self, name: &str, value: Tensor) -> Result<String, InjectError> {
+        let mut node = const_node("", &value);
+        node.name = self.unique(name);
+        if let Some(c) = &self.control {
+            node.input.push(c.clone());
+        }
+        let out = node.name.clone();
+        self.graph.add(node)?;
+        Ok(out)
+    }
+
+    pub fn scalar(&mut self, name: &str, dtype: DataType, value: f64) -> Result<String, InjectError> {
+        self.constant(name, filled(dtype, &[], value)?)
+    }
+
+    pub fn int32s(&mut self, name: &str, values: &[i64]) -> Result<String, InjectError> {
+        let bytes: Vec<u8> = values.iter().flat_map(|&v| (v as i32).to_le_bytes()).collect();
+        let shape = vec![values.len() as u64];
+        self.constant(name, Tensor { dtype: DataType::DtInt32, shape, data: TensorData::Pod(bytes.into()) })
+    }
+
+    pub fn unary(&mut self, op: &str, x: &str, dtype: DataType) -> Result<String, InjectError> {
+        self.add(op, Node::new(op).input(x).ty("T", dtype))
+    }
+
+    pub fn binary(&mut self, op: &str, a: &str, b: &str, dtype: DataType) -> Result<String, InjectError> {
+        self.add(op, Node::new(op).input(a).input(b).ty("T", dtype))
+    }
+
+    pub fn cast(&mut self, x: &str, from: DataType, to: DataType) -> Result<String, InjectError> {
+        self.add("Cast", Node::new("Cast").input(x).ty("SrcT", from).ty("DstT", to))
+    }
+
+    pub fn reshape(&mut self, x: &str, shape: &[i64], dtype: DataType) -> Result<String, InjectError> {
+        let s = self.int32s("Reshape/shape", shape)?;
+        self.add("Reshape", Node::new("Reshape").input(x).input(s).ty("T", dtype).ty("Tshape", DataType::DtInt32))
+    }
+}
+
+pub(super) fn join(scope: &str, name: &str) -> String {
+    if scope.is_empty() {
+        name.to_string()
+    } else {
+        format!("{scope}/{name}")
+    }
+}
+
+/// A tensor of `shape` with every element `value`, for the floating and
+/// integer dtypes inject works with.
+pub(super) fn filled(dtype: DataType, shape: &[u64], value: f64) -> Result<Tensor, InjectError> {
+    let one: Vec<u8> = match dtype {
+        DataType::DtFloat => (value as f32).to_le_bytes().to_vec(),
+        DataType::DtDouble => value.to_le_bytes().to_vec(),
+        DataType::DtHalf => half::f16::from_f64(value).to_le_bytes().to_vec(),
+        DataType::DtBfloat16 => half::bf16::from_f64(value).to_le_bytes().to_vec(),
+        DataType::DtInt32 => (value as i32).to_le_bytes().to_vec(),
+        DataType::DtInt64 => (value as i64).to_le_bytes().to_vec(),
+        other => return Err(InjectError::Unsupported(format!("cannot make constants of {}", other.name()))),
+    };
+    let n: u64 = shape.iter().product();
+    let data = one.repeat(n as usize);
+    Ok(Tensor { dtype, shape: shape.to_vec(), data: TensorData::Pod(data.into()) })
+}

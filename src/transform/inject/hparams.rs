@@ -1,0 +1,342 @@
+//! contrib.model_pruning's `get_pruning_hparams()`: its keys and defaults, the
+//! `tf.HParams.parse` syntax and error wording, and `Pruning._validate_spec`.
+
+use std::fmt;
+
+use regex::Regex;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PruningHparams {
+    pub name: String,
+    pub begin_pruning_step: i64,
+    pub end_pruning_step: i64,
+    pub weight_sparsity_map: Vec<String>,
+    pub block_dims_map: Vec<String>,
+    pub threshold_decay: f64,
+    pub pruning_frequency: i64,
+    pub nbins: i64,
+    pub block_height: i64,
+    pub block_width: i64,
+    pub block_pooling_function: String,
+    pub initial_sparsity: f64,
+    pub target_sparsity: f64,
+    pub sparsity_function_begin_step: i64,
+    pub sparsity_function_end_step: i64,
+    pub sparsity_function_exponent: f64,
+    pub use_tpu: bool,
+}
+
+impl Default for PruningHparams {
+    fn default() -> Self {
+        PruningHparams {
+            name: "model_pruning".into(),
+            begin_pruning_step: 0,
+            end_pruning_step: -1,
+            weight_sparsity_map: vec![String::new()],
+            block_dims_map: vec![String::new()],
+            threshold_decay: 0.0,
+            pruning_frequency: 10,
+            nbins: 256,
+            block_height: 1,
+            block_width: 1,
+            block_pooling_function: "AVG".into(),
+            initial_sparsity: 0.0,
+            target_sparsity: 0.5,
+            sparsity_function_begin_step: 0,
+            sparsity_function_end_step: 100,
+            sparsity_function_exponent: 3.0,
+            use_tpu: false,
+        }
+    }
+}
+
+/// A hyperparameter error, worded as TensorFlow words it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HparamsError(pub String);
+
+impl fmt::Display for HparamsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Int,
+    Float,
+    Bool,
+    Str,
+}
+
+impl Kind {
+    fn python_name(self) -> &'static str {
+        match self {
+            Kind::Int => "int",
+            Kind::Float => "float",
+            Kind::Bool => "bool",
+            Kind::Str => "str",
+        }
+    }
+}
+
+/// Key, element type, and whether it is a list.
+const KEYS: [(&str, Kind, bool); 17] = [
+    ("name", Kind::Str, false),
+    ("begin_pruning_step", Kind::Int, false),
+    ("end_pruning_step", Kind::Int, false),
+    ("weight_sparsity_map", Kind::Str, true),
+    ("block_dims_map", Kind::Str, true),
+    ("threshold_decay", Kind::Float, false),
+    ("pruning_frequency", Kind::Int, false),
+    ("nbins", Kind::Int, false),
+    ("block_height", Kind::Int, false),
+    ("block_width", Kind::Int, false),
+    ("block_pooling_function", Kind::Str, false),
+    ("initial_sparsity", Kind::Float, false),
+    ("target_sparsity", Kind::Float, false),
+    ("sparsity_function_begin_step", Kind::Int, false),
+    ("sparsity_function_end_step", Kind::Int, false),
+    ("sparsity_function_exponent", Kind::Float, false),
+    ("use_tpu", Kind::Bool, false),
+];
+
+enum Parsed {
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    Str(String),
+}
+
+impl PruningHparams {
+    /// Parses `name=value,...` over the defaults, then validates like `Pruning`.
+    pub fn parse(values: &str) -> Result<Self, HparamsError> {
+        // tf.HParams' PARAM_RE: a name, an optional `[index]`, `=`, then a
+        // scalar without `,` or `[`, or a bracketed list.
+        let param = Regex::new(
+            r"^(?P<name>[a-zA-Z][\w.]*)(\[\s*(?P<index>\d+)\s*\])?\s*=\s*((?P<val>[^,\[]*)|\[(?P<vals>[^\]]*)\])($|,\s*)",
+        )
+        .map_err(|e| HparamsError(e.to_string()))?;
+        let fail = |name: &str, kind: Kind, value: &str| {
+            HparamsError(format!(
+                "Could not parse hparam '{name}' of type '{}' with value '{value}' in {values}",
+                kind.python_name()
+            ))
+        };
+        let mut hp = PruningHparams::default();
+        let mut seen: Vec<String> = Vec::new();
+        let mut pos = 0;
+        while pos < values.len() {
+            let rest = &values[pos..];
+            let m = param
+                .captures(rest)
+                .ok_or_else(|| HparamsError(format!("Malformed hyperparameter value: {rest}")))?;
+            pos += m.get(0).map_or(rest.len(), |g| g.end());
+            let name = &m["name"];
+            let Some(&(_, kind, is_list)) = KEYS.iter().find(|(k, _, _)| *k == name) else {
+                return Err(HparamsError(format!("Unknown hyperparameter type for {name}")));
+            };
+            if seen.iter().any(|s| s == name) {
+                return Err(HparamsError(format!("Multiple assignments to variable '{name}' in {values}")));
+            }
+            seen.push(name.to_string());
+            if m.name("index").is_some() {
+                return Err(HparamsError(format!("Must not pass an index for hparam '{name}' in {values}")));
+            }
+            let parse_one = |v: &str| parse_scalar(kind, v).ok_or_else(|| fail(name, kind, v));
+            match (m.name("vals"), is_list) {
+                (Some(vals), true) => {
+                    let items: Vec<String> = vals
+                        .as_str()
+                        .split([' ', ','])
+                        .filter(|s| !s.is_empty())
+                        .map(String::from)
+                        .collect();
+                    hp.set_list(name, items);
+                }
+                (Some(_), false) => {
+                    return Err(HparamsError(format!("Must not pass a list for single-valued parameter: {name}")))
+                }
+                (None, true) => {
+                    return Err(HparamsError(format!("Must pass a list for multi-valued parameter: {name}.")))
+                }
+                (None, false) => {
+                    let value = m.name("val").map_or("", |v| v.as_str());
+                    hp.set(name, parse_one(value)?);
+                }
+            }
+        }
+        hp.validate()?;
+        Ok(hp)
+    }
+
+    fn set_list(&mut self, name: &str, items: Vec<String>) {
+        match name {
+            "weight_sparsity_map" => self.weight_sparsity_map = items,
+            _ => self.block_dims_map = items,
+        }
+    }
+
+    fn set(&mut self, name: &str, value: Parsed) {
+        match (name, value) {
+            ("name", Parsed::Str(v)) => self.name = v,
+            ("block_pooling_function", Parsed::Str(v)) => self.block_pooling_function = v,
+            ("use_tpu", Parsed::Bool(v)) => self.use_tpu = v,
+            ("threshold_decay", Parsed::Float(v)) => self.threshold_decay = v,
+            ("initial_sparsity", Parsed::Float(v)) => self.initial_sparsity = v,
+            ("target_sparsity", Parsed::Float(v)) => self.target_sparsity = v,
+            ("sparsity_function_exponent", Parsed::Float(v)) => self.sparsity_function_exponent = v,
+            (key, Parsed::Int(v)) => {
+                let field = match key {
+                    "begin_pruning_step" => &mut self.begin_pruning_step,
+                    "end_pruning_step" => &mut self.end_pruning_step,
+                    "pruning_frequency" => &mut self.pruning_frequency,
+                    "nbins" => &mut self.nbins,
+                    "block_height" => &mut self.block_height,
+                    "block_width" => &mut self.block_width,
+                    "sparsity_function_begin_step" => &mut self.sparsity_function_begin_step,
+                    _ => &mut self.sparsity_function_end_step,
+                };
+                *field = v;
+            }
+            _ => {}
+        }
+    }
+
+    /// `Pruning._validate_spec`, word for word (its missing spaces included).
+    fn validate(&self) -> Result<(), HparamsError> {
+        let err = |s: String| Err(HparamsError(s));
+        if self.begin_pruning_step < 0 {
+            return err("Illegal value for begin_pruning_step".into());
+        }
+        if self.begin_pruning_step >= self.end_pruning_step && self.end_pruning_step != -1 {
+            return err(format!(
+                "Pruning must begin before it can end. begin_step={}, end_step={}.Set end_pruning_step to -1 \
+                 if pruning is required till trainingstops",
+                self.begin_pruning_step, self.end_pruning_step
+            ));
+        }
+        if self.sparsity_function_begin_step < 0 {
+            return err("Illegal value for sparsity_function_begin_step".into());
+        }
+        if self.sparsity_function_begin_step >= self.sparsity_function_end_step {
+            return err("Sparsity function requires begin_step < end_step".into());
+        }
+        for (value, what) in [
+            (self.threshold_decay, "threshold_decay"),
+            (self.initial_sparsity, "initial_sparsity"),
+            (self.target_sparsity, "target_sparsity"),
+        ] {
+            if !(0.0..1.0).contains(&value) {
+                return err(format!("{what} must be in range [0,1)"));
+            }
+        }
+        if self.block_pooling_function != "AVG" && self.block_pooling_function != "MAX" {
+            return err(format!(
+                "Unknown pooling function for block sparsity: {}",
+                self.block_pooling_function
+            ));
+        }
+        if self.pruning_frequency < 1 {
+            return err("pruning_frequency must be at least 1".into());
+        }
+        for (v, what) in [(self.block_height, "block_height"), (self.block_width, "block_width")] {
+            if v == 0 || v < -1 {
+                return err(format!("{what} must be positive or -1 (the whole dimension)"));
+            }
+        }
+        if self.name.is_empty() || self.name.contains(['/', ':', '^']) {
+            return err(format!("name '{}' is not a valid name scope", self.name));
+        }
+        self.weight_sparsities()?;
+        self.block_dims()?;
+        Ok(())
+    }
+
+    /// `weight_sparsity_map` as (regex, sparsity) pairs; empty entries are skipped.
+    pub fn weight_sparsities(&self) -> Result<Vec<(Regex, f64)>, HparamsError> {
+        map_entries(&self.weight_sparsity_map, "weight_sparsity_map", |v| {
+            v.trim().parse::<f64>().ok().filter(|s| (0.0..1.0).contains(s))
+        })
+    }
+
+    /// `block_dims_map` as (regex, [height, width]) pairs; -1 is the whole dimension.
+    pub fn block_dims(&self) -> Result<Vec<(Regex, [i64; 2])>, HparamsError> {
+        map_entries(&self.block_dims_map, "block_dims_map", |v| {
+            let (h, w) = v.split_once('x')?;
+            let dims = [h.trim().parse::<i64>().ok()?, w.trim().parse::<i64>().ok()?];
+            dims.iter().all(|&d| d > 0 || d == -1).then_some(dims)
+        })
+    }
+}
+
+/// `regex:value` entries, matched like Python's `re.match` (anchored at the start).
+fn map_entries<T>(
+    entries: &[String],
+    key: &str,
+    value: impl Fn(&str) -> Option<T>,
+) -> Result<Vec<(Regex, T)>, HparamsError> {
+    let mut out = Vec::new();
+    for entry in entries.iter().filter(|e| !e.is_empty()) {
+        let bad = || HparamsError(format!("{key}: cannot parse entry '{entry}' (expected regex:value)"));
+        let (pattern, v) = entry.rsplit_once(':').ok_or_else(bad)?;
+        let regex = Regex::new(&format!("^(?:{pattern})"))
+            .map_err(|e| HparamsError(format!("{key}: bad regex '{pattern}': {e}")))?;
+        out.push((regex, value(v).ok_or_else(bad)?));
+    }
+    Ok(out)
+}
+
+/// Python's `int()`, `float()` and HParams' bool parser.
+fn parse_scalar(kind: Kind, value: &str) -> Option<Parsed> {
+    let v = value.trim();
+    match kind {
+        Kind::Str => Some(Parsed::Str(value.to_string())),
+        Kind::Int => v.replace('_', "").parse::<i64>().ok().map(Parsed::Int),
+        Kind::Float => v.parse::<f64>().ok().map(Parsed::Float),
+        Kind::Bool => match v {
+            "true" | "True" => Some(Parsed::Bool(true)),
+            "false" | "False" => Some(Parsed::Bool(false)),
+            _ => v.parse::<i64>().ok().map(|i| Parsed::Bool(i != 0)),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_overrides() {
+        let hp = PruningHparams::parse("").unwrap();
+        assert_eq!(hp, PruningHparams::default());
+        let hp = PruningHparams::parse(
+            "name=p,target_sparsity=0.9,use_tpu=True,weight_sparsity_map=[fc1:0.5,conv.*:0.7],block_height=-1",
+        )
+        .unwrap();
+        assert_eq!(hp.name, "p");
+        assert_eq!(hp.target_sparsity, 0.9);
+        assert!(hp.use_tpu);
+        assert_eq!(hp.weight_sparsity_map, vec!["fc1:0.5", "conv.*:0.7"]);
+        assert_eq!(hp.block_height, -1);
+    }
+
+    #[test]
+    fn errors_are_worded_as_tensorflow_words_them() {
+        let e = |s: &str| PruningHparams::parse(s).unwrap_err().0;
+        assert_eq!(e("foo=1"), "Unknown hyperparameter type for foo");
+        assert_eq!(
+            e("pruning_frequency=x"),
+            "Could not parse hparam 'pruning_frequency' of type 'int' with value 'x' in pruning_frequency=x"
+        );
+        assert_eq!(e("target_sparsity=1.0"), "target_sparsity must be in range [0,1)");
+        assert_eq!(e("begin_pruning_step=-1"), "Illegal value for begin_pruning_step");
+        assert!(e("begin_pruning_step=5,end_pruning_step=5").starts_with("Pruning must begin before it can end."));
+        assert_eq!(
+            e("sparsity_function_begin_step=10,sparsity_function_end_step=10"),
+            "Sparsity function requires begin_step < end_step"
+        );
+        assert_eq!(e("weight_sparsity_map=x:0.1"), "Must pass a list for multi-valued parameter: weight_sparsity_map.");
+        assert_eq!(e("nbins=[1]"), "Must not pass a list for single-valued parameter: nbins");
+        assert!(e("block_dims_map=[fc1:4by4]").contains("block_dims_map"));
+    }
+}

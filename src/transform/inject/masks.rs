@@ -1,0 +1,163 @@
+//! What `pruning.apply_mask` creates per weight: `S/mask`, `S/threshold`,
+//! `S/weights/masked_weight = Mul(mask, weight)`, and the rewiring of the
+//! weight's readers onto the masked weight.
+
+use std::collections::HashMap;
+
+use super::builder::{join, Node, Ops};
+use super::select::{consumers, VarKind, Weight};
+use super::variables::{self, Slice, Spec, Variable};
+use super::InjectError;
+use crate::graph::{Graph, InputRef};
+use crate::proto::tensorflow::DataType;
+
+pub struct Masked {
+    pub weight: Weight,
+    /// The variable scope `S` of the mask.
+    pub scope: String,
+    /// One variable, or one per partition of a partitioned weight.
+    pub mask_parts: Vec<Variable>,
+    /// The mask's full value (`S/mask/read`, or the partitions' concatenation).
+    pub mask: String,
+    pub threshold: Variable,
+    pub masked_weight: String,
+    /// Nodes that now read the masked weight.
+    pub rewired: Vec<String>,
+}
+
+impl Masked {
+    /// The mask as the `masks` collection names it: the tensor of a variable,
+    /// the full name of a partitioned one (as a PartitionedVariable is listed).
+    pub fn mask_entry(&self) -> String {
+        if self.weight.partitioned() {
+            format!("{}/mask", self.scope)
+        } else {
+            format!("{}/mask:0", self.scope)
+        }
+    }
+
+    pub fn weight_entry(&self) -> String {
+        if self.weight.partitioned() {
+            self.weight.name.clone()
+        } else {
+            format!("{}:0", self.weight.name)
+        }
+    }
+}
+
+/// Variable scope of each weight's mask: the weight's own scope, unless two
+/// weights share it (then the weight's name, so masks do not collide).
+pub fn scopes(graph: &Graph, weights: &[Weight]) -> Vec<String> {
+    let parent = |w: &Weight| w.name.rsplit_once('/').map(|(p, _)| p.to_string()).unwrap_or_default();
+    let mut count: HashMap<String, usize> = HashMap::new();
+    for w in weights {
+        *count.entry(parent(w)).or_default() += 1;
+    }
+    weights
+        .iter()
+        .map(|w| {
+            let p = parent(w);
+            let free = !graph.contains(&join(&p, "mask")) && !graph.contains(&join(&p, "threshold"));
+            if p.is_empty() || count[&p] > 1 || !free {
+                w.name.clone()
+            } else {
+                p
+            }
+        })
+        .collect()
+}
+
+pub fn apply_mask(graph: &mut Graph, weight: Weight, scope: String) -> Result<Masked, InjectError> {
+    let dtype = weight.dtype;
+    let mut ops = Ops::new(graph, &scope);
+    let mask_name = format!("{scope}/mask");
+    let mut mask_parts = Vec::new();
+    for part in &weight.parts {
+        let (name, slice) = if weight.partitioned() {
+            let index = mask_parts.len();
+            let slice = Slice { full_name: mask_name.clone(), full_shape: weight.shape.clone(), offset: part.offset.clone() };
+            (format!("{mask_name}/part_{index}"), Some(slice))
+        } else {
+            (mask_name.clone(), None)
+        };
+        let spec = Spec { name: &name, kind: weight.kind, dtype, shape: &part.shape, init: 1.0, device: &weight.device, slice };
+        mask_parts.push(variables::create(&mut ops, spec)?);
+    }
+    let mask = if weight.partitioned() {
+        let reads: Vec<String> = mask_parts.iter().map(|v| v.read.clone()).collect();
+        join_partitions(&mut ops, &mask_name, &reads, weight.concat_axis, dtype)?
+    } else {
+        mask_parts[0].read.clone()
+    };
+    let threshold = variables::create(
+        &mut ops,
+        Spec {
+            name: &format!("{scope}/threshold"),
+            kind: weight.kind,
+            dtype,
+            shape: &[],
+            init: 0.0,
+            device: &weight.device,
+            slice: None,
+        },
+    )?;
+    let mut mw = ops.scoped("weights");
+    let (mask_value, weight_value) = match (&weight.joined, weight.kind) {
+        (Some(joined), _) => (mask.clone(), joined.clone()),
+        (None, VarKind::Ref) => (mask.clone(), weight.reads[0].clone()),
+        (None, VarKind::Resource) => {
+            let mut reads = mw.scoped("masked_weight");
+            let m = variables::read_now(&mut reads, &mask_parts[0].name, weight.kind, dtype)?;
+            let w = variables::read_now(&mut reads, &weight.name, weight.kind, dtype)?;
+            (m, w)
+        }
+    };
+    let masked_weight = mw.add("masked_weight", Node::new("Mul").input(mask_value).input(weight_value).ty("T", dtype))?;
+    let rewired = rewire(graph, &weight.reads, &masked_weight);
+    Ok(Masked { weight, scope, mask_parts, mask, threshold, masked_weight, rewired })
+}
+
+/// `S/mask` = Identity(ConcatV2(parts, axis)), as a PartitionedVariable reads.
+fn join_partitions(ops: &mut Ops, name: &str, reads: &[String], axis: usize, dtype: DataType) -> Result<String, InjectError> {
+    let mut top = Ops::new(&mut *ops.graph, "");
+    let mut concat_scope = top.scoped(&format!("{name}/ConcatPartitions"));
+    let axis_node = concat_scope.scalar("concat/axis", DataType::DtInt32, axis as f64)?;
+    let concat = concat_scope.add(
+        "concat",
+        Node::new("ConcatV2")
+            .inputs(reads.iter().cloned())
+            .input(axis_node)
+            .ty("T", dtype)
+            .ty("Tidx", DataType::DtInt32)
+            .int("N", reads.len() as i64),
+    )?;
+    top.add(name, Node::new("Identity").input(concat).ty("T", dtype))
+}
+
+/// Points every reader of `reads` at `masked` except the masked weight itself,
+/// the optimizer's updates (they take the variable, not a read, but resource
+/// optimizers may read it too) and the saver.
+fn rewire(graph: &mut Graph, reads: &[String], masked: &str) -> Vec<String> {
+    let consumers = consumers(graph);
+    let mut rewired = Vec::new();
+    let targets: Vec<String> = reads
+        .iter()
+        .flat_map(|r| consumers.get(r).into_iter().flatten().cloned())
+        .filter(|c| c != masked && !c.starts_with("save/"))
+        .collect();
+    for node in graph.nodes_mut() {
+        if !targets.contains(&node.name) || node.op.starts_with("Apply") || node.op.starts_with("ResourceApply") {
+            continue;
+        }
+        for input in &mut node.input {
+            let r = InputRef::parse(input);
+            if !r.control && r.port == 0 && reads.iter().any(|x| x == r.node) {
+                *input = masked.to_string();
+                if !rewired.contains(&node.name) {
+                    rewired.push(node.name.clone());
+                }
+            }
+        }
+    }
+    rewired
+}

@@ -1,0 +1,319 @@
+//! Which weights get masks: the variable operands of convolutions and matrix
+//! products, through their reads (`<var>/read`, `ReadVariableOp`) or the
+//! concatenation of a partitioned variable's parts.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use regex::Regex;
+
+use super::InjectError;
+use crate::graph::{node_name, Graph, InputRef};
+use crate::proto::tensorflow::attr_value::Value;
+use crate::proto::tensorflow::{DataType, NodeDef};
+use crate::tensor::{self, TensorData};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VarKind {
+    Ref,
+    Resource,
+}
+
+/// One variable of a (possibly partitioned) weight.
+#[derive(Debug, Clone)]
+pub struct Part {
+    pub var: String,
+    pub shape: Vec<u64>,
+    pub offset: Vec<u64>,
+}
+
+/// Where a weight's output channels are: the axis the op's output features come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutAxis {
+    /// The last axis (`Conv2D` HWIO filters, `MatMul` b operands).
+    Last,
+    /// The last two axes together (`DepthwiseConv2dNative`: in_channels x multiplier).
+    LastTwo,
+    /// The first axis (a transposed b operand, or an a operand).
+    First,
+}
+
+#[derive(Debug, Clone)]
+pub struct Weight {
+    /// The variable's name, or a partitioned variable's full name.
+    pub name: String,
+    pub kind: VarKind,
+    pub dtype: DataType,
+    pub shape: Vec<u64>,
+    pub device: String,
+    pub parts: Vec<Part>,
+    /// The axis partitions are concatenated along.
+    pub concat_axis: usize,
+    /// Nodes producing the weight's value whose consumers are rewired.
+    pub reads: Vec<String>,
+    /// The concatenated value of a partitioned weight (`S/weights` Identity).
+    pub joined: Option<String>,
+    pub out_axis: OutAxis,
+}
+
+impl Weight {
+    pub fn partitioned(&self) -> bool {
+        self.joined.is_some()
+    }
+}
+
+pub struct Selection {
+    pub weights: Vec<Weight>,
+    /// Weights that already have a mask.
+    pub already_masked: Vec<String>,
+}
+
+pub struct Filters<'a> {
+    pub include: &'a [Regex],
+    pub exclude: &'a [Regex],
+    /// Names of trainable variables, when the graph says (a MetaGraphDef does).
+    pub trainable: Option<HashSet<String>>,
+    /// Weights named in the `kernel` collection: masked by an earlier inject or by contrib.
+    pub masked: HashSet<String>,
+}
+
+fn attr<'n>(node: &'n NodeDef, key: &str) -> Option<&'n Value> {
+    node.attr.get(key)?.value.as_ref()
+}
+
+fn attr_bool(node: &NodeDef, key: &str) -> bool {
+    matches!(attr(node, key), Some(Value::B(true)))
+}
+
+pub(super) fn var_dtype(node: &NodeDef) -> Option<DataType> {
+    match attr(node, "dtype")? {
+        Value::Type(t) => DataType::try_from(*t).ok(),
+        _ => None,
+    }
+}
+
+fn var_shape(node: &NodeDef) -> Result<Vec<u64>, InjectError> {
+    match attr(node, "shape") {
+        Some(Value::Shape(s)) if s.is_fully_defined() => s.dims().ok_or_else(|| unknown_shape(node)),
+        _ => Err(unknown_shape(node)),
+    }
+}
+
+fn unknown_shape(node: &NodeDef) -> InjectError {
+    InjectError::Unsupported(format!("variable `{}` has no fully defined `shape` attribute", node.name))
+}
+
+/// The variable behind a read node: `<var>/read` of a `VariableV2`, or a
+/// `ReadVariableOp` of a `VarHandleOp`.
+fn variable_of<'g>(graph: &'g Graph, read: &NodeDef) -> Option<(&'g NodeDef, VarKind)> {
+    let source = graph.node(node_name(read.input.first()?))?;
+    match (read.op.as_str(), source.op.as_str()) {
+        ("Identity", "VariableV2" | "Variable") => Some((source, VarKind::Ref)),
+        ("ReadVariableOp", "VarHandleOp") => Some((source, VarKind::Resource)),
+        _ => None,
+    }
+}
+
+/// Which operands of a prunable op may be weights, and where each one's
+/// output features are.
+fn weight_operands(node: &NodeDef) -> Vec<(usize, OutAxis)> {
+    match node.op.as_str() {
+        "Conv2D" => vec![(1, OutAxis::Last)],
+        "DepthwiseConv2dNative" => vec![(1, OutAxis::LastTwo)],
+        "MatMul" | "BatchMatMul" | "BatchMatMulV2" | "BatchMatMulV3" => {
+            let (ta, tb) = if node.op == "MatMul" { ("transpose_a", "transpose_b") } else { ("adj_x", "adj_y") };
+            let a = if attr_bool(node, ta) { OutAxis::Last } else { OutAxis::First };
+            let b = if attr_bool(node, tb) { OutAxis::First } else { OutAxis::Last };
+            vec![(0, a), (1, b)]
+        }
+        _ => Vec::new(),
+    }
+}
+
+pub fn select(graph: &Graph, filters: &Filters) -> Result<Selection, InjectError> {
+    let mut found: BTreeMap<String, Weight> = BTreeMap::new();
+    let mut order: Vec<String> = Vec::new();
+    let mut already_masked: Vec<String> = Vec::new();
+    for node in graph.nodes() {
+        for (i, out_axis) in weight_operands(node) {
+            let Some(input) = node.input.get(i) else { continue };
+            let Some(producer) = graph.node(node_name(input)) else { continue };
+            if producer.op == "Mul" && producer.name.ends_with("masked_weight") {
+                if let Some(w) = producer.input.get(1).map(|w| weight_name(graph, w)) {
+                    if !already_masked.contains(&w) {
+                        already_masked.push(w);
+                    }
+                }
+                continue;
+            }
+            let Some(weight) = resolve(graph, producer, out_axis)? else { continue };
+            if filters.masked.contains(&weight.name) {
+                if !already_masked.contains(&weight.name) {
+                    already_masked.push(weight.name.clone());
+                }
+                continue;
+            }
+            if let Some(trainable) = &filters.trainable {
+                if !weight.parts.iter().all(|p| trainable.contains(&p.var)) {
+                    continue;
+                }
+            }
+            match found.get_mut(&weight.name) {
+                Some(w) => {
+                    for r in weight.reads {
+                        if !w.reads.contains(&r) {
+                            w.reads.push(r);
+                        }
+                    }
+                }
+                None => {
+                    order.push(weight.name.clone());
+                    found.insert(weight.name.clone(), weight);
+                }
+            }
+        }
+    }
+    let candidates: Vec<String> = order.clone();
+    for (flag, regexes) in [("--weights", filters.include), ("--exclude", filters.exclude)] {
+        for re in regexes {
+            if !candidates.iter().chain(&already_masked).any(|n| re.is_match(n)) {
+                return Err(InjectError::NoMatch {
+                    flag,
+                    regex: re.as_str().to_string(),
+                    candidates: candidates.clone(),
+                });
+            }
+        }
+    }
+    let weights: Vec<Weight> = order
+        .into_iter()
+        .filter(|n| filters.include.is_empty() || filters.include.iter().any(|r| r.is_match(n)))
+        .filter(|n| !filters.exclude.iter().any(|r| r.is_match(n)))
+        .filter_map(|n| found.remove(&n))
+        .collect();
+    if weights.is_empty() && already_masked.is_empty() {
+        return Err(InjectError::NoWeights(candidates));
+    }
+    for w in &weights {
+        if !tensor::is_floating(w.dtype) {
+            return Err(InjectError::Unsupported(format!("weight `{}` is {}, not floating point", w.name, w.dtype.name())));
+        }
+    }
+    Ok(Selection { weights, already_masked })
+}
+
+/// The variable name behind a masked weight's weight input.
+fn weight_name(graph: &Graph, input: &str) -> String {
+    let name = node_name(input);
+    graph
+        .node(name)
+        .and_then(|read| variable_of(graph, read))
+        .map(|(v, _)| v.name.clone())
+        .unwrap_or_else(|| name.to_string())
+}
+
+/// The weight a prunable op's operand reads, if it is a variable.
+fn resolve(graph: &Graph, producer: &NodeDef, out_axis: OutAxis) -> Result<Option<Weight>, InjectError> {
+    if let Some((var, kind)) = variable_of(graph, producer) {
+        let shape = var_shape(var)?;
+        let reads = match kind {
+            VarKind::Ref => vec![producer.name.clone()],
+            VarKind::Resource => resource_reads(graph, &var.name),
+        };
+        return Ok(Some(Weight {
+            name: var.name.clone(),
+            kind,
+            dtype: var_dtype(var).unwrap_or(DataType::DtFloat),
+            parts: vec![Part { var: var.name.clone(), offset: vec![0; shape.len()], shape: shape.clone() }],
+            shape,
+            device: var.device.clone(),
+            concat_axis: 0,
+            reads,
+            joined: None,
+            out_axis,
+        }));
+    }
+    // A partitioned variable: `S/weights` = Identity(ConcatV2(part reads..., axis)).
+    if producer.op != "Identity" {
+        return Ok(None);
+    }
+    let Some(concat) = producer.input.first().and_then(|i| graph.node(node_name(i))) else { return Ok(None) };
+    if concat.op != "ConcatV2" || concat.input.len() < 3 {
+        return Ok(None);
+    }
+    let data: Vec<&String> = concat.input.iter().filter(|i| !i.starts_with('^')).collect();
+    let Some((axis_input, part_inputs)) = data.split_last() else { return Ok(None) };
+    let Some(axis) = const_int(graph, axis_input) else { return Ok(None) };
+    let mut parts = Vec::new();
+    let mut first: Option<(&NodeDef, VarKind)> = None;
+    for input in part_inputs {
+        let Some((var, kind)) = graph.node(node_name(input)).and_then(|r| variable_of(graph, r)) else {
+            return Ok(None);
+        };
+        parts.push(Part { var: var.name.clone(), shape: var_shape(var)?, offset: Vec::new() });
+        first.get_or_insert((var, kind));
+    }
+    let Some((var, kind)) = first else { return Ok(None) };
+    let rank = parts[0].shape.len() as i64;
+    let axis = if axis < 0 { axis + rank } else { axis };
+    if !(0..rank).contains(&axis) {
+        return Ok(None);
+    }
+    let axis = axis as usize;
+    let mut shape = parts[0].shape.clone();
+    shape[axis] = 0;
+    for p in &mut parts {
+        p.offset = vec![0; p.shape.len()];
+        p.offset[axis] = shape[axis];
+        shape[axis] += p.shape[axis];
+    }
+    Ok(Some(Weight {
+        name: producer.name.clone(),
+        kind,
+        dtype: var_dtype(var).unwrap_or(DataType::DtFloat),
+        shape,
+        device: var.device.clone(),
+        parts,
+        concat_axis: axis,
+        reads: vec![producer.name.clone()],
+        joined: Some(producer.name.clone()),
+        out_axis,
+    }))
+}
+
+fn resource_reads(graph: &Graph, handle: &str) -> Vec<String> {
+    graph
+        .nodes()
+        .iter()
+        .filter(|n| n.op == "ReadVariableOp" && n.input.first().is_some_and(|i| node_name(i) == handle))
+        .map(|n| n.name.clone())
+        .collect()
+}
+
+fn const_int(graph: &Graph, input: &str) -> Option<i64> {
+    let node = graph.node(node_name(input))?;
+    let Some(Value::Tensor(t)) = attr(node, "value") else { return None };
+    let t = tensor::from_proto(t).ok()?;
+    let TensorData::Pod(b) = &t.data else { return None };
+    match (t.dtype, b.len()) {
+        (DataType::DtInt32, 4) => Some(i32::from_le_bytes(b[..4].try_into().ok()?) as i64),
+        (DataType::DtInt64, 8) => Some(i64::from_le_bytes(b[..8].try_into().ok()?)),
+        _ => None,
+    }
+}
+
+/// Consumers of each node's outputs through data edges.
+pub fn consumers(graph: &Graph) -> HashMap<String, Vec<String>> {
+    let mut out: HashMap<String, Vec<String>> = HashMap::new();
+    for node in graph.nodes() {
+        for input in &node.input {
+            let r = InputRef::parse(input);
+            if !r.control {
+                let list = out.entry(r.node.to_string()).or_default();
+                if !list.contains(&node.name) {
+                    list.push(node.name.clone());
+                }
+            }
+        }
+    }
+    out
+}
