@@ -90,6 +90,8 @@ pub struct WeightReport {
     pub kind: &'static str,
     pub shape: Vec<u64>,
     pub partitions: usize,
+    /// Where its output channels are (what `--structure=channel` prunes).
+    pub out_axis: select::OutAxis,
     pub mask: String,
     pub threshold: String,
     pub masked_weight: String,
@@ -347,6 +349,7 @@ fn weight_report(m: &Masked) -> WeightReport {
         },
         shape: m.weight.shape.clone(),
         partitions: m.weight.parts.len(),
+        out_axis: m.weight.out_axis,
         mask: format!("{}/mask", m.scope),
         threshold: m.threshold.name.clone(),
         masked_weight: m.masked_weight.clone(),

@@ -27,7 +27,7 @@ pub struct Part {
 }
 
 /// Where a weight's output channels are: the axis the op's output features come from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub enum OutAxis {
     /// The last axis (`Conv2D` HWIO filters, `MatMul` b operands).
     Last,

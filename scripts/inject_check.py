@@ -1,0 +1,354 @@
+#!/usr/bin/env python3
+"""TensorFlow's side of tests/inject.rs: builds unpruned TF1 training graphs, trains the
+graphs `tf-strip inject` made from them, and runs stripped graphs. Pinned TF 2.21, tf.compat.v1.
+
+usage:
+  inject_check.py build OUT_DIR          write <model>.meta and <model>.json for every model
+  inject_check.py train CASES.json       train each case, check pruning, print JSON results
+  inject_check.py compare CASES.json     run each case's stripped graph, print JSON results
+
+Checks made while training (the reference is computed here, in numpy, from the weights):
+at each pruning step every mask's zero count is the schedule's (within one element, block or
+channel of round()), masks are 0/1 and equal |W| >= threshold (per block / channel), the
+threshold is the k-th largest |W| (pooled block value, channel L2 norm); between pruning steps
+masks do not change and masked weights are zero wherever the mask is.
+"""
+import json
+import os
+import re
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+tf1 = tf.compat.v1
+tf1.disable_v2_behavior()
+
+BATCH = 16
+
+
+def config():
+    return tf1.ConfigProto(intra_op_parallelism_threads=1, inter_op_parallelism_threads=1)
+
+
+def data(seed, shape, classes, n=512):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n,) + tuple(shape)).astype(np.float32)
+    teacher = rng.standard_normal((int(np.prod(shape)), classes)).astype(np.float32)
+    y = np.argmax(x.reshape(n, -1) @ teacher, axis=1).astype(np.int32)
+    return x, y
+
+
+# ======================================================================================
+# models (unpruned: what a legacy TF1 training script exports)
+
+
+def dense(x, scope, n_in, n_out, relu, resource=False, partitioner=None):
+    with tf1.variable_scope(scope, partitioner=partitioner):
+        w = tf1.get_variable("weights", [n_in, n_out], use_resource=resource,
+                             initializer=tf1.truncated_normal_initializer(stddev=(1.0 / n_in) ** 0.5))
+        b = tf1.get_variable("biases", [n_out], use_resource=resource,
+                             initializer=tf1.constant_initializer(0.1))
+        h = tf.matmul(x, w) + b
+        return tf.nn.relu(h) if relu else h
+
+
+def mlp(resource=False, partitioned=False, global_step=True):
+    x = tf1.placeholder(tf.float32, [None, 32], name="input")
+    labels = tf1.placeholder(tf.int32, [None], name="labels")
+    h = dense(x, "fc1", 32, 64, True, resource, tf1.fixed_size_partitioner(3) if partitioned else None)
+    h = dense(h, "fc2", 64, 64, True, resource)
+    logits = dense(h, "fc3", 64, 10, False, resource)
+    tf.nn.softmax(logits, name="output")
+    loss = tf.reduce_mean(
+        tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits), name="loss")
+    gs = tf1.train.get_or_create_global_step() if global_step else None
+    train = tf1.train.GradientDescentOptimizer(0.1).minimize(loss, global_step=gs)
+    return {"input_shape": [32], "train_op": train.name, "seed": 7}
+
+
+def convnet():
+    x = tf1.placeholder(tf.float32, [None, 8, 8, 3], name="input")
+    labels = tf1.placeholder(tf.int32, [None], name="labels")
+    decay = []
+    h = x
+    for scope, shape, stride in [("conv1", [3, 3, 3, 8], 1), ("conv2", [3, 3, 8, 16], 2)]:
+        with tf1.variable_scope(scope):
+            k = tf1.get_variable("weights", shape, initializer=tf1.truncated_normal_initializer(stddev=0.2))
+            b = tf1.get_variable("biases", shape[-1:], initializer=tf1.zeros_initializer())
+            decay.append(tf.nn.l2_loss(k) * 1e-4)
+            h = tf.nn.relu(tf.nn.conv2d(h, k, [1, stride, stride, 1], "SAME") + b)
+    h = tf.reshape(h, [-1, 4 * 4 * 16])
+    logits = dense(h, "fc", 256, 10, False)
+    tf.nn.softmax(logits, name="output")
+    loss = tf.add(tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)),
+                  tf.add_n(decay), name="loss")
+    gs = tf1.train.get_or_create_global_step()
+    train = tf1.train.MomentumOptimizer(0.05, 0.9).minimize(loss, global_step=gs)
+    return {"input_shape": [8, 8, 3], "train_op": train.name, "seed": 11}
+
+
+def no_weights():
+    x = tf1.placeholder(tf.float32, [None, 4], name="input")
+    v = tf1.get_variable("scale", [4], initializer=tf1.ones_initializer())
+    loss = tf.reduce_sum(tf.multiply(x, v), name="loss")
+    gs = tf1.train.get_or_create_global_step()
+    train = tf1.train.GradientDescentOptimizer(0.1).minimize(loss, global_step=gs)
+    return {"input_shape": [4], "train_op": train.name, "seed": 1}
+
+
+MODELS = {
+    "mlp": lambda: mlp(),
+    "mlp_resource": lambda: mlp(resource=True),
+    "mlp_partitioned": lambda: mlp(partitioned=True),
+    "mlp_no_global_step": lambda: mlp(global_step=False),
+    "mlp_no_saver": lambda: mlp(),
+    "convnet": convnet,
+    "no_weights": no_weights,
+}
+
+
+def build(out_dir):
+    os.makedirs(out_dir, exist_ok=True)
+    for name, fn in MODELS.items():
+        g = tf.Graph()
+        with g.as_default():
+            tf1.set_random_seed(1)
+            info = fn()
+            path = os.path.join(out_dir, name + ".meta")
+            if name == "mlp_no_saver":
+                tf1.train.export_meta_graph(filename=path)
+            else:
+                tf1.train.Saver().export_meta_graph(path)
+        info["meta"] = path
+        with open(os.path.join(out_dir, name + ".json"), "w") as f:
+            json.dump(info, f)
+    print(json.dumps({"models": sorted(MODELS)}))
+
+
+# ======================================================================================
+# the reference
+
+
+def parse_hparams(s):
+    hp = {"name": "model_pruning", "begin_pruning_step": 0, "end_pruning_step": -1,
+          "weight_sparsity_map": [], "block_dims_map": [], "threshold_decay": 0.0,
+          "pruning_frequency": 10, "block_height": 1, "block_width": 1,
+          "block_pooling_function": "AVG", "initial_sparsity": 0.0, "target_sparsity": 0.5,
+          "sparsity_function_begin_step": 0, "sparsity_function_end_step": 100,
+          "sparsity_function_exponent": 3.0}
+    for m in re.finditer(r"(\w+)=(\[[^\]]*\]|[^,]*)", s):
+        k, v = m.group(1), m.group(2)
+        if v.startswith("["):
+            hp[k] = [e for e in re.split(r"[ ,]", v[1:-1]) if e]
+        elif isinstance(hp.get(k), (int, float)) and not isinstance(hp.get(k), bool):
+            hp[k] = type(hp[k])(v)
+        else:
+            hp[k] = v
+    return hp
+
+
+def schedule(hp, step):
+    """The sparsity at `step`, in float32 as the graph computes it."""
+    f = np.float32
+    b, e = hp["sparsity_function_begin_step"], hp["sparsity_function_end_step"]
+    p = f(step - b) / f(e - b)
+    p = min(f(1.0), max(f(0.0), p))
+    return f(f(hp["initial_sparsity"] - hp["target_sparsity"]) * np.power(f(1.0) - p, f(hp["sparsity_function_exponent"]))
+             + f(hp["target_sparsity"]))
+
+
+def weight_sparsity(hp, weight, s):
+    for entry in hp["weight_sparsity_map"]:
+        pattern, value = entry.rsplit(":", 1)
+        if re.match(pattern, weight):
+            return np.float32(s * np.float32(float(value) / hp["target_sparsity"]))
+    return s
+
+
+def block_dims(hp, weight, shape):
+    dims = [hp["block_height"], hp["block_width"]]
+    for entry in hp["block_dims_map"]:
+        pattern, value = entry.rsplit(":", 1)
+        if re.match(pattern, weight):
+            dims = [int(d) for d in value.split("x")]
+    squeezed = [d for d in shape if d != 1]
+    if len(squeezed) != 2:
+        return None
+    dims = [squeezed[i] if dims[i] == -1 else dims[i] for i in range(2)]
+    return None if dims == [1, 1] else dims
+
+
+def kept(n, s):
+    return int(np.round(np.float32(n) * (np.float32(1.0) - s)))
+
+
+def units(w, weight, hp, structure, out_axis):
+    """What one mask decision covers, as (scores per unit, function unit mask -> full mask)."""
+    shape = w.shape
+    if structure == "channel":
+        c = shape[0] if out_axis == "First" else (shape[-2] * shape[-1] if out_axis == "LastTwo" else shape[-1])
+        m = w.reshape(c, -1) if out_axis == "First" else w.reshape(-1, c).T
+        norms = np.sqrt(np.sum(np.square(m), axis=1))
+        expand = (lambda u: np.broadcast_to(u[:, None], m.shape).reshape(shape)) if out_axis == "First" else \
+            (lambda u: np.broadcast_to(u[None, :], (w.size // c, c)).reshape(shape))
+        return norms, expand, "channel"
+    dims = block_dims(hp, weight, shape)
+    if dims is None:
+        return np.abs(w).ravel(), lambda u: u.reshape(shape), "element"
+    r, c = [d for d in shape if d != 1]
+    bh, bw = dims
+    assert r % bh == 0 and c % bw == 0, "test blocks must tile the weight"
+    blocks = np.abs(w).reshape(r // bh, bh, c // bw, bw)
+    pooled = blocks.max(axis=(1, 3)) if hp["block_pooling_function"] == "MAX" else blocks.mean(axis=(1, 3))
+    return pooled.ravel(), lambda u: np.repeat(np.repeat(u.reshape(r // bh, c // bw), bh, 0), bw, 1).reshape(shape), "block"
+
+
+def check_update(hp, structure, wr, w, mask, threshold, step):
+    s = weight_sparsity(hp, wr["weight"], schedule(hp, step))
+    scores, expand, unit = units(w, wr["weight"], hp, structure, wr["out_axis"])
+    k = kept(scores.size, s)
+    ref = np.sort(scores)[::-1][max(k - 1, 0)]
+    problems = []
+    if not set(np.unique(mask)) <= {0.0, 1.0}:
+        problems.append("mask is not 0/1")
+    exact = unit == "element"
+    if not (threshold == ref if exact else np.isclose(threshold, ref, rtol=1e-5)):
+        problems.append(f"threshold {threshold!r} != reference {ref!r}")
+    unit_mask = (scores >= threshold).astype(np.float32)
+    if not np.array_equal(expand(unit_mask), mask):
+        problems.append(f"mask differs from |W| >= threshold per {unit}")
+    zeros = int(scores.size - unit_mask.sum())
+    want = scores.size - k
+    if abs(zeros - want) > 1:
+        problems.append(f"{zeros} zero {unit}s, schedule says {want} of {scores.size}")
+    return problems, {"step": int(step), "sparsity": float(s), "zero_units": zeros, "units": int(scores.size),
+                      "mask_zero_fraction": float(np.mean(mask == 0))}
+
+
+# ======================================================================================
+# training
+
+
+def value_of(g, name, variables):
+    v = variables.get(name)
+    return v.value() if v is not None else g.get_tensor_by_name(name + ":0")
+
+
+def train_case(case):
+    hp = parse_hparams(case["hparams"])
+    model = json.load(open(case["model"]))
+    report = case["report"]
+    out = {"name": case["name"], "problems": [], "updates": []}
+    g = tf.Graph()
+    with g.as_default(), tf1.Session(graph=g, config=config()) as sess:
+        saver = tf1.train.import_meta_graph(case["meta"])
+        variables = {v.op.name: v for v in tf1.global_variables()}
+        variables.update({v.name: v for v in tf1.global_variables()})
+        for wr in report["weights"]:
+            for key in ("mask", "threshold"):
+                if wr[key] not in variables and not any(n.startswith(wr[key] + "/part_") for n in variables):
+                    out["problems"].append(f"{wr[key]} is not in global_variables()")
+        sess.run(tf1.global_variables_initializer())
+        new_saver_vars = {v.op.name for v in tf1.train.Saver()._var_list} if hasattr(tf1.train.Saver(), "_var_list") else set()
+        out["new_saver_covers_masks"] = all(
+            wr["mask"] in new_saver_vars or any(n.startswith(wr["mask"] + "/part_") for n in new_saver_vars)
+            for wr in report["weights"])
+        x_in = g.get_tensor_by_name("input:0")
+        labels = g.get_tensor_by_name("labels:0")
+        loss = g.get_tensor_by_name("loss:0")
+        train = g.get_operation_by_name(model["train_op"])
+        update = g.get_operation_by_name(report["conditional_mask_update"])
+        gstep = value_of(g, report["global_step"], variables)
+        last = value_of(g, report["last_mask_update_step"], variables)
+        names = [(wr, value_of(g, wr["weight"], variables), value_of(g, wr["mask"], variables),
+                  value_of(g, wr["threshold"], variables), g.get_tensor_by_name(wr["masked_weight"] + ":0"))
+                 for wr in report["weights"]]
+        x, y = data(model["seed"], model["input_shape"], 10)
+        losses = []
+        previous = None
+        for i in range(case["steps"]):
+            j = (i * BATCH) % (len(x) - BATCH)
+            feed = {x_in: x[j:j + BATCH], labels: y[j:j + BATCH]}
+            losses.append(float(sess.run([train, loss], feed)[1]))
+            if not case["chained"]:
+                sess.run(update)
+            step, last_step = sess.run([gstep, last])
+            values = sess.run([[w, m, t, mw] for _, w, m, t, mw in names])
+            updated = last_step == step and step > 0 and (previous is None or previous[0] != last_step)
+            for (wr, *_), (w, m, t, mw) in zip(names, values):
+                if updated:
+                    problems, info = check_update(hp, case["structure"], wr, w, m, t, step)
+                    info["weight"] = wr["weight"]
+                    out["updates"].append(info)
+                    out["problems"] += [f"{wr['weight']} at step {step}: {p}" for p in problems]
+                elif previous is not None:
+                    old = previous[1][wr["weight"]]
+                    if not np.array_equal(old, m):
+                        out["problems"].append(f"{wr['weight']}: mask changed at step {step} without an update")
+                if np.any(mw[m == 0] != 0):
+                    out["problems"].append(f"{wr['weight']}: masked weight nonzero under the mask at step {step}")
+            previous = (last_step, {wr["weight"]: v[1] for (wr, *_), v in zip(names, values)})
+        out["loss_first"] = float(np.mean(losses[:20]))
+        out["loss_last"] = float(np.mean(losses[-20:]))
+        out["final_step"] = int(sess.run(gstep))
+        out["final_zero_fraction"] = {wr["weight"]: float(np.mean(v[1] == 0)) for (wr, *_), v in zip(names, values)}
+        # The graph's own saver (from saver_def) checkpoints masks and thresholds.
+        os.makedirs(case["ckpt_dir"], exist_ok=True)
+        prefix = saver.save(sess, os.path.join(case["ckpt_dir"], "model.ckpt"), global_step=out["final_step"])
+        stored = dict(tf.train.list_variables(prefix))
+        reader = tf.train.load_checkpoint(prefix)
+        for (wr, _, m, t, _), v in zip(names, values):
+            for key, value in ((wr["mask"], v[1]), (wr["threshold"], v[2])):
+                if key not in stored:
+                    out["problems"].append(f"checkpoint lacks {key}")
+                elif not np.array_equal(reader.get_tensor(key), value):
+                    out["problems"].append(f"checkpoint value of {key} differs")
+        out["checkpoint_keys"] = sorted(stored)
+        # Restoring through the graph's saver brings the masks back.
+        sess.run([v.initializer for v in tf1.global_variables()])
+        saver.restore(sess, prefix)
+        restored = sess.run([n[2] for n in names])
+        if not all(np.array_equal(a, v[1]) for a, v in zip(restored, values)):
+            out["problems"].append("restore did not bring the masks back")
+        rng = np.random.default_rng(99)
+        x_eval = rng.standard_normal((4,) + tuple(model["input_shape"])).astype(np.float32)
+        probs = sess.run(g.get_tensor_by_name("output:0"), {x_in: x_eval})
+        np.save(os.path.join(case["ckpt_dir"], "eval_input.npy"), x_eval)
+        np.save(os.path.join(case["ckpt_dir"], "eval_output.npy"), probs)
+    return out
+
+
+def compare_case(case):
+    g = tf.Graph()
+    gd = tf1.GraphDef()
+    with open(case["stripped"], "rb") as f:
+        gd.ParseFromString(f.read())
+    with g.as_default():
+        tf1.import_graph_def(gd, name="")
+    x = np.load(os.path.join(case["ckpt_dir"], "eval_input.npy"))
+    want = np.load(os.path.join(case["ckpt_dir"], "eval_output.npy"))
+    with tf1.Session(graph=g, config=config()) as sess:
+        got = sess.run("output:0", {"input:0": x})
+    return {"name": case["name"], "equal": bool(np.array_equal(got, want)),
+            "max_abs_diff": float(np.max(np.abs(got - want)))}
+
+
+def main(argv):
+    if len(argv) != 2 or argv[0] not in ("build", "train", "compare"):
+        print(__doc__)
+        return 1
+    if argv[0] == "build":
+        build(argv[1])
+        return 0
+    cases = json.load(open(argv[1]))
+    fn = train_case if argv[0] == "train" else compare_case
+    print(json.dumps([fn(c) for c in cases]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
