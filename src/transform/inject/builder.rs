@@ -150,6 +150,13 @@ impl<'g> Ops<'g> {
         self.add("Cast", Node::new("Cast").input(x).ty("SrcT", from).ty("DstT", to))
     }
 
+    pub fn concat(&mut self, inputs: &[String], axis: usize, dtype: DataType) -> Result<String, InjectError> {
+        let axis = self.scalar("concat/axis", DataType::DtInt32, axis as f64)?;
+        let node = Node::new("ConcatV2").inputs(inputs.iter().cloned()).input(axis);
+        let node = node.ty("T", dtype).ty("Tidx", DataType::DtInt32).int("N", inputs.len() as i64);
+        self.add("concat", node)
+    }
+
     pub fn reshape(&mut self, x: &str, shape: &[i64], dtype: DataType) -> Result<String, InjectError> {
         let s = self.int32s("Reshape/shape", shape)?;
         self.add("Reshape", Node::new("Reshape").input(x).input(s).ty("T", dtype).ty("Tshape", DataType::DtInt32))

@@ -120,17 +120,7 @@ pub fn apply_mask(graph: &mut Graph, weight: Weight, scope: String) -> Result<Ma
 /// `S/mask` = Identity(ConcatV2(parts, axis)), as a PartitionedVariable reads.
 fn join_partitions(ops: &mut Ops, name: &str, reads: &[String], axis: usize, dtype: DataType) -> Result<String, InjectError> {
     let mut top = Ops::new(&mut *ops.graph, "");
-    let mut concat_scope = top.scoped(&format!("{name}/ConcatPartitions"));
-    let axis_node = concat_scope.scalar("concat/axis", DataType::DtInt32, axis as f64)?;
-    let concat = concat_scope.add(
-        "concat",
-        Node::new("ConcatV2")
-            .inputs(reads.iter().cloned())
-            .input(axis_node)
-            .ty("T", dtype)
-            .ty("Tidx", DataType::DtInt32)
-            .int("N", reads.len() as i64),
-    )?;
+    let concat = top.scoped(&format!("{name}/ConcatPartitions")).concat(reads, axis, dtype)?;
     top.add(name, Node::new("Identity").input(concat).ty("T", dtype))
 }
 

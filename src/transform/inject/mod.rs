@@ -290,10 +290,15 @@ fn update_weight(
         }
         None => sparsity.to_string(),
     };
-    let value = match (&w.joined, w.kind) {
-        (Some(joined), _) => joined.clone(),
-        (None, VarKind::Ref) => w.reads[0].clone(),
-        (None, VarKind::Resource) => variables::read_now(&mut ops, &w.name, w.kind, w.dtype)?,
+    // Read inside the branch, so the values are those the train step left
+    // (a concatenation made for the forward pass would be a stale copy).
+    let mut reads = Vec::new();
+    for part in &w.parts {
+        reads.push(variables::read_now(&mut ops, &part.var, w.kind, w.dtype)?);
+    }
+    let value = match reads.as_slice() {
+        [one] => one.clone(),
+        _ => ops.concat(&reads, w.concat_axis, w.dtype)?,
     };
     let block = block_map
         .iter()

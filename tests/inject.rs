@@ -1,0 +1,313 @@
+//! `tf-strip inject` against real TensorFlow: unpruned TF1 training graphs
+//! (scripts/inject_check.py builds them), injected, trained with their own
+//! training loop, checked at every step against a numpy reference, saved with
+//! their own saver, stripped, and run.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::sync::OnceLock;
+
+use common::*;
+use serde_json::{json, Value};
+use tf_strip::graph::{self, collection_nodes, Format, Graph};
+use tf_strip::proto::tensorflow::{GraphDef, MetaGraphDef};
+
+/// The unpruned models, built once per test binary.
+fn models() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap().keep();
+        run_check(&["build", dir.to_str().unwrap()]);
+        dir
+    })
+}
+
+fn run_check(args: &[&str]) -> Value {
+    let out = python().arg(root().join("scripts/inject_check.py")).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "inject_check.py {args:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("inject_check.py prints JSON")
+}
+
+fn inject(input: &Path, output: &Path, args: &[&str]) -> Output {
+    tf_strip().arg("inject").arg(input).arg(output).args(args).output().unwrap()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+struct Case {
+    name: &'static str,
+    model: &'static str,
+    hparams: &'static str,
+    args: &'static [&'static str],
+    steps: u32,
+}
+
+impl Case {
+    fn chained(&self) -> bool {
+        self.args.contains(&"--train_op")
+    }
+
+    fn structure(&self) -> &'static str {
+        if self.args.contains(&"--structure=channel") {
+            "channel"
+        } else {
+            "element"
+        }
+    }
+}
+
+const CASES: &[Case] = &[
+    Case {
+        name: "mlp",
+        model: "mlp",
+        hparams: "end_pruning_step=150,pruning_frequency=10,target_sparsity=0.8,sparsity_function_end_step=80,\
+                  weight_sparsity_map=[fc3/.*:0.5]",
+        args: &["--train_op", "GradientDescent"],
+        steps: 160,
+    },
+    Case {
+        // The training loop runs the conditional update itself, as contrib users did.
+        name: "convnet",
+        model: "convnet",
+        hparams: "name=prune,begin_pruning_step=16,pruning_frequency=8,target_sparsity=0.7,\
+                  sparsity_function_begin_step=16,sparsity_function_end_step=96",
+        args: &[],
+        steps: 120,
+    },
+    Case {
+        name: "convnet_channel",
+        model: "convnet",
+        hparams: "pruning_frequency=10,target_sparsity=0.5,sparsity_function_end_step=60",
+        args: &["--structure=channel", "--train_op", "Momentum"],
+        steps: 100,
+    },
+    Case {
+        name: "resource",
+        model: "mlp_resource",
+        hparams: "pruning_frequency=10,target_sparsity=0.8,sparsity_function_end_step=80",
+        args: &["--train_op", "GradientDescent"],
+        steps: 120,
+    },
+    Case {
+        name: "partitioned",
+        model: "mlp_partitioned",
+        hparams: "pruning_frequency=5,target_sparsity=0.75,sparsity_function_end_step=60",
+        args: &["--train_op", "GradientDescent", "--weights", "fc1", "--weights", "fc2"],
+        steps: 100,
+    },
+    Case {
+        name: "blocks",
+        model: "mlp",
+        hparams: "pruning_frequency=10,target_sparsity=0.6,sparsity_function_end_step=60,block_height=-1,\
+                  block_width=1,block_dims_map=[fc1/.*:1x4,fc2/.*:4x4]",
+        args: &["--train_op", "GradientDescent"],
+        steps: 100,
+    },
+    Case {
+        name: "blocks_max",
+        model: "mlp",
+        hparams: "pruning_frequency=10,target_sparsity=0.5,sparsity_function_end_step=60,block_height=4,\
+                  block_width=4,block_pooling_function=MAX",
+        args: &["--exclude", "fc3"],
+        steps: 100,
+    },
+    Case {
+        // No global step in the graph: inject creates one and the train op increments it.
+        name: "created_global_step",
+        model: "mlp_no_global_step",
+        hparams: "pruning_frequency=10,target_sparsity=0.5,sparsity_function_end_step=50",
+        args: &["--train_op", "GradientDescent"],
+        steps: 80,
+    },
+];
+
+#[test]
+fn injected_graphs_prune_on_schedule_in_tensorflow() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut cases = Vec::new();
+    for c in CASES {
+        let out_meta = tmp.path().join(format!("{}.meta", c.name));
+        let hp = format!("--pruning_hparams={}", c.hparams);
+        let mut args = vec![hp.as_str(), "--json"];
+        args.extend(c.args);
+        let out = inject(&models().join(format!("{}.meta", c.model)), &out_meta, &args);
+        assert!(out.status.success(), "{}: {}", c.name, stderr(&out));
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+        cases.push(json!({
+            "name": c.name,
+            "meta": out_meta,
+            "model": models().join(format!("{}.json", c.model)),
+            "report": report,
+            "hparams": c.hparams,
+            "chained": c.chained(),
+            "structure": c.structure(),
+            "steps": c.steps,
+            "ckpt_dir": tmp.path().join(c.name),
+            "stripped": tmp.path().join(c.name).join("strip/pruning_stripped.pb"),
+        }));
+    }
+    let cases_file = tmp.path().join("cases.json");
+    std::fs::write(&cases_file, serde_json::to_vec(&cases).unwrap()).unwrap();
+    let results = run_check(&["train", cases_file.to_str().unwrap()]);
+    for (c, r) in CASES.iter().zip(results.as_array().unwrap()) {
+        let problems = r["problems"].as_array().unwrap();
+        assert!(problems.is_empty(), "{}: {problems:#?}", c.name);
+        let updates = r["updates"].as_array().unwrap();
+        assert!(updates.len() >= 3, "{}: only {} mask updates checked", c.name, updates.len());
+        let (first, last) = (r["loss_first"].as_f64().unwrap(), r["loss_last"].as_f64().unwrap());
+        assert!(last < first, "{}: loss went from {first} to {last}", c.name);
+        assert_eq!(r["new_saver_covers_masks"], true, "{}", c.name);
+        let keys: Vec<&str> = r["checkpoint_keys"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+        for w in cases[CASES.iter().position(|x| x.name == c.name).unwrap()]["report"]["weights"].as_array().unwrap() {
+            for key in ["mask", "threshold"] {
+                assert!(keys.contains(&w[key].as_str().unwrap()), "{}: checkpoint lacks {}", c.name, w[key]);
+            }
+        }
+        // Every weight reached the end of the schedule.
+        for u in updates.iter().rev().take(2) {
+            let (zeros, units) = (u["zero_units"].as_f64().unwrap(), u["units"].as_f64().unwrap());
+            assert!(zeros / units > 0.3, "{}: final sparsity {}", c.name, zeros / units);
+        }
+        if c.structure() == "channel" {
+            assert!(updates.iter().all(|u| u["units"].as_u64().unwrap() <= 16), "{}: not channels", c.name);
+        }
+        eprintln!(
+            "{}: {} updates checked, loss {first:.3} -> {last:.3}, final zero fractions {}",
+            c.name,
+            updates.len(),
+            r["final_zero_fraction"]
+        );
+    }
+
+    // `tf-strip --checkpoint_dir` on the checkpoint the graph's own saver wrote.
+    for c in CASES {
+        let dir = tmp.path().join(c.name);
+        let out = tf_strip()
+            .arg(format!("--checkpoint_dir={}", dir.display()))
+            .arg("--output_node_names=output")
+            .arg(format!("--output_dir={}", dir.join("strip").display()))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}: strip failed: {}", c.name, stderr(&out));
+    }
+    let compared = run_check(&["compare", cases_file.to_str().unwrap()]);
+    for r in compared.as_array().unwrap() {
+        assert_eq!(r["equal"], true, "{}: stripped outputs differ by {}", r["name"], r["max_abs_diff"]);
+    }
+}
+
+fn read_meta(path: &Path) -> MetaGraphDef {
+    graph::read_message(path).unwrap()
+}
+
+#[test]
+fn the_graph_has_contribs_structure() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("mlp.meta");
+    let r = inject(&models().join("mlp.meta"), &out, &["--pruning_hparams=target_sparsity=0.9"]);
+    assert!(r.status.success(), "{}", stderr(&r));
+    let meta = read_meta(&out);
+    let g = Graph::new(meta.graph_def.clone().unwrap()).unwrap();
+    let op = |n: &str| g.require(n).unwrap().op.clone();
+    assert_eq!(op("fc1/mask"), "VariableV2");
+    assert_eq!(op("fc1/threshold"), "VariableV2");
+    let mw = g.require("fc1/weights/masked_weight").unwrap();
+    assert_eq!((mw.op.as_str(), mw.input.as_slice()), ("Mul", &["fc1/mask/read".to_string(), "fc1/weights/read".to_string()][..]));
+    assert_eq!(g.require("fc1/MatMul").unwrap().input[1], "fc1/weights/masked_weight");
+    // The optimizer still updates the variable itself.
+    assert_eq!(g.require("GradientDescent/update_fc1/weights/ApplyGradientDescent").unwrap().input[0], "fc1/weights");
+    for n in [
+        "model_pruning/sparsity",
+        "model_pruning/last_mask_update_step",
+        "model_pruning/mask_update",
+        "model_pruning/conditional_mask_update",
+        "model_pruning/fc1/mask_assign",
+        "model_pruning/fc1/threshold_assign",
+        "model_pruning/fc1/weights_pruning_ops/TopKV2",
+        "model_pruning_summaries/sparsity",
+        "model_pruning_summaries/fc1/mask/sparsity",
+        "model_pruning_summaries/fc1/threshold/threshold",
+    ] {
+        assert!(g.contains(n), "missing {n}");
+    }
+    assert_eq!(collection_nodes(&meta, "masks"), ["fc1/mask", "fc2/mask", "fc3/mask"]);
+    assert_eq!(collection_nodes(&meta, "thresholds"), ["fc1/threshold", "fc2/threshold", "fc3/threshold"]);
+    assert_eq!(collection_nodes(&meta, "kernel"), ["fc1/weights", "fc2/weights", "fc3/weights"]);
+    assert_eq!(collection_nodes(&meta, "masked_weights").len(), 3);
+    let vars: Vec<String> = graph::variable_defs(&meta).into_iter().map(|v| v.variable_name).collect();
+    for v in ["fc1/mask:0", "fc3/threshold:0", "model_pruning/last_mask_update_step:0"] {
+        assert!(vars.iter().any(|x| x == v), "variables lacks {v}");
+    }
+}
+
+#[test]
+fn inject_twice_is_inject_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let once = tmp.path().join("once.meta");
+    let twice = tmp.path().join("twice.meta");
+    let hp = "--pruning_hparams=target_sparsity=0.7";
+    assert!(inject(&models().join("mlp_resource.meta"), &once, &[hp]).status.success());
+    let again = inject(&once, &twice, &[hp]);
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert!(String::from_utf8_lossy(&again.stdout).contains("already has a mask"));
+    assert_eq!(std::fs::read(&once).unwrap(), std::fs::read(&twice).unwrap());
+}
+
+#[test]
+fn a_graphdef_gets_the_same_rewrite_without_a_saver() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pbtxt = tmp.path().join("train.pbtxt");
+    let def = read_meta(&models().join("mlp.meta")).graph_def.unwrap();
+    graph::write_message(&pbtxt, &def, Format::Text).unwrap();
+    let out = tmp.path().join("pruned.pbtxt");
+    let r = inject(&pbtxt, &out, &["--pruning_hparams=target_sparsity=0.5"]);
+    assert!(r.status.success(), "{}", stderr(&r));
+    assert!(String::from_utf8_lossy(&r.stdout).contains("no saver"));
+    let g = Graph::new(graph::read_message::<GraphDef>(&out).unwrap()).unwrap();
+    assert!(g.contains("fc2/weights/masked_weight") && g.contains("model_pruning/conditional_mask_update"));
+}
+
+#[test]
+fn bad_inputs_are_clear_errors_and_write_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mlp = models().join("mlp.meta");
+    let cases: Vec<(PathBuf, Vec<&str>, &str)> = vec![
+        (mlp.clone(), vec!["--pruning_hparams=target_sparsity=1.5"], "target_sparsity must be in range [0,1)"),
+        (mlp.clone(), vec!["--pruning_hparams=sparsity=0.5"], "Unknown hyperparameter type for sparsity"),
+        (
+            mlp.clone(),
+            vec!["--pruning_hparams=pruning_frequency=ten"],
+            "Could not parse hparam 'pruning_frequency' of type 'int' with value 'ten'",
+        ),
+        (
+            mlp.clone(),
+            vec!["--pruning_hparams=begin_pruning_step=10,end_pruning_step=5"],
+            "Pruning must begin before it can end. begin_step=10, end_step=5.",
+        ),
+        (mlp.clone(), vec!["--weights", "conv9"], "--weights `conv9` matches no prunable weight (prunable weights: fc1/weights"),
+        (mlp.clone(), vec!["--exclude", "nothing_here"], "--exclude `nothing_here` matches no prunable weight"),
+        (mlp.clone(), vec!["--train_op", "Adam"], "no node named `Adam`"),
+        (models().join("no_weights.meta"), vec![], "no prunable weight"),
+        (models().join("mlp_no_global_step.meta"), vec![], "the graph has no global step"),
+        (models().join("mlp_no_saver.meta"), vec![], "has no saver_def"),
+        (tmp.path().join("missing.meta"), vec![], "missing.meta"),
+    ];
+    for (input, args, message) in cases {
+        let out = tmp.path().join("out.meta");
+        let r = inject(&input, &out, &args);
+        let err = stderr(&r);
+        assert!(!r.status.success(), "{args:?}: succeeded");
+        assert!(err.contains(message), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert!(!out.exists(), "{args:?}: wrote {}", out.display());
+    }
+}
