@@ -11,7 +11,8 @@ Checks made while training (the reference is computed here, in numpy, from the w
 at each pruning step every mask's zero count is the schedule's (within one element, block or
 channel of round()), masks are 0/1 and equal |W| >= threshold (per block / channel), the
 threshold is the k-th largest |W| (pooled block value, channel L2 norm); between pruning steps
-masks do not change and masked weights are zero wherever the mask is.
+masks do not change, masked weights are zero wherever the mask is, and (plain gradient
+descent) pruned weights do not move.
 """
 import json
 import os
@@ -277,6 +278,7 @@ def train_case(case):
         x, y = data(model["seed"], model["input_shape"], 10)
         losses = []
         previous = None
+        frozen = model["train_op"] == "GradientDescent"
         for i in range(case["steps"]):
             j = (i * BATCH) % (len(x) - BATCH)
             feed = {x_in: x[j:j + BATCH], labels: y[j:j + BATCH]}
@@ -293,12 +295,15 @@ def train_case(case):
                     out["updates"].append(info)
                     out["problems"] += [f"{wr['weight']} at step {step}: {p}" for p in problems]
                 elif previous is not None:
-                    old = previous[1][wr["weight"]]
-                    if not np.array_equal(old, m):
+                    old_mask, old_w = previous[1][wr["weight"]]
+                    if not np.array_equal(old_mask, m):
                         out["problems"].append(f"{wr['weight']}: mask changed at step {step} without an update")
+                    # With plain gradient descent a pruned weight gets no gradient, as in contrib.
+                    elif frozen and not np.array_equal(old_w[m == 0], w[m == 0]):
+                        out["problems"].append(f"{wr['weight']}: pruned weights moved at step {step}")
                 if np.any(mw[m == 0] != 0):
                     out["problems"].append(f"{wr['weight']}: masked weight nonzero under the mask at step {step}")
-            previous = (last_step, {wr["weight"]: v[1] for (wr, *_), v in zip(names, values)})
+            previous = (last_step, {wr["weight"]: (v[1], v[0]) for (wr, *_), v in zip(names, values)})
         out["loss_first"] = float(np.mean(losses[:20]))
         out["loss_last"] = float(np.mean(losses[-20:]))
         out["final_step"] = int(sess.run(gstep))

@@ -25,7 +25,11 @@ fn models() -> &'static Path {
 }
 
 fn run_check(args: &[&str]) -> Value {
-    let out = python().arg(root().join("scripts/inject_check.py")).args(args).output().unwrap();
+    let out = python()
+        .arg(root().join("scripts/inject_check.py"))
+        .args(args)
+        .output()
+        .unwrap();
     assert!(
         out.status.success(),
         "inject_check.py {args:?} failed:\n{}\n{}",
@@ -36,7 +40,13 @@ fn run_check(args: &[&str]) -> Value {
 }
 
 fn inject(input: &Path, output: &Path, args: &[&str]) -> Output {
-    tf_strip().arg("inject").arg(input).arg(output).args(args).output().unwrap()
+    tf_strip()
+        .arg("inject")
+        .arg(input)
+        .arg(output)
+        .args(args)
+        .output()
+        .unwrap()
 }
 
 fn stderr(out: &Output) -> String {
@@ -139,7 +149,11 @@ fn injected_graphs_prune_on_schedule_in_tensorflow() {
         let hp = format!("--pruning_hparams={}", c.hparams);
         let mut args = vec![hp.as_str(), "--json"];
         args.extend(c.args);
-        let out = inject(&models().join(format!("{}.meta", c.model)), &out_meta, &args);
+        let out = inject(
+            &models().join(format!("{}.meta", c.model)),
+            &out_meta,
+            &args,
+        );
         assert!(out.status.success(), "{}: {}", c.name, stderr(&out));
         let report: Value = serde_json::from_slice(&out.stdout).unwrap();
         cases.push(json!({
@@ -162,23 +176,56 @@ fn injected_graphs_prune_on_schedule_in_tensorflow() {
         let problems = r["problems"].as_array().unwrap();
         assert!(problems.is_empty(), "{}: {problems:#?}", c.name);
         let updates = r["updates"].as_array().unwrap();
-        assert!(updates.len() >= 3, "{}: only {} mask updates checked", c.name, updates.len());
-        let (first, last) = (r["loss_first"].as_f64().unwrap(), r["loss_last"].as_f64().unwrap());
+        assert!(
+            updates.len() >= 3,
+            "{}: only {} mask updates checked",
+            c.name,
+            updates.len()
+        );
+        let (first, last) = (
+            r["loss_first"].as_f64().unwrap(),
+            r["loss_last"].as_f64().unwrap(),
+        );
         assert!(last < first, "{}: loss went from {first} to {last}", c.name);
         assert_eq!(r["new_saver_covers_masks"], true, "{}", c.name);
-        let keys: Vec<&str> = r["checkpoint_keys"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
-        for w in cases[CASES.iter().position(|x| x.name == c.name).unwrap()]["report"]["weights"].as_array().unwrap() {
+        let keys: Vec<&str> = r["checkpoint_keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        for w in cases[CASES.iter().position(|x| x.name == c.name).unwrap()]["report"]["weights"]
+            .as_array()
+            .unwrap()
+        {
             for key in ["mask", "threshold"] {
-                assert!(keys.contains(&w[key].as_str().unwrap()), "{}: checkpoint lacks {}", c.name, w[key]);
+                assert!(
+                    keys.contains(&w[key].as_str().unwrap()),
+                    "{}: checkpoint lacks {}",
+                    c.name,
+                    w[key]
+                );
             }
         }
         // Every weight reached the end of the schedule.
         for u in updates.iter().rev().take(2) {
-            let (zeros, units) = (u["zero_units"].as_f64().unwrap(), u["units"].as_f64().unwrap());
-            assert!(zeros / units > 0.3, "{}: final sparsity {}", c.name, zeros / units);
+            let (zeros, units) = (
+                u["zero_units"].as_f64().unwrap(),
+                u["units"].as_f64().unwrap(),
+            );
+            assert!(
+                zeros / units > 0.3,
+                "{}: final sparsity {}",
+                c.name,
+                zeros / units
+            );
         }
         if c.structure() == "channel" {
-            assert!(updates.iter().all(|u| u["units"].as_u64().unwrap() <= 16), "{}: not channels", c.name);
+            assert!(
+                updates.iter().all(|u| u["units"].as_u64().unwrap() <= 16),
+                "{}: not channels",
+                c.name
+            );
         }
         eprintln!(
             "{}: {} updates checked, loss {first:.3} -> {last:.3}, final zero fractions {}",
@@ -197,11 +244,20 @@ fn injected_graphs_prune_on_schedule_in_tensorflow() {
             .arg(format!("--output_dir={}", dir.join("strip").display()))
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}: strip failed: {}", c.name, stderr(&out));
+        assert!(
+            out.status.success(),
+            "{}: strip failed: {}",
+            c.name,
+            stderr(&out)
+        );
     }
     let compared = run_check(&["compare", cases_file.to_str().unwrap()]);
     for r in compared.as_array().unwrap() {
-        assert_eq!(r["equal"], true, "{}: stripped outputs differ by {}", r["name"], r["max_abs_diff"]);
+        assert_eq!(
+            r["equal"], true,
+            "{}: stripped outputs differ by {}",
+            r["name"], r["max_abs_diff"]
+        );
     }
 }
 
@@ -213,7 +269,11 @@ fn read_meta(path: &Path) -> MetaGraphDef {
 fn the_graph_has_contribs_structure() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("mlp.meta");
-    let r = inject(&models().join("mlp.meta"), &out, &["--pruning_hparams=target_sparsity=0.9"]);
+    let r = inject(
+        &models().join("mlp.meta"),
+        &out,
+        &["--pruning_hparams=target_sparsity=0.9"],
+    );
     assert!(r.status.success(), "{}", stderr(&r));
     let meta = read_meta(&out);
     let g = Graph::new(meta.graph_def.clone().unwrap()).unwrap();
@@ -221,10 +281,27 @@ fn the_graph_has_contribs_structure() {
     assert_eq!(op("fc1/mask"), "VariableV2");
     assert_eq!(op("fc1/threshold"), "VariableV2");
     let mw = g.require("fc1/weights/masked_weight").unwrap();
-    assert_eq!((mw.op.as_str(), mw.input.as_slice()), ("Mul", &["fc1/mask/read".to_string(), "fc1/weights/read".to_string()][..]));
-    assert_eq!(g.require("fc1/MatMul").unwrap().input[1], "fc1/weights/masked_weight");
-    // The optimizer still updates the variable itself.
-    assert_eq!(g.require("GradientDescent/update_fc1/weights/ApplyGradientDescent").unwrap().input[0], "fc1/weights");
+    assert_eq!(
+        (mw.op.as_str(), mw.input.as_slice()),
+        (
+            "Mul",
+            &["fc1/mask/read".to_string(), "fc1/weights/read".to_string()][..]
+        )
+    );
+    assert_eq!(
+        g.require("fc1/MatMul").unwrap().input[1],
+        "fc1/weights/masked_weight"
+    );
+    // The optimizer still updates the variable itself, with the gradient masked.
+    let apply = g
+        .require("GradientDescent/update_fc1/weights/ApplyGradientDescent")
+        .unwrap();
+    assert_eq!(apply.input[0], "fc1/weights");
+    let grad = g.require(&apply.input[2]).unwrap();
+    assert_eq!(
+        (grad.op.as_str(), grad.input[1].as_str()),
+        ("Mul", "fc1/mask/read")
+    );
     for n in [
         "model_pruning/sparsity",
         "model_pruning/last_mask_update_step",
@@ -239,12 +316,28 @@ fn the_graph_has_contribs_structure() {
     ] {
         assert!(g.contains(n), "missing {n}");
     }
-    assert_eq!(collection_nodes(&meta, "masks"), ["fc1/mask", "fc2/mask", "fc3/mask"]);
-    assert_eq!(collection_nodes(&meta, "thresholds"), ["fc1/threshold", "fc2/threshold", "fc3/threshold"]);
-    assert_eq!(collection_nodes(&meta, "kernel"), ["fc1/weights", "fc2/weights", "fc3/weights"]);
+    assert_eq!(
+        collection_nodes(&meta, "masks"),
+        ["fc1/mask", "fc2/mask", "fc3/mask"]
+    );
+    assert_eq!(
+        collection_nodes(&meta, "thresholds"),
+        ["fc1/threshold", "fc2/threshold", "fc3/threshold"]
+    );
+    assert_eq!(
+        collection_nodes(&meta, "kernel"),
+        ["fc1/weights", "fc2/weights", "fc3/weights"]
+    );
     assert_eq!(collection_nodes(&meta, "masked_weights").len(), 3);
-    let vars: Vec<String> = graph::variable_defs(&meta).into_iter().map(|v| v.variable_name).collect();
-    for v in ["fc1/mask:0", "fc3/threshold:0", "model_pruning/last_mask_update_step:0"] {
+    let vars: Vec<String> = graph::variable_defs(&meta)
+        .into_iter()
+        .map(|v| v.variable_name)
+        .collect();
+    for v in [
+        "fc1/mask:0",
+        "fc3/threshold:0",
+        "model_pruning/last_mask_update_step:0",
+    ] {
         assert!(vars.iter().any(|x| x == v), "variables lacks {v}");
     }
 }
@@ -255,11 +348,16 @@ fn inject_twice_is_inject_once() {
     let once = tmp.path().join("once.meta");
     let twice = tmp.path().join("twice.meta");
     let hp = "--pruning_hparams=target_sparsity=0.7";
-    assert!(inject(&models().join("mlp_resource.meta"), &once, &[hp]).status.success());
+    assert!(inject(&models().join("mlp_resource.meta"), &once, &[hp])
+        .status
+        .success());
     let again = inject(&once, &twice, &[hp]);
     assert!(again.status.success(), "{}", stderr(&again));
     assert!(String::from_utf8_lossy(&again.stdout).contains("already has a mask"));
-    assert_eq!(std::fs::read(&once).unwrap(), std::fs::read(&twice).unwrap());
+    assert_eq!(
+        std::fs::read(&once).unwrap(),
+        std::fs::read(&twice).unwrap()
+    );
 }
 
 #[test]
@@ -273,7 +371,10 @@ fn a_graphdef_gets_the_same_rewrite_without_a_saver() {
     assert!(r.status.success(), "{}", stderr(&r));
     assert!(String::from_utf8_lossy(&r.stdout).contains("no saver"));
     let g = Graph::new(graph::read_message::<GraphDef>(&out).unwrap()).unwrap();
-    assert!(g.contains("fc2/weights/masked_weight") && g.contains("model_pruning/conditional_mask_update"));
+    assert!(
+        g.contains("fc2/weights/masked_weight")
+            && g.contains("model_pruning/conditional_mask_update")
+    );
 }
 
 #[test]
@@ -281,8 +382,16 @@ fn bad_inputs_are_clear_errors_and_write_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let mlp = models().join("mlp.meta");
     let cases: Vec<(PathBuf, Vec<&str>, &str)> = vec![
-        (mlp.clone(), vec!["--pruning_hparams=target_sparsity=1.5"], "target_sparsity must be in range [0,1)"),
-        (mlp.clone(), vec!["--pruning_hparams=sparsity=0.5"], "Unknown hyperparameter type for sparsity"),
+        (
+            mlp.clone(),
+            vec!["--pruning_hparams=target_sparsity=1.5"],
+            "target_sparsity must be in range [0,1)",
+        ),
+        (
+            mlp.clone(),
+            vec!["--pruning_hparams=sparsity=0.5"],
+            "Unknown hyperparameter type for sparsity",
+        ),
         (
             mlp.clone(),
             vec!["--pruning_hparams=pruning_frequency=ten"],
@@ -293,12 +402,36 @@ fn bad_inputs_are_clear_errors_and_write_nothing() {
             vec!["--pruning_hparams=begin_pruning_step=10,end_pruning_step=5"],
             "Pruning must begin before it can end. begin_step=10, end_step=5.",
         ),
-        (mlp.clone(), vec!["--weights", "conv9"], "--weights `conv9` matches no prunable weight (prunable weights: fc1/weights"),
-        (mlp.clone(), vec!["--exclude", "nothing_here"], "--exclude `nothing_here` matches no prunable weight"),
-        (mlp.clone(), vec!["--train_op", "Adam"], "no node named `Adam`"),
-        (models().join("no_weights.meta"), vec![], "no prunable weight"),
-        (models().join("mlp_no_global_step.meta"), vec![], "the graph has no global step"),
-        (models().join("mlp_no_saver.meta"), vec![], "has no saver_def"),
+        (
+            mlp.clone(),
+            vec!["--weights", "conv9"],
+            "--weights `conv9` matches no prunable weight (prunable weights: fc1/weights",
+        ),
+        (
+            mlp.clone(),
+            vec!["--exclude", "nothing_here"],
+            "--exclude `nothing_here` matches no prunable weight",
+        ),
+        (
+            mlp.clone(),
+            vec!["--train_op", "Adam"],
+            "no node named `Adam`",
+        ),
+        (
+            models().join("no_weights.meta"),
+            vec![],
+            "no prunable weight",
+        ),
+        (
+            models().join("mlp_no_global_step.meta"),
+            vec![],
+            "the graph has no global step",
+        ),
+        (
+            models().join("mlp_no_saver.meta"),
+            vec![],
+            "has no saver_def",
+        ),
         (tmp.path().join("missing.meta"), vec![], "missing.meta"),
     ];
     for (input, args, message) in cases {

@@ -17,7 +17,11 @@ pub struct InjectArgs {
     /// Where to write the graph with pruning (same kind as IN; .pbtxt/.txt = text).
     output: PathBuf,
     /// contrib.model_pruning hyperparameters, `name=value,...` (get_pruning_hparams keys).
-    #[arg(long = "pruning_hparams", visible_alias = "pruning-hparams", default_value = "")]
+    #[arg(
+        long = "pruning_hparams",
+        visible_alias = "pruning-hparams",
+        default_value = ""
+    )]
     pruning_hparams: String,
     /// Prune only weights whose variable names match (repeatable; searched, not anchored).
     #[arg(long = "weights")]
@@ -65,7 +69,10 @@ pub fn run(args: InjectArgs) -> Result<(), CliError> {
         train_op: args.train_op.clone(),
     };
     let (path, model) = ModelFile::load(&args.input)?;
-    let failed = |source| CliError::Inject { path: path.clone(), source };
+    let failed = |source| CliError::Inject {
+        path: path.clone(),
+        source,
+    };
     let format = Format::from_path(&args.output);
     let report = match model {
         ModelFile::Meta(mut meta) => {
@@ -86,7 +93,8 @@ pub fn run(args: InjectArgs) -> Result<(), CliError> {
         }
     };
     if args.json {
-        let json = serde_json::to_string_pretty(&report).map_err(|e| CliError::Usage(e.to_string()))?;
+        let json =
+            serde_json::to_string_pretty(&report).map_err(|e| CliError::Usage(e.to_string()))?;
         println!("{json}");
     } else {
         print_report(&report, &args.output);
@@ -96,7 +104,10 @@ pub fn run(args: InjectArgs) -> Result<(), CliError> {
 
 fn print_report(r: &InjectReport, output: &Path) {
     if r.weights.is_empty() {
-        println!("every selected weight already has a mask; {} written unchanged", output.display());
+        println!(
+            "every selected weight already has a mask; {} written unchanged",
+            output.display()
+        );
         return;
     }
     for w in &r.weights {
@@ -105,24 +116,50 @@ fn print_report(r: &InjectReport, output: &Path) {
             w.weight,
             w.shape,
             w.kind,
-            if w.partitions > 1 { format!(", {} partitions", w.partitions) } else { String::new() },
+            if w.partitions > 1 {
+                format!(", {} partitions", w.partitions)
+            } else {
+                String::new()
+            },
             w.masked_weight,
             w.rewired.len()
+        );
+    }
+    for w in r.weights.iter().filter(|w| !w.unmasked_updates.is_empty()) {
+        println!(
+            "warning: {} is updated by {} with a gradient inject cannot mask (unknown optimizer op); \
+             its pruned entries keep training, though they stay masked",
+            w.weight,
+            w.unmasked_updates.join(", ")
         );
     }
     for w in &r.already_masked {
         println!("left alone (already masked): {w}");
     }
     if r.created_global_step {
-        println!("created `{}` (the graph had none); the train op increments it", r.global_step);
+        println!(
+            "created `{}` (the graph had none); the train op increments it",
+            r.global_step
+        );
     }
     match &r.train_op {
-        Some(t) => println!("run `{t}` as before: it now runs `{}` after each step", r.conditional_mask_update),
-        None => println!("run `{}` after every training step", r.conditional_mask_update),
+        Some(t) => println!(
+            "run `{t}` as before: it now runs `{}` after each step",
+            r.conditional_mask_update
+        ),
+        None => println!(
+            "run `{}` after every training step",
+            r.conditional_mask_update
+        ),
     }
-    println!("schedule: `{}`; last update step: `{}`", r.sparsity, r.last_mask_update_step);
+    println!(
+        "schedule: `{}`; last update step: `{}`",
+        r.sparsity, r.last_mask_update_step
+    );
     if !r.saver_extended {
-        println!("note: a GraphDef has no saver; build a tf.compat.v1.train.Saver() after importing it");
+        println!(
+            "note: a GraphDef has no saver; build a tf.compat.v1.train.Saver() after importing it"
+        );
     }
     println!("wrote {}", output.display());
 }

@@ -15,7 +15,10 @@ pub(super) struct Node(NodeDef);
 
 impl Node {
     pub fn new(op: &str) -> Self {
-        Node(NodeDef { op: op.into(), ..Default::default() })
+        Node(NodeDef {
+            op: op.into(),
+            ..Default::default()
+        })
     }
 
     pub fn input(mut self, input: impl Into<String>) -> Self {
@@ -34,7 +37,9 @@ impl Node {
     }
 
     fn attr(mut self, key: &str, value: Value) -> Self {
-        self.0.attr.insert(key.into(), AttrValue { value: Some(value) });
+        self.0
+            .attr
+            .insert(key.into(), AttrValue { value: Some(value) });
         self
     }
 
@@ -55,12 +60,24 @@ impl Node {
     }
 
     pub fn ints(self, key: &str, values: &[i64]) -> Self {
-        self.attr(key, Value::List(ListValue { i: values.to_vec(), ..Default::default() }))
+        self.attr(
+            key,
+            Value::List(ListValue {
+                i: values.to_vec(),
+                ..Default::default()
+            }),
+        )
     }
 
     pub fn types(self, key: &str, dtypes: &[DataType]) -> Self {
         let ty = dtypes.iter().map(|&d| d as i32).collect();
-        self.attr(key, Value::List(ListValue { r#type: ty, ..Default::default() }))
+        self.attr(
+            key,
+            Value::List(ListValue {
+                r#type: ty,
+                ..Default::default()
+            }),
+        )
     }
 
     pub fn shape(self, key: &str, dims: &[u64]) -> Self {
@@ -77,19 +94,31 @@ pub(super) struct Ops<'g> {
 
 impl<'g> Ops<'g> {
     pub fn new(graph: &'g mut Graph, scope: &str) -> Self {
-        Ops { graph, scope: scope.trim_end_matches('/').to_string(), control: None }
+        Ops {
+            graph,
+            scope: scope.trim_end_matches('/').to_string(),
+            control: None,
+        }
     }
 
     /// The same graph under `scope/sub`, keeping the branch control input.
     pub fn scoped(&mut self, sub: &str) -> Ops<'_> {
         let scope = join(&self.scope, sub);
-        Ops { graph: &mut *self.graph, scope, control: self.control.clone() }
+        Ops {
+            graph: &mut *self.graph,
+            scope,
+            control: self.control.clone(),
+        }
     }
 
     /// The same graph under an absolute scope, with every node also
     /// depending on `control`.
     pub fn branch(&mut self, scope: &str, control: &str) -> Ops<'_> {
-        Ops { graph: &mut *self.graph, scope: scope.to_string(), control: Some(format!("^{control}")) }
+        Ops {
+            graph: &mut *self.graph,
+            scope: scope.to_string(),
+            control: Some(format!("^{control}")),
+        }
     }
 
     pub fn scope(&self) -> &str {
@@ -102,12 +131,22 @@ impl<'g> Ops<'g> {
         if !self.graph.contains(&base) {
             return base;
         }
-        (1..).map(|i| format!("{base}_{i}")).find(|n| !self.graph.contains(n)).unwrap_or(base)
+        (1..)
+            .map(|i| format!("{base}_{i}"))
+            .find(|n| !self.graph.contains(n))
+            .unwrap_or(base)
     }
 
     /// Adds `node` as `scope/name` (made unique) and returns its name.
     pub fn add(&mut self, name: &str, node: Node) -> Result<String, InjectError> {
-        let mut def = node.0;
+        self.insert(name, node.0)
+    }
+
+    pub fn constant(&mut self, name: &str, value: Tensor) -> Result<String, InjectError> {
+        self.insert(name, const_node("", &value))
+    }
+
+    fn insert(&mut self, name: &str, mut def: NodeDef) -> Result<String, InjectError> {
         def.name = self.unique(name);
         if let Some(c) = &self.control {
             def.input.push(c.clone());
@@ -117,49 +156,84 @@ impl<'g> Ops<'g> {
         Ok(out)
     }
 
-    pub fn constant(&mut self, name: &str, value: Tensor) -> Result<String, InjectError> {
-        let mut node = const_node("", &value);
-        node.name = self.unique(name);
-        if let Some(c) = &self.control {
-            node.input.push(c.clone());
-        }
-        let out = node.name.clone();
-        self.graph.add(node)?;
-        Ok(out)
-    }
-
-    pub fn scalar(&mut self, name: &str, dtype: DataType, value: f64) -> Result<String, InjectError> {
+    pub fn scalar(
+        &mut self,
+        name: &str,
+        dtype: DataType,
+        value: f64,
+    ) -> Result<String, InjectError> {
         self.constant(name, filled(dtype, &[], value)?)
     }
 
     pub fn int32s(&mut self, name: &str, values: &[i64]) -> Result<String, InjectError> {
-        let bytes: Vec<u8> = values.iter().flat_map(|&v| (v as i32).to_le_bytes()).collect();
+        let bytes: Vec<u8> = values
+            .iter()
+            .flat_map(|&v| (v as i32).to_le_bytes())
+            .collect();
         let shape = vec![values.len() as u64];
-        self.constant(name, Tensor { dtype: DataType::DtInt32, shape, data: TensorData::Pod(bytes.into()) })
+        self.constant(
+            name,
+            Tensor {
+                dtype: DataType::DtInt32,
+                shape,
+                data: TensorData::Pod(bytes.into()),
+            },
+        )
     }
 
     pub fn unary(&mut self, op: &str, x: &str, dtype: DataType) -> Result<String, InjectError> {
         self.add(op, Node::new(op).input(x).ty("T", dtype))
     }
 
-    pub fn binary(&mut self, op: &str, a: &str, b: &str, dtype: DataType) -> Result<String, InjectError> {
+    pub fn binary(
+        &mut self,
+        op: &str,
+        a: &str,
+        b: &str,
+        dtype: DataType,
+    ) -> Result<String, InjectError> {
         self.add(op, Node::new(op).input(a).input(b).ty("T", dtype))
     }
 
     pub fn cast(&mut self, x: &str, from: DataType, to: DataType) -> Result<String, InjectError> {
-        self.add("Cast", Node::new("Cast").input(x).ty("SrcT", from).ty("DstT", to))
+        self.add(
+            "Cast",
+            Node::new("Cast").input(x).ty("SrcT", from).ty("DstT", to),
+        )
     }
 
-    pub fn concat(&mut self, inputs: &[String], axis: usize, dtype: DataType) -> Result<String, InjectError> {
+    pub fn concat(
+        &mut self,
+        inputs: &[String],
+        axis: usize,
+        dtype: DataType,
+    ) -> Result<String, InjectError> {
         let axis = self.scalar("concat/axis", DataType::DtInt32, axis as f64)?;
-        let node = Node::new("ConcatV2").inputs(inputs.iter().cloned()).input(axis);
-        let node = node.ty("T", dtype).ty("Tidx", DataType::DtInt32).int("N", inputs.len() as i64);
+        let node = Node::new("ConcatV2")
+            .inputs(inputs.iter().cloned())
+            .input(axis);
+        let node = node
+            .ty("T", dtype)
+            .ty("Tidx", DataType::DtInt32)
+            .int("N", inputs.len() as i64);
         self.add("concat", node)
     }
 
-    pub fn reshape(&mut self, x: &str, shape: &[i64], dtype: DataType) -> Result<String, InjectError> {
+    pub fn reshape(
+        &mut self,
+        x: &str,
+        shape: &[i64],
+        dtype: DataType,
+    ) -> Result<String, InjectError> {
         let s = self.int32s("Reshape/shape", shape)?;
-        self.add("Reshape", Node::new("Reshape").input(x).input(s).ty("T", dtype).ty("Tshape", DataType::DtInt32))
+        self.add(
+            "Reshape",
+            Node::new("Reshape")
+                .input(x)
+                .input(s)
+                .ty("T", dtype)
+                .ty("Tshape", DataType::DtInt32),
+        )
     }
 }
 
@@ -181,9 +255,18 @@ pub(super) fn filled(dtype: DataType, shape: &[u64], value: f64) -> Result<Tenso
         DataType::DtBfloat16 => half::bf16::from_f64(value).to_le_bytes().to_vec(),
         DataType::DtInt32 => (value as i32).to_le_bytes().to_vec(),
         DataType::DtInt64 => (value as i64).to_le_bytes().to_vec(),
-        other => return Err(InjectError::Unsupported(format!("cannot make constants of {}", other.name()))),
+        other => {
+            return Err(InjectError::Unsupported(format!(
+                "cannot make constants of {}",
+                other.name()
+            )))
+        }
     };
     let n: u64 = shape.iter().product();
     let data = one.repeat(n as usize);
-    Ok(Tensor { dtype, shape: shape.to_vec(), data: TensorData::Pod(data.into()) })
+    Ok(Tensor {
+        dtype,
+        shape: shape.to_vec(),
+        data: TensorData::Pod(data.into()),
+    })
 }

@@ -7,18 +7,24 @@ use crate::proto::tensorflow::collection_def::{BytesList, Kind, NodeList};
 use crate::proto::tensorflow::{CollectionDef, MetaGraphDef, VariableDef};
 
 pub fn add_nodes(meta: &mut MetaGraphDef, key: &str, values: impl IntoIterator<Item = String>) {
-    let entry = meta.collection_def.entry(key.to_string()).or_insert_with(|| CollectionDef {
-        kind: Some(Kind::NodeList(NodeList::default())),
-    });
+    let entry = meta
+        .collection_def
+        .entry(key.to_string())
+        .or_insert_with(|| CollectionDef {
+            kind: Some(Kind::NodeList(NodeList::default())),
+        });
     if let Some(Kind::NodeList(list)) = &mut entry.kind {
         list.value.extend(values);
     }
 }
 
 pub fn add_variables(meta: &mut MetaGraphDef, key: &str, defs: impl IntoIterator<Item = Vec<u8>>) {
-    let entry = meta.collection_def.entry(key.to_string()).or_insert_with(|| CollectionDef {
-        kind: Some(Kind::BytesList(BytesList::default())),
-    });
+    let entry = meta
+        .collection_def
+        .entry(key.to_string())
+        .or_insert_with(|| CollectionDef {
+            kind: Some(Kind::BytesList(BytesList::default())),
+        });
     if let Some(Kind::BytesList(list)) = &mut entry.kind {
         list.value.extend(defs.into_iter().map(Into::into));
     }
@@ -27,7 +33,11 @@ pub fn add_variables(meta: &mut MetaGraphDef, key: &str, defs: impl IntoIterator
 /// Node names a collection lists, whether as a node list or as `VariableDef`s.
 pub fn names(meta: &MetaGraphDef, key: &str) -> Vec<String> {
     match meta.collection_def.get(key).and_then(|c| c.kind.as_ref()) {
-        Some(Kind::NodeList(list)) => list.value.iter().map(|v| node_name(v).to_string()).collect(),
+        Some(Kind::NodeList(list)) => list
+            .value
+            .iter()
+            .map(|v| node_name(v).to_string())
+            .collect(),
         Some(Kind::BytesList(list)) => list
             .value
             .iter()

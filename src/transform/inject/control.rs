@@ -19,21 +19,25 @@ pub struct GlobalStep {
 /// The graph's global step: named by the `global_step` collection, or a
 /// variable called `global_step`.
 pub fn find_global_step(graph: &Graph, listed: &[String]) -> Option<GlobalStep> {
-    listed.iter().map(String::as_str).chain(["global_step"]).find_map(|name| {
-        let node = graph.node(name)?;
-        let kind = match node.op.as_str() {
-            "VariableV2" | "Variable" => VarKind::Ref,
-            "VarHandleOp" => VarKind::Resource,
-            _ => return None,
-        };
-        let dtype = var_dtype(node)?;
-        matches!(dtype, DataType::DtInt32 | DataType::DtInt64).then(|| GlobalStep {
-            name: name.to_string(),
-            kind,
-            dtype,
-            created: None,
+    listed
+        .iter()
+        .map(String::as_str)
+        .chain(["global_step"])
+        .find_map(|name| {
+            let node = graph.node(name)?;
+            let kind = match node.op.as_str() {
+                "VariableV2" | "Variable" => VarKind::Ref,
+                "VarHandleOp" => VarKind::Resource,
+                _ => return None,
+            };
+            let dtype = var_dtype(node)?;
+            matches!(dtype, DataType::DtInt32 | DataType::DtInt64).then(|| GlobalStep {
+                name: name.to_string(),
+                kind,
+                dtype,
+                created: None,
+            })
         })
-    })
 }
 
 pub fn create_global_step(graph: &mut Graph) -> Result<GlobalStep, InjectError> {
@@ -48,22 +52,36 @@ pub fn create_global_step(graph: &mut Graph) -> Result<GlobalStep, InjectError> 
         slice: None,
     };
     let var = variables::create(&mut ops, spec)?;
-    Ok(GlobalStep { name: var.name.clone(), kind: VarKind::Ref, dtype: DataType::DtInt64, created: Some(var) })
+    Ok(GlobalStep {
+        name: var.name.clone(),
+        kind: VarKind::Ref,
+        dtype: DataType::DtInt64,
+        created: Some(var),
+    })
 }
 
 /// `cast(global_step, int32)`, read after `after` when given.
-pub fn step_int32(ops: &mut Ops, step: &GlobalStep, after: Option<&str>) -> Result<String, InjectError> {
+pub fn step_int32(
+    ops: &mut Ops,
+    step: &GlobalStep,
+    after: Option<&str>,
+) -> Result<String, InjectError> {
     let value = match step.kind {
         VarKind::Ref => step.name.clone(),
         VarKind::Resource => {
-            let mut read = Node::new("ReadVariableOp").input(&step.name).ty("dtype", step.dtype);
+            let mut read = Node::new("ReadVariableOp")
+                .input(&step.name)
+                .ty("dtype", step.dtype);
             if let Some(a) = after {
                 read = read.input(format!("^{a}"));
             }
             ops.add("ReadVariableOp", read)?
         }
     };
-    let mut cast = Node::new("Cast").input(value).ty("SrcT", step.dtype).ty("DstT", DataType::DtInt32);
+    let mut cast = Node::new("Cast")
+        .input(value)
+        .ty("SrcT", step.dtype)
+        .ty("DstT", DataType::DtInt32);
     if let (Some(a), VarKind::Ref) = (after, step.kind) {
         cast = cast.input(format!("^{a}"));
     }
@@ -83,11 +101,28 @@ pub fn cond(ops: &mut Ops, pred: &str) -> Result<Cond, InjectError> {
     let scope = c.scope().to_string();
     let switch = c.add(
         "Switch",
-        Node::new("Switch").input(pred).input(pred).ty("T", DataType::DtBool),
+        Node::new("Switch")
+            .input(pred)
+            .input(pred)
+            .ty("T", DataType::DtBool),
     )?;
-    let switch_t = c.add("switch_t", Node::new("Identity").input(format!("{switch}:1")).ty("T", DataType::DtBool))?;
-    let switch_f = c.add("switch_f", Node::new("Identity").input(&switch).ty("T", DataType::DtBool))?;
-    Ok(Cond { scope, switch_t, switch_f })
+    let switch_t = c.add(
+        "switch_t",
+        Node::new("Identity")
+            .input(format!("{switch}:1"))
+            .ty("T", DataType::DtBool),
+    )?;
+    let switch_f = c.add(
+        "switch_f",
+        Node::new("Identity")
+            .input(&switch)
+            .ty("T", DataType::DtBool),
+    )?;
+    Ok(Cond {
+        scope,
+        switch_t,
+        switch_f,
+    })
 }
 
 /// Joins the branches: the true side waits for `taken`; returns the Merge, named `name`.
@@ -95,14 +130,30 @@ pub fn merge(ops: &mut Ops, cond: &Cond, taken: &str, name: &str) -> Result<Stri
     let mut c = Ops::new(&mut *ops.graph, &cond.scope);
     let t = c.add(
         "control_dependency",
-        Node::new("Identity").input(&cond.switch_t).input(format!("^{taken}")).ty("T", DataType::DtBool),
+        Node::new("Identity")
+            .input(&cond.switch_t)
+            .input(format!("^{taken}"))
+            .ty("T", DataType::DtBool),
     )?;
-    let skip = c.add("NoOp", Node::new("NoOp").input(format!("^{}", cond.switch_f)))?;
+    let skip = c.add(
+        "NoOp",
+        Node::new("NoOp").input(format!("^{}", cond.switch_f)),
+    )?;
     let f = c.add(
         "control_dependency",
-        Node::new("Identity").input(&cond.switch_f).input(format!("^{skip}")).ty("T", DataType::DtBool),
+        Node::new("Identity")
+            .input(&cond.switch_f)
+            .input(format!("^{skip}"))
+            .ty("T", DataType::DtBool),
     )?;
-    ops.add(name, Node::new("Merge").input(t).input(f).ty("T", DataType::DtBool).int("N", 2))
+    ops.add(
+        name,
+        Node::new("Merge")
+            .input(t)
+            .input(f)
+            .ty("T", DataType::DtBool)
+            .int("N", 2),
+    )
 }
 
 /// Moves the op `name` to `name/before_pruning`; data edges follow it, control
@@ -115,7 +166,11 @@ pub fn rename_train_op(graph: &mut Graph, name: &str) -> Result<String, InjectEr
         for input in &mut n.input {
             let r = InputRef::parse(input);
             if r.node == name && !r.control {
-                *input = if r.port == 0 { renamed.clone() } else { format!("{renamed}:{}", r.port) };
+                *input = if r.port == 0 {
+                    renamed.clone()
+                } else {
+                    format!("{renamed}:{}", r.port)
+                };
             }
         }
     }

@@ -133,14 +133,20 @@ impl PruningHparams {
             pos += m.get(0).map_or(rest.len(), |g| g.end());
             let name = &m["name"];
             let Some(&(_, kind, is_list)) = KEYS.iter().find(|(k, _, _)| *k == name) else {
-                return Err(HparamsError(format!("Unknown hyperparameter type for {name}")));
+                return Err(HparamsError(format!(
+                    "Unknown hyperparameter type for {name}"
+                )));
             };
             if seen.iter().any(|s| s == name) {
-                return Err(HparamsError(format!("Multiple assignments to variable '{name}' in {values}")));
+                return Err(HparamsError(format!(
+                    "Multiple assignments to variable '{name}' in {values}"
+                )));
             }
             seen.push(name.to_string());
             if m.name("index").is_some() {
-                return Err(HparamsError(format!("Must not pass an index for hparam '{name}' in {values}")));
+                return Err(HparamsError(format!(
+                    "Must not pass an index for hparam '{name}' in {values}"
+                )));
             }
             let parse_one = |v: &str| parse_scalar(kind, v).ok_or_else(|| fail(name, kind, v));
             match (m.name("vals"), is_list) {
@@ -154,10 +160,14 @@ impl PruningHparams {
                     hp.set_list(name, items);
                 }
                 (Some(_), false) => {
-                    return Err(HparamsError(format!("Must not pass a list for single-valued parameter: {name}")))
+                    return Err(HparamsError(format!(
+                        "Must not pass a list for single-valued parameter: {name}"
+                    )))
                 }
                 (None, true) => {
-                    return Err(HparamsError(format!("Must pass a list for multi-valued parameter: {name}.")))
+                    return Err(HparamsError(format!(
+                        "Must pass a list for multi-valued parameter: {name}."
+                    )))
                 }
                 (None, false) => {
                     let value = m.name("val").map_or("", |v| v.as_str());
@@ -239,9 +249,14 @@ impl PruningHparams {
         if self.pruning_frequency < 1 {
             return err("pruning_frequency must be at least 1".into());
         }
-        for (v, what) in [(self.block_height, "block_height"), (self.block_width, "block_width")] {
+        for (v, what) in [
+            (self.block_height, "block_height"),
+            (self.block_width, "block_width"),
+        ] {
             if v == 0 || v < -1 {
-                return err(format!("{what} must be positive or -1 (the whole dimension)"));
+                return err(format!(
+                    "{what} must be positive or -1 (the whole dimension)"
+                ));
             }
         }
         if self.name.is_empty() || self.name.contains(['/', ':', '^']) {
@@ -255,7 +270,10 @@ impl PruningHparams {
     /// `weight_sparsity_map` as (regex, sparsity) pairs; empty entries are skipped.
     pub fn weight_sparsities(&self) -> Result<Vec<(Regex, f64)>, HparamsError> {
         map_entries(&self.weight_sparsity_map, "weight_sparsity_map", |v| {
-            v.trim().parse::<f64>().ok().filter(|s| (0.0..1.0).contains(s))
+            v.trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|s| (0.0..1.0).contains(s))
         })
     }
 
@@ -277,7 +295,11 @@ fn map_entries<T>(
 ) -> Result<Vec<(Regex, T)>, HparamsError> {
     let mut out = Vec::new();
     for entry in entries.iter().filter(|e| !e.is_empty()) {
-        let bad = || HparamsError(format!("{key}: cannot parse entry '{entry}' (expected regex:value)"));
+        let bad = || {
+            HparamsError(format!(
+                "{key}: cannot parse entry '{entry}' (expected regex:value)"
+            ))
+        };
         let (pattern, v) = entry.rsplit_once(':').ok_or_else(bad)?;
         let regex = Regex::new(&format!("^(?:{pattern})"))
             .map_err(|e| HparamsError(format!("{key}: bad regex '{pattern}': {e}")))?;
@@ -328,15 +350,28 @@ mod tests {
             e("pruning_frequency=x"),
             "Could not parse hparam 'pruning_frequency' of type 'int' with value 'x' in pruning_frequency=x"
         );
-        assert_eq!(e("target_sparsity=1.0"), "target_sparsity must be in range [0,1)");
-        assert_eq!(e("begin_pruning_step=-1"), "Illegal value for begin_pruning_step");
-        assert!(e("begin_pruning_step=5,end_pruning_step=5").starts_with("Pruning must begin before it can end."));
+        assert_eq!(
+            e("target_sparsity=1.0"),
+            "target_sparsity must be in range [0,1)"
+        );
+        assert_eq!(
+            e("begin_pruning_step=-1"),
+            "Illegal value for begin_pruning_step"
+        );
+        assert!(e("begin_pruning_step=5,end_pruning_step=5")
+            .starts_with("Pruning must begin before it can end."));
         assert_eq!(
             e("sparsity_function_begin_step=10,sparsity_function_end_step=10"),
             "Sparsity function requires begin_step < end_step"
         );
-        assert_eq!(e("weight_sparsity_map=x:0.1"), "Must pass a list for multi-valued parameter: weight_sparsity_map.");
-        assert_eq!(e("nbins=[1]"), "Must not pass a list for single-valued parameter: nbins");
+        assert_eq!(
+            e("weight_sparsity_map=x:0.1"),
+            "Must pass a list for multi-valued parameter: weight_sparsity_map."
+        );
+        assert_eq!(
+            e("nbins=[1]"),
+            "Must not pass a list for single-valued parameter: nbins"
+        );
         assert!(e("block_dims_map=[fc1:4by4]").contains("block_dims_map"));
     }
 }

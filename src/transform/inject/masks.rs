@@ -23,6 +23,10 @@ pub struct Masked {
     pub masked_weight: String,
     /// Nodes that now read the masked weight.
     pub rewired: Vec<String>,
+    /// Optimizer updates whose gradient is now multiplied by the mask.
+    pub masked_gradients: Vec<String>,
+    /// Updates of the weight whose gradient could not be masked (unknown optimizer ops).
+    pub unmasked_updates: Vec<String>,
 }
 
 impl Masked {
@@ -48,7 +52,12 @@ impl Masked {
 /// Variable scope of each weight's mask: the weight's own scope, unless two
 /// weights share it (then the weight's name, so masks do not collide).
 pub fn scopes(graph: &Graph, weights: &[Weight]) -> Vec<String> {
-    let parent = |w: &Weight| w.name.rsplit_once('/').map(|(p, _)| p.to_string()).unwrap_or_default();
+    let parent = |w: &Weight| {
+        w.name
+            .rsplit_once('/')
+            .map(|(p, _)| p.to_string())
+            .unwrap_or_default()
+    };
     let mut count: HashMap<String, usize> = HashMap::new();
     for w in weights {
         *count.entry(parent(w)).or_default() += 1;
@@ -57,7 +66,8 @@ pub fn scopes(graph: &Graph, weights: &[Weight]) -> Vec<String> {
         .iter()
         .map(|w| {
             let p = parent(w);
-            let free = !graph.contains(&join(&p, "mask")) && !graph.contains(&join(&p, "threshold"));
+            let free =
+                !graph.contains(&join(&p, "mask")) && !graph.contains(&join(&p, "threshold"));
             if p.is_empty() || count[&p] > 1 || !free {
                 w.name.clone()
             } else {
@@ -75,12 +85,24 @@ pub fn apply_mask(graph: &mut Graph, weight: Weight, scope: String) -> Result<Ma
     for part in &weight.parts {
         let (name, slice) = if weight.partitioned() {
             let index = mask_parts.len();
-            let slice = Slice { full_name: mask_name.clone(), full_shape: weight.shape.clone(), offset: part.offset.clone() };
+            let slice = Slice {
+                full_name: mask_name.clone(),
+                full_shape: weight.shape.clone(),
+                offset: part.offset.clone(),
+            };
             (format!("{mask_name}/part_{index}"), Some(slice))
         } else {
             (mask_name.clone(), None)
         };
-        let spec = Spec { name: &name, kind: weight.kind, dtype, shape: &part.shape, init: 1.0, device: &weight.device, slice };
+        let spec = Spec {
+            name: &name,
+            kind: weight.kind,
+            dtype,
+            shape: &part.shape,
+            init: 1.0,
+            device: &weight.device,
+            slice,
+        };
         mask_parts.push(variables::create(&mut ops, spec)?);
     }
     let mask = if weight.partitioned() {
@@ -112,15 +134,40 @@ pub fn apply_mask(graph: &mut Graph, weight: Weight, scope: String) -> Result<Ma
             (m, w)
         }
     };
-    let masked_weight = mw.add("masked_weight", Node::new("Mul").input(mask_value).input(weight_value).ty("T", dtype))?;
+    let masked_weight = mw.add(
+        "masked_weight",
+        Node::new("Mul")
+            .input(mask_value)
+            .input(weight_value)
+            .ty("T", dtype),
+    )?;
     let rewired = rewire(graph, &weight.reads, &masked_weight);
-    Ok(Masked { weight, scope, mask_parts, mask, threshold, masked_weight, rewired })
+    let (masked_gradients, unmasked_updates) = mask_gradients(graph, &weight, &mask_parts)?;
+    Ok(Masked {
+        weight,
+        scope,
+        mask_parts,
+        mask,
+        threshold,
+        masked_weight,
+        rewired,
+        masked_gradients,
+        unmasked_updates,
+    })
 }
 
 /// `S/mask` = Identity(ConcatV2(parts, axis)), as a PartitionedVariable reads.
-fn join_partitions(ops: &mut Ops, name: &str, reads: &[String], axis: usize, dtype: DataType) -> Result<String, InjectError> {
+fn join_partitions(
+    ops: &mut Ops,
+    name: &str,
+    reads: &[String],
+    axis: usize,
+    dtype: DataType,
+) -> Result<String, InjectError> {
     let mut top = Ops::new(&mut *ops.graph, "");
-    let concat = top.scoped(&format!("{name}/ConcatPartitions")).concat(reads, axis, dtype)?;
+    let concat = top
+        .scoped(&format!("{name}/ConcatPartitions"))
+        .concat(reads, axis, dtype)?;
     top.add(name, Node::new("Identity").input(concat).ty("T", dtype))
 }
 
@@ -136,7 +183,10 @@ fn rewire(graph: &mut Graph, reads: &[String], masked: &str) -> Vec<String> {
         .filter(|c| c != masked && !c.starts_with("save/"))
         .collect();
     for node in graph.nodes_mut() {
-        if !targets.contains(&node.name) || node.op.starts_with("Apply") || node.op.starts_with("ResourceApply") {
+        if !targets.contains(&node.name)
+            || node.op.starts_with("Apply")
+            || node.op.starts_with("ResourceApply")
+        {
             continue;
         }
         for input in &mut node.input {
@@ -150,4 +200,61 @@ fn rewire(graph: &mut Graph, reads: &[String], masked: &str) -> Vec<String> {
         }
     }
     rewired
+}
+
+/// Where the gradient goes in TensorFlow's dense optimizer updates (the
+/// `Resource` variants take the same inputs).
+fn gradient_input(op: &str) -> Option<usize> {
+    Some(match op.strip_prefix("Resource").unwrap_or(op) {
+        "ApplyGradientDescent" => 2,
+        "ApplyMomentum" | "ApplyKerasMomentum" | "ApplyAdagrad" | "ApplyFtrl" | "ApplyFtrlV2"
+        | "ApplyAdagradDA" => 3,
+        "ApplyAdagradV2" | "ApplyProximalGradientDescent" => 4,
+        "ApplyProximalAdagrad" => 5,
+        "ApplyAdadelta" | "ApplyAddSign" | "ApplyPowerSign" => 6,
+        "ApplyRMSProp" => 7,
+        "ApplyCenteredRMSProp" | "ApplyAdaMax" => 8,
+        "ApplyAdam" => 9,
+        "ApplyAdamWithAmsgrad" => 10,
+        _ => return None,
+    })
+}
+
+/// The training graph's backward pass was derived for the unmasked weight;
+/// through `Mul(mask, W)` the weight's gradient is the mask times the
+/// gradient of the masked weight (what contrib's graphs compute), so masked
+/// weights stay where they were pruned.
+fn mask_gradients(
+    graph: &mut Graph,
+    weight: &Weight,
+    masks: &[Variable],
+) -> Result<(Vec<String>, Vec<String>), InjectError> {
+    let mut masked = Vec::new();
+    let mut unknown = Vec::new();
+    for (part, mask) in weight.parts.iter().zip(masks) {
+        let updates: Vec<_> = graph
+            .nodes()
+            .iter()
+            .filter(|n| n.op.contains("Apply") && n.input.first().is_some_and(|v| v == &part.var))
+            .cloned()
+            .collect();
+        for mut update in updates {
+            let Some(grad) = gradient_input(&update.op)
+                .and_then(|i| update.input.get(i).map(|g| (i, g.clone())))
+            else {
+                unknown.push(update.name.clone());
+                continue;
+            };
+            let (i, grad) = grad;
+            let mut ops = Ops::new(&mut *graph, &update.name);
+            let product = Node::new("Mul")
+                .input(grad)
+                .input(&mask.read)
+                .ty("T", weight.dtype);
+            update.input[i] = ops.add("masked_gradient", product)?;
+            masked.push(update.name.clone());
+            graph.replace(update)?;
+        }
+    }
+    Ok((masked, unknown))
 }

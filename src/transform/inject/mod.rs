@@ -44,7 +44,11 @@ pub enum InjectError {
     )]
     NoWeights(Vec<String>),
     #[error("{flag} `{regex}` matches no prunable weight{}", found(.candidates))]
-    NoMatch { flag: &'static str, regex: String, candidates: Vec<String> },
+    NoMatch {
+        flag: &'static str,
+        regex: String,
+        candidates: Vec<String>,
+    },
     #[error(
         "the graph has no global step (no `global_step` collection, no int variable named `global_step`); \
          pass --train_op NAME so that inject creates one and the train op increments it"
@@ -96,6 +100,9 @@ pub struct WeightReport {
     pub threshold: String,
     pub masked_weight: String,
     pub rewired: Vec<String>,
+    pub masked_gradients: Vec<String>,
+    /// Optimizer ops updating the weight with a gradient inject could not mask.
+    pub unmasked_updates: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -117,13 +124,19 @@ pub struct InjectReport {
 
 /// Injects pruning into a MetaGraphDef (or a bare GraphDef wrapped in one,
 /// with `require_saver` false). On error `meta` is unchanged.
-pub fn inject(meta: &mut MetaGraphDef, options: &InjectOptions, require_saver: bool) -> Result<InjectReport, InjectError> {
+pub fn inject(
+    meta: &mut MetaGraphDef,
+    options: &InjectOptions,
+    require_saver: bool,
+) -> Result<InjectReport, InjectError> {
     let hp = &options.hparams;
     if require_saver && meta.saver_def.is_none() {
         return Err(InjectError::NoSaver);
     }
     let mut graph = Graph::new(meta.graph_def.clone().unwrap_or_default())?;
-    let trainable: HashSet<String> = collections::names(meta, "trainable_variables").into_iter().collect();
+    let trainable: HashSet<String> = collections::names(meta, "trainable_variables")
+        .into_iter()
+        .collect();
     let filters = Filters {
         include: &options.weights,
         exclude: &options.exclude,
@@ -131,11 +144,18 @@ pub fn inject(meta: &mut MetaGraphDef, options: &InjectOptions, require_saver: b
         masked: collections::names(meta, "kernel").into_iter().collect(),
     };
     let selection = select::select(&graph, &filters)?;
-    let mut report = InjectReport { already_masked: selection.already_masked, ..Default::default() };
+    let mut report = InjectReport {
+        already_masked: selection.already_masked,
+        ..Default::default()
+    };
     if selection.weights.is_empty() {
         return Ok(report);
     }
-    let scope_taken = |g: &Graph| g.nodes().iter().any(|n| n.name == hp.name || n.name.starts_with(&format!("{}/", hp.name)));
+    let scope_taken = |g: &Graph| {
+        g.nodes()
+            .iter()
+            .any(|n| n.name == hp.name || n.name.starts_with(&format!("{}/", hp.name)))
+    };
     if scope_taken(&graph) {
         return Err(InjectError::NameTaken(hp.name.clone()));
     }
@@ -151,7 +171,10 @@ pub fn inject(meta: &mut MetaGraphDef, options: &InjectOptions, require_saver: b
     let block_map = hp.block_dims().map_err(InjectError::Hparams)?;
 
     let listed = collections::names(meta, "global_step");
-    let step = match (control::find_global_step(&graph, &listed), &options.train_op) {
+    let step = match (
+        control::find_global_step(&graph, &listed),
+        &options.train_op,
+    ) {
         (Some(s), _) => s,
         (None, Some(_)) => control::create_global_step(&mut graph)?,
         (None, None) => return Err(InjectError::NoGlobalStep),
@@ -189,7 +212,10 @@ pub fn inject(meta: &mut MetaGraphDef, options: &InjectOptions, require_saver: b
     let increment = match (&before, &step.created) {
         (Some(b), Some(_)) => {
             let one = ops.scalar("increment_global_step/value", DataType::DtInt64, 1.0)?;
-            let add = Node::new("AssignAdd").input(&step.name).input(one).input(format!("^{b}"));
+            let add = Node::new("AssignAdd")
+                .input(&step.name)
+                .input(one)
+                .input(format!("^{b}"));
             Some(ops.add("increment_global_step", add.ty("T", DataType::DtInt64))?)
         }
         _ => None,
@@ -210,14 +236,27 @@ pub fn inject(meta: &mut MetaGraphDef, options: &InjectOptions, require_saver: b
     {
         let mut branch = ops.branch(&hp.name, &cond.switch_t);
         for m in &masked {
-            assigns.extend(update_weight(&mut branch, m, options, &update_sparsity, &sparsity_map, &block_map)?);
+            assigns.extend(update_weight(
+                &mut branch,
+                m,
+                options,
+                &update_sparsity,
+                &sparsity_map,
+                &block_map,
+            )?);
         }
-        let last = variables::assign(&mut branch, &last_update, &update_step, "last_mask_update_step_assign")?;
+        let last = variables::assign(
+            &mut branch,
+            &last_update,
+            &update_step,
+            "last_mask_update_step_assign",
+        )?;
         assigns.insert(0, last);
     }
-    let mask_update = ops
-        .branch(&hp.name, &cond.switch_t)
-        .add("mask_update", Node::new("NoOp").inputs(assigns.iter().map(|a| format!("^{a}"))))?;
+    let mask_update = ops.branch(&hp.name, &cond.switch_t).add(
+        "mask_update",
+        Node::new("NoOp").inputs(assigns.iter().map(|a| format!("^{a}"))),
+    )?;
     let conditional = control::merge(&mut ops, &cond, &mask_update, "conditional_mask_update")?;
 
     if let (Some(t), Some(b)) = (&options.train_op, &before) {
@@ -241,10 +280,22 @@ pub fn inject(meta: &mut MetaGraphDef, options: &InjectOptions, require_saver: b
     }
 
     collections::add_nodes(meta, "masks", masked.iter().map(Masked::mask_entry));
-    collections::add_nodes(meta, "thresholds", masked.iter().map(|m| format!("{}:0", m.threshold.name)));
-    collections::add_nodes(meta, "masked_weights", masked.iter().map(|m| format!("{}:0", m.masked_weight)));
+    collections::add_nodes(
+        meta,
+        "thresholds",
+        masked.iter().map(|m| format!("{}:0", m.threshold.name)),
+    );
+    collections::add_nodes(
+        meta,
+        "masked_weights",
+        masked.iter().map(|m| format!("{}:0", m.masked_weight)),
+    );
     collections::add_nodes(meta, "kernel", masked.iter().map(Masked::weight_entry));
-    collections::add_nodes(meta, "summaries", summaries.iter().map(|s| format!("{s}:0")));
+    collections::add_nodes(
+        meta,
+        "summaries",
+        summaries.iter().map(|s| format!("{s}:0")),
+    );
     collections::add_variables(meta, "variables", new_vars.iter().map(|v| v.encoded_def()));
     if let Some(created) = &step.created {
         collections::add_variables(meta, "global_step", [created.encoded_def()]);
@@ -264,8 +315,14 @@ pub fn inject(meta: &mut MetaGraphDef, options: &InjectOptions, require_saver: b
 }
 
 /// Injects into a bare GraphDef: no collections or saver to extend.
-pub fn inject_graph(graph: &mut GraphDef, options: &InjectOptions) -> Result<InjectReport, InjectError> {
-    let mut meta = MetaGraphDef { graph_def: Some(std::mem::take(graph)), ..Default::default() };
+pub fn inject_graph(
+    graph: &mut GraphDef,
+    options: &InjectOptions,
+) -> Result<InjectReport, InjectError> {
+    let mut meta = MetaGraphDef {
+        graph_def: Some(std::mem::take(graph)),
+        ..Default::default()
+    };
     let result = inject(&mut meta, options, false);
     *graph = meta.graph_def.unwrap_or_default();
     result
@@ -285,7 +342,11 @@ fn update_weight(
     let mut ops = branch.scoped(&format!("{}_pruning_ops", w.name));
     let sparsity = match sparsity_map.iter().find(|(re, _)| re.is_match(&w.name)) {
         Some((_, target)) => {
-            let scale = ops.scalar("weight_sparsity/scale", DataType::DtFloat, target / hp.target_sparsity)?;
+            let scale = ops.scalar(
+                "weight_sparsity/scale",
+                DataType::DtFloat,
+                target / hp.target_sparsity,
+            )?;
             ops.binary("Mul", sparsity, &scale, DataType::DtFloat)?
         }
         None => sparsity.to_string(),
@@ -319,12 +380,26 @@ fn update_weight(
             out_axis: w.out_axis,
         },
     )?;
-    let mut assigns = vec![variables::assign(branch, &m.threshold, &threshold, &format!("{}_assign", m.threshold.name))?];
+    let mut assigns = vec![variables::assign(
+        branch,
+        &m.threshold,
+        &threshold,
+        &format!("{}_assign", m.threshold.name),
+    )?];
     if let [part] = m.mask_parts.as_slice() {
-        assigns.push(variables::assign(branch, part, &mask, &format!("{}_assign", part.name))?);
+        assigns.push(variables::assign(
+            branch,
+            part,
+            &mask,
+            &format!("{}_assign", part.name),
+        )?);
         return Ok(assigns);
     }
-    let sizes: Vec<i64> = w.parts.iter().map(|p| p.shape[w.concat_axis] as i64).collect();
+    let sizes: Vec<i64> = w
+        .parts
+        .iter()
+        .map(|p| p.shape[w.concat_axis] as i64)
+        .collect();
     let mut split_ops = branch.scoped(&format!("{}/mask_split", m.scope));
     let sizes = split_ops.int32s("size_splits", &sizes)?;
     let axis = split_ops.scalar("split_dim", DataType::DtInt32, w.concat_axis as f64)?;
@@ -339,8 +414,17 @@ fn update_weight(
             .int("num_split", m.mask_parts.len() as i64),
     )?;
     for (i, part) in m.mask_parts.iter().enumerate() {
-        let value = if i == 0 { split.clone() } else { format!("{split}:{i}") };
-        assigns.push(variables::assign(branch, part, &value, &format!("{}_assign", part.name))?);
+        let value = if i == 0 {
+            split.clone()
+        } else {
+            format!("{split}:{i}")
+        };
+        assigns.push(variables::assign(
+            branch,
+            part,
+            &value,
+            &format!("{}_assign", part.name),
+        )?);
     }
     Ok(assigns)
 }
@@ -359,5 +443,7 @@ fn weight_report(m: &Masked) -> WeightReport {
         threshold: m.threshold.name.clone(),
         masked_weight: m.masked_weight.clone(),
         rewired: m.rewired.clone(),
+        masked_gradients: m.masked_gradients.clone(),
+        unmasked_updates: m.unmasked_updates.clone(),
     }
 }

@@ -21,17 +21,29 @@ const V2: i32 = 2;
 
 pub fn extend(graph: &mut Graph, saver: &SaverDef, vars: &[&Variable]) -> Result<(), InjectError> {
     if saver.version != V2 {
-        return Err(InjectError::Saver("only V2 savers (SaveV2/RestoreV2) can be extended".into()));
+        return Err(InjectError::Saver(
+            "only V2 savers (SaveV2/RestoreV2) can be extended".into(),
+        ));
     }
     let save = find_save(graph, node_name(&saver.save_tensor_name))?;
     let mut node = graph.require(&save)?.clone();
     let [_, names, slices, ..] = node.input.as_slice() else {
-        return Err(InjectError::Saver(format!("`{save}` lacks its tensor_names and shape_and_slices inputs")));
+        return Err(InjectError::Saver(format!(
+            "`{save}` lacks its tensor_names and shape_and_slices inputs"
+        )));
     };
     let (names, slices) = (node_name(names).to_string(), node_name(slices).to_string());
-    append_strings(graph, &names, vars.iter().map(|v| v.save_name().to_string()))?;
+    append_strings(
+        graph,
+        &names,
+        vars.iter().map(|v| v.save_name().to_string()),
+    )?;
     append_strings(graph, &slices, vars.iter().map(|v| v.save_slice_spec()))?;
-    let first_control = node.input.iter().position(|i| i.starts_with('^')).unwrap_or(node.input.len());
+    let first_control = node
+        .input
+        .iter()
+        .position(|i| i.starts_with('^'))
+        .unwrap_or(node.input.len());
     let tensors: Vec<String> = vars
         .iter()
         .map(|v| match v.kind {
@@ -46,8 +58,14 @@ pub fn extend(graph: &mut Graph, saver: &SaverDef, vars: &[&Variable]) -> Result
     let restore_op = node_name(&saver.restore_op_name).to_string();
     graph.require(&restore_op)?;
     let mut ops = Ops::new(graph, "save");
-    let names = ops.constant("RestoreV2_pruning/tensor_names", strings(vars.iter().map(|v| v.save_name().to_string())))?;
-    let slices = ops.constant("RestoreV2_pruning/shape_and_slices", strings(vars.iter().map(|v| v.save_slice_spec())))?;
+    let names = ops.constant(
+        "RestoreV2_pruning/tensor_names",
+        strings(vars.iter().map(|v| v.save_name().to_string())),
+    )?;
+    let slices = ops.constant(
+        "RestoreV2_pruning/shape_and_slices",
+        strings(vars.iter().map(|v| v.save_slice_spec())),
+    )?;
     let dtypes: Vec<DataType> = vars.iter().map(|v| v.dtype).collect();
     let restore = ops.add(
         "RestoreV2_pruning",
@@ -59,15 +77,28 @@ pub fn extend(graph: &mut Graph, saver: &SaverDef, vars: &[&Variable]) -> Result
     )?;
     let mut assigns = Vec::new();
     for (i, v) in vars.iter().enumerate() {
-        let value = if i == 0 { restore.clone() } else { format!("{restore}:{i}") };
+        let value = if i == 0 {
+            restore.clone()
+        } else {
+            format!("{restore}:{i}")
+        };
         let node = match v.kind {
-            VarKind::Ref => Node::new("Assign").input(&v.name).input(value).ty("T", v.dtype).boolean("validate_shape", true),
-            VarKind::Resource => Node::new("AssignVariableOp").input(&v.name).input(value).ty("dtype", v.dtype),
+            VarKind::Ref => Node::new("Assign")
+                .input(&v.name)
+                .input(value)
+                .ty("T", v.dtype)
+                .boolean("validate_shape", true),
+            VarKind::Resource => Node::new("AssignVariableOp")
+                .input(&v.name)
+                .input(value)
+                .ty("dtype", v.dtype),
         };
         assigns.push(ops.add("Assign_pruning", node)?);
     }
     let mut restore_node = graph.require(&restore_op)?.clone();
-    restore_node.input.extend(assigns.iter().map(|a| format!("^{a}")));
+    restore_node
+        .input
+        .extend(assigns.iter().map(|a| format!("^{a}")));
     graph.replace(restore_node)?;
     Ok(())
 }
@@ -80,41 +111,73 @@ fn find_save(graph: &Graph, start: &str) -> Result<String, InjectError> {
         if !seen.insert(name.clone()) {
             continue;
         }
-        let Some(node) = graph.node(&name) else { continue };
+        let Some(node) = graph.node(&name) else {
+            continue;
+        };
         if node.op == "SaveV2" {
             return Ok(name);
         }
-        work.extend(node.input.iter().map(|i| InputRef::parse(i).node.to_string()));
+        work.extend(
+            node.input
+                .iter()
+                .map(|i| InputRef::parse(i).node.to_string()),
+        );
     }
-    Err(InjectError::Saver(format!("no SaveV2 op feeds the save tensor `{start}`")))
+    Err(InjectError::Saver(format!(
+        "no SaveV2 op feeds the save tensor `{start}`"
+    )))
 }
 
 fn strings(values: impl Iterator<Item = String>) -> Tensor {
     let values: Vec<Bytes> = values.map(Bytes::from).collect();
-    Tensor { dtype: DataType::DtString, shape: vec![values.len() as u64], data: TensorData::Strings(values) }
-}
-
-/// Rewrites the string-vector `Const` named `name` with `more` appended.
-fn append_strings(graph: &mut Graph, name: &str, more: impl Iterator<Item = String>) -> Result<(), InjectError> {
-    let node = graph.require(name)?;
-    let bad = || InjectError::Saver(format!("`{name}` is not a constant vector of strings"));
-    let Some(AttrValue { value: Some(Value::Tensor(proto)) }) = node.attr.get("value") else { return Err(bad()) };
-    let current = tensor::from_proto(proto).map_err(|_| bad())?;
-    let TensorData::Strings(mut values) = current.data else { return Err(bad()) };
-    values.extend(more.map(Bytes::from));
-    let mut replacement = const_node(name, &Tensor {
+    Tensor {
         dtype: DataType::DtString,
         shape: vec![values.len() as u64],
         data: TensorData::Strings(values),
-    });
+    }
+}
+
+/// Rewrites the string-vector `Const` named `name` with `more` appended.
+fn append_strings(
+    graph: &mut Graph,
+    name: &str,
+    more: impl Iterator<Item = String>,
+) -> Result<(), InjectError> {
+    let node = graph.require(name)?;
+    let bad = || InjectError::Saver(format!("`{name}` is not a constant vector of strings"));
+    let Some(AttrValue {
+        value: Some(Value::Tensor(proto)),
+    }) = node.attr.get("value")
+    else {
+        return Err(bad());
+    };
+    let current = tensor::from_proto(proto).map_err(|_| bad())?;
+    let TensorData::Strings(mut values) = current.data else {
+        return Err(bad());
+    };
+    values.extend(more.map(Bytes::from));
+    let mut replacement = const_node(
+        name,
+        &Tensor {
+            dtype: DataType::DtString,
+            shape: vec![values.len() as u64],
+            data: TensorData::Strings(values),
+        },
+    );
     replacement.device = node.device.clone();
     replacement.input = node.input.clone();
     graph.replace(replacement)?;
     Ok(())
 }
 
-fn append_dtypes(attrs: &mut std::collections::BTreeMap<String, AttrValue>, vars: &[&Variable]) -> Result<(), InjectError> {
-    let Some(AttrValue { value: Some(Value::List(list)) }) = attrs.get_mut("dtypes") else {
+fn append_dtypes(
+    attrs: &mut std::collections::BTreeMap<String, AttrValue>,
+    vars: &[&Variable],
+) -> Result<(), InjectError> {
+    let Some(AttrValue {
+        value: Some(Value::List(list)),
+    }) = attrs.get_mut("dtypes")
+    else {
         return Err(InjectError::Saver("SaveV2 has no `dtypes` list".into()));
     };
     list.r#type.extend(vars.iter().map(|v| v.dtype as i32));

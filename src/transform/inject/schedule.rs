@@ -18,7 +18,10 @@ pub fn sparsity(ops: &mut Ops, hp: &PruningHparams, step: &str) -> Result<String
     let since = ops.binary("Sub", step, &begin_node, I32)?;
     let since = ops.cast(&since, I32, F32)?;
     let span = ops.scalar("truediv/y", F32, span)?;
-    let p = ops.add("truediv", Node::new("RealDiv").input(since).input(span).ty("T", F32))?;
+    let p = ops.add(
+        "truediv",
+        Node::new("RealDiv").input(since).input(span).ty("T", F32),
+    )?;
     let zero = ops.scalar("Maximum/x", F32, 0.0)?;
     let p = ops.binary("Maximum", &zero, &p, F32)?;
     let one = ops.scalar("Minimum/x", F32, 1.0)?;
@@ -30,21 +33,41 @@ pub fn sparsity(ops: &mut Ops, hp: &PruningHparams, step: &str) -> Result<String
     let range = ops.scalar("Mul/x", F32, hp.initial_sparsity - hp.target_sparsity)?;
     let scaled = ops.binary("Mul", &range, &decayed, F32)?;
     let target = ops.scalar("sparsity/y", F32, hp.target_sparsity)?;
-    ops.add("sparsity", Node::new("AddV2").input(scaled).input(target).ty("T", F32))
+    ops.add(
+        "sparsity",
+        Node::new("AddV2").input(scaled).input(target).ty("T", F32),
+    )
 }
 
 /// True on pruning steps: `begin <= step` and (`step <= end` or `end < 0`)
 /// and `last_update + frequency <= step`.
-pub fn is_pruning_step(ops: &mut Ops, hp: &PruningHparams, step: &str, last_update: &str) -> Result<String, InjectError> {
+pub fn is_pruning_step(
+    ops: &mut Ops,
+    hp: &PruningHparams,
+    step: &str,
+    last_update: &str,
+) -> Result<String, InjectError> {
     let begin = ops.scalar("GreaterEqual/y", I32, hp.begin_pruning_step as f64)?;
     let mut in_range = ops.binary("GreaterEqual", step, &begin, I32)?;
     if hp.end_pruning_step >= 0 {
         let end = ops.scalar("LessEqual/y", I32, hp.end_pruning_step as f64)?;
         let before_end = ops.binary("LessEqual", step, &end, I32)?;
-        in_range = ops.add("LogicalAnd", Node::new("LogicalAnd").input(in_range).input(before_end))?;
+        in_range = ops.add(
+            "LogicalAnd",
+            Node::new("LogicalAnd").input(in_range).input(before_end),
+        )?;
     }
     let freq = ops.scalar("add/y", I32, hp.pruning_frequency as f64)?;
-    let due = ops.add("add", Node::new("AddV2").input(last_update).input(freq).ty("T", I32))?;
+    let due = ops.add(
+        "add",
+        Node::new("AddV2")
+            .input(last_update)
+            .input(freq)
+            .ty("T", I32),
+    )?;
     let due = ops.binary("LessEqual", &due, step, I32)?;
-    ops.add("LogicalAnd", Node::new("LogicalAnd").input(in_range).input(due))
+    ops.add(
+        "LogicalAnd",
+        Node::new("LogicalAnd").input(in_range).input(due),
+    )
 }

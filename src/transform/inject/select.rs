@@ -93,13 +93,18 @@ pub(super) fn var_dtype(node: &NodeDef) -> Option<DataType> {
 
 fn var_shape(node: &NodeDef) -> Result<Vec<u64>, InjectError> {
     match attr(node, "shape") {
-        Some(Value::Shape(s)) if s.is_fully_defined() => s.dims().ok_or_else(|| unknown_shape(node)),
+        Some(Value::Shape(s)) if s.is_fully_defined() => {
+            s.dims().ok_or_else(|| unknown_shape(node))
+        }
         _ => Err(unknown_shape(node)),
     }
 }
 
 fn unknown_shape(node: &NodeDef) -> InjectError {
-    InjectError::Unsupported(format!("variable `{}` has no fully defined `shape` attribute", node.name))
+    InjectError::Unsupported(format!(
+        "variable `{}` has no fully defined `shape` attribute",
+        node.name
+    ))
 }
 
 /// The variable behind a read node: `<var>/read` of a `VariableV2`, or a
@@ -120,9 +125,21 @@ fn weight_operands(node: &NodeDef) -> Vec<(usize, OutAxis)> {
         "Conv2D" => vec![(1, OutAxis::Last)],
         "DepthwiseConv2dNative" => vec![(1, OutAxis::LastTwo)],
         "MatMul" | "BatchMatMul" | "BatchMatMulV2" | "BatchMatMulV3" => {
-            let (ta, tb) = if node.op == "MatMul" { ("transpose_a", "transpose_b") } else { ("adj_x", "adj_y") };
-            let a = if attr_bool(node, ta) { OutAxis::Last } else { OutAxis::First };
-            let b = if attr_bool(node, tb) { OutAxis::First } else { OutAxis::Last };
+            let (ta, tb) = if node.op == "MatMul" {
+                ("transpose_a", "transpose_b")
+            } else {
+                ("adj_x", "adj_y")
+            };
+            let a = if attr_bool(node, ta) {
+                OutAxis::Last
+            } else {
+                OutAxis::First
+            };
+            let b = if attr_bool(node, tb) {
+                OutAxis::First
+            } else {
+                OutAxis::Last
+            };
             vec![(0, a), (1, b)]
         }
         _ => Vec::new(),
@@ -135,8 +152,12 @@ pub fn select(graph: &Graph, filters: &Filters) -> Result<Selection, InjectError
     let mut already_masked: Vec<String> = Vec::new();
     for node in graph.nodes() {
         for (i, out_axis) in weight_operands(node) {
-            let Some(input) = node.input.get(i) else { continue };
-            let Some(producer) = graph.node(node_name(input)) else { continue };
+            let Some(input) = node.input.get(i) else {
+                continue;
+            };
+            let Some(producer) = graph.node(node_name(input)) else {
+                continue;
+            };
             if producer.op == "Mul" && producer.name.ends_with("masked_weight") {
                 if let Some(w) = producer.input.get(1).map(|w| weight_name(graph, w)) {
                     if !already_masked.contains(&w) {
@@ -145,7 +166,9 @@ pub fn select(graph: &Graph, filters: &Filters) -> Result<Selection, InjectError
                 }
                 continue;
             }
-            let Some(weight) = resolve(graph, producer, out_axis)? else { continue };
+            let Some(weight) = resolve(graph, producer, out_axis)? else {
+                continue;
+            };
             if filters.masked.contains(&weight.name) {
                 if !already_masked.contains(&weight.name) {
                     already_masked.push(weight.name.clone());
@@ -173,9 +196,16 @@ pub fn select(graph: &Graph, filters: &Filters) -> Result<Selection, InjectError
         }
     }
     let candidates: Vec<String> = order.clone();
-    for (flag, regexes) in [("--weights", filters.include), ("--exclude", filters.exclude)] {
+    for (flag, regexes) in [
+        ("--weights", filters.include),
+        ("--exclude", filters.exclude),
+    ] {
         for re in regexes {
-            if !candidates.iter().chain(&already_masked).any(|n| re.is_match(n)) {
+            if !candidates
+                .iter()
+                .chain(&already_masked)
+                .any(|n| re.is_match(n))
+            {
                 return Err(InjectError::NoMatch {
                     flag,
                     regex: re.as_str().to_string(),
@@ -195,10 +225,17 @@ pub fn select(graph: &Graph, filters: &Filters) -> Result<Selection, InjectError
     }
     for w in &weights {
         if !tensor::is_floating(w.dtype) {
-            return Err(InjectError::Unsupported(format!("weight `{}` is {}, not floating point", w.name, w.dtype.name())));
+            return Err(InjectError::Unsupported(format!(
+                "weight `{}` is {}, not floating point",
+                w.name,
+                w.dtype.name()
+            )));
         }
     }
-    Ok(Selection { weights, already_masked })
+    Ok(Selection {
+        weights,
+        already_masked,
+    })
 }
 
 /// The variable name behind a masked weight's weight input.
@@ -212,7 +249,11 @@ fn weight_name(graph: &Graph, input: &str) -> String {
 }
 
 /// The weight a prunable op's operand reads, if it is a variable.
-fn resolve(graph: &Graph, producer: &NodeDef, out_axis: OutAxis) -> Result<Option<Weight>, InjectError> {
+fn resolve(
+    graph: &Graph,
+    producer: &NodeDef,
+    out_axis: OutAxis,
+) -> Result<Option<Weight>, InjectError> {
     if let Some((var, kind)) = variable_of(graph, producer) {
         let shape = var_shape(var)?;
         let reads = match kind {
@@ -223,7 +264,11 @@ fn resolve(graph: &Graph, producer: &NodeDef, out_axis: OutAxis) -> Result<Optio
             name: var.name.clone(),
             kind,
             dtype: var_dtype(var).unwrap_or(DataType::DtFloat),
-            parts: vec![Part { var: var.name.clone(), offset: vec![0; shape.len()], shape: shape.clone() }],
+            parts: vec![Part {
+                var: var.name.clone(),
+                offset: vec![0; shape.len()],
+                shape: shape.clone(),
+            }],
             shape,
             device: var.device.clone(),
             concat_axis: 0,
@@ -236,23 +281,46 @@ fn resolve(graph: &Graph, producer: &NodeDef, out_axis: OutAxis) -> Result<Optio
     if producer.op != "Identity" {
         return Ok(None);
     }
-    let Some(concat) = producer.input.first().and_then(|i| graph.node(node_name(i))) else { return Ok(None) };
+    let Some(concat) = producer
+        .input
+        .first()
+        .and_then(|i| graph.node(node_name(i)))
+    else {
+        return Ok(None);
+    };
     if concat.op != "ConcatV2" || concat.input.len() < 3 {
         return Ok(None);
     }
-    let data: Vec<&String> = concat.input.iter().filter(|i| !i.starts_with('^')).collect();
-    let Some((axis_input, part_inputs)) = data.split_last() else { return Ok(None) };
-    let Some(axis) = const_int(graph, axis_input) else { return Ok(None) };
+    let data: Vec<&String> = concat
+        .input
+        .iter()
+        .filter(|i| !i.starts_with('^'))
+        .collect();
+    let Some((axis_input, part_inputs)) = data.split_last() else {
+        return Ok(None);
+    };
+    let Some(axis) = const_int(graph, axis_input) else {
+        return Ok(None);
+    };
     let mut parts = Vec::new();
     let mut first: Option<(&NodeDef, VarKind)> = None;
     for input in part_inputs {
-        let Some((var, kind)) = graph.node(node_name(input)).and_then(|r| variable_of(graph, r)) else {
+        let Some((var, kind)) = graph
+            .node(node_name(input))
+            .and_then(|r| variable_of(graph, r))
+        else {
             return Ok(None);
         };
-        parts.push(Part { var: var.name.clone(), shape: var_shape(var)?, offset: Vec::new() });
+        parts.push(Part {
+            var: var.name.clone(),
+            shape: var_shape(var)?,
+            offset: Vec::new(),
+        });
         first.get_or_insert((var, kind));
     }
-    let Some((var, kind)) = first else { return Ok(None) };
+    let Some((var, kind)) = first else {
+        return Ok(None);
+    };
     let rank = parts[0].shape.len() as i64;
     let axis = if axis < 0 { axis + rank } else { axis };
     if !(0..rank).contains(&axis) {
@@ -284,16 +352,22 @@ fn resource_reads(graph: &Graph, handle: &str) -> Vec<String> {
     graph
         .nodes()
         .iter()
-        .filter(|n| n.op == "ReadVariableOp" && n.input.first().is_some_and(|i| node_name(i) == handle))
+        .filter(|n| {
+            n.op == "ReadVariableOp" && n.input.first().is_some_and(|i| node_name(i) == handle)
+        })
         .map(|n| n.name.clone())
         .collect()
 }
 
 fn const_int(graph: &Graph, input: &str) -> Option<i64> {
     let node = graph.node(node_name(input))?;
-    let Some(Value::Tensor(t)) = attr(node, "value") else { return None };
+    let Some(Value::Tensor(t)) = attr(node, "value") else {
+        return None;
+    };
     let t = tensor::from_proto(t).ok()?;
-    let TensorData::Pod(b) = &t.data else { return None };
+    let TensorData::Pod(b) = &t.data else {
+        return None;
+    };
     match (t.dtype, b.len()) {
         (DataType::DtInt32, 4) => Some(i32::from_le_bytes(b[..4].try_into().ok()?) as i64),
         (DataType::DtInt64, 8) => Some(i64::from_le_bytes(b[..8].try_into().ok()?)),

@@ -42,8 +42,16 @@ pub fn new_mask(ops: &mut Ops, u: &Update) -> Result<(String, String), InjectErr
     let abs = ops.unary("Abs", u.weight, u.dtype)?;
     let squeezed: Vec<u64> = u.shape.iter().copied().filter(|&d| d != 1).collect();
     if let [rows, cols] = squeezed[..] {
-        let bh = if u.block[0] == -1 { rows } else { u.block[0] as u64 };
-        let bw = if u.block[1] == -1 { cols } else { u.block[1] as u64 };
+        let bh = if u.block[0] == -1 {
+            rows
+        } else {
+            u.block[0] as u64
+        };
+        let bw = if u.block[1] == -1 {
+            cols
+        } else {
+            u.block[1] as u64
+        };
         if (bh, bw) != (1, 1) {
             return block_mask(ops, u, &abs, [rows, cols], [bh, bw]);
         }
@@ -66,7 +74,11 @@ fn kth_largest(ops: &mut Ops, u: &Update, values: &str, n: u64) -> Result<String
     let flat = ops.reshape(values, &[-1], u.dtype)?;
     let sorted = ops.add(
         "TopKV2",
-        Node::new("TopKV2").input(flat).input(&size).ty("T", u.dtype).boolean("sorted", true),
+        Node::new("TopKV2")
+            .input(flat)
+            .input(&size)
+            .ty("T", u.dtype)
+            .boolean("sorted", true),
     )?;
     let one = ops.scalar("sub_1/y", I32, 1.0)?;
     let last = ops.binary("Sub", &k, &one, I32)?;
@@ -87,19 +99,41 @@ fn kth_largest(ops: &mut Ops, u: &Update, values: &str, n: u64) -> Result<String
     let current = ops.binary("Mul", &current, &keep, u.dtype)?;
     let decay = ops.scalar("Mul_2/y", u.dtype, u.decay)?;
     let previous = ops.binary("Mul", u.threshold, &decay, u.dtype)?;
-    ops.add("AddN", Node::new("AddN").input(current).input(previous).ty("T", u.dtype).int("N", 2))
+    ops.add(
+        "AddN",
+        Node::new("AddN")
+            .input(current)
+            .input(previous)
+            .ty("T", u.dtype)
+            .int("N", 2),
+    )
 }
 
-fn at_least(ops: &mut Ops, values: &str, threshold: &str, dtype: DataType) -> Result<String, InjectError> {
+fn at_least(
+    ops: &mut Ops,
+    values: &str,
+    threshold: &str,
+    dtype: DataType,
+) -> Result<String, InjectError> {
     let keep = ops.binary("GreaterEqual", values, threshold, dtype)?;
     ops.cast(&keep, DataType::DtBool, dtype)
 }
 
 /// Pools |W| (squeezed to rows x cols) over blocks, thresholds the pooled
 /// matrix, and expands each block's decision back to W's shape.
-fn block_mask(ops: &mut Ops, u: &Update, abs: &str, [rows, cols]: [u64; 2], [bh, bw]: [u64; 2]) -> Result<(String, String), InjectError> {
+fn block_mask(
+    ops: &mut Ops,
+    u: &Update,
+    abs: &str,
+    [rows, cols]: [u64; 2],
+    [bh, bw]: [u64; 2],
+) -> Result<(String, String), InjectError> {
     let image = ops.reshape(abs, &[1, rows as i64, cols as i64, 1], u.dtype)?;
-    let pool = if u.pooling == "MAX" { "MaxPool" } else { "AvgPool" };
+    let pool = if u.pooling == "MAX" {
+        "MaxPool"
+    } else {
+        "AvgPool"
+    };
     let window = [1, bh as i64, bw as i64, 1];
     let pooled = ops.add(
         pool,
@@ -122,7 +156,12 @@ fn block_mask(ops: &mut Ops, u: &Update, abs: &str, [rows, cols]: [u64; 2], [bh,
     let size = ops.int32s("Slice/size", &[rows as i64, cols as i64])?;
     let cropped = ops.add(
         "Slice",
-        Node::new("Slice").input(expanded).input(begin).input(size).ty("T", u.dtype).ty("Index", I32),
+        Node::new("Slice")
+            .input(expanded)
+            .input(begin)
+            .input(size)
+            .ty("T", u.dtype)
+            .ty("Index", I32),
     )?;
     let mask = ops.reshape(&cropped, &dims(u.shape), u.dtype)?;
     Ok((smoothed, mask))
@@ -149,7 +188,12 @@ fn channel_mask(ops: &mut Ops, u: &Update) -> Result<(String, String), InjectErr
     let axis = ops.scalar("Sum/reduction_indices", I32, reduce as f64)?;
     let sums = ops.add(
         "Sum",
-        Node::new("Sum").input(squares).input(axis).ty("T", u.dtype).ty("Tidx", I32).boolean("keep_dims", false),
+        Node::new("Sum")
+            .input(squares)
+            .input(axis)
+            .ty("T", u.dtype)
+            .ty("Tidx", I32)
+            .boolean("keep_dims", false),
     )?;
     let norms = ops.unary("Sqrt", &sums, u.dtype)?;
     let smoothed = kth_largest(ops, u, &norms, channels)?;
@@ -162,7 +206,14 @@ fn channel_mask(ops: &mut Ops, u: &Update) -> Result<(String, String), InjectErr
 
 fn tile(ops: &mut Ops, x: &str, multiples: &[i64], dtype: DataType) -> Result<String, InjectError> {
     let m = ops.int32s("Tile/multiples", multiples)?;
-    ops.add("Tile", Node::new("Tile").input(x).input(m).ty("T", dtype).ty("Tmultiples", I32))
+    ops.add(
+        "Tile",
+        Node::new("Tile")
+            .input(x)
+            .input(m)
+            .ty("T", dtype)
+            .ty("Tmultiples", I32),
+    )
 }
 
 fn dims(shape: &[u64]) -> Vec<i64> {

@@ -37,9 +37,16 @@ impl Variable {
 
     /// `shape_and_slices` for SaveV2/RestoreV2: empty, or `full dims start,len:...`.
     pub fn save_slice_spec(&self) -> String {
-        let Some(s) = &self.slice else { return String::new() };
+        let Some(s) = &self.slice else {
+            return String::new();
+        };
         let full: Vec<String> = s.full_shape.iter().map(u64::to_string).collect();
-        let slices: Vec<String> = s.offset.iter().zip(&self.shape).map(|(o, n)| format!("{o},{n}")).collect();
+        let slices: Vec<String> = s
+            .offset
+            .iter()
+            .zip(&self.shape)
+            .map(|(o, n)| format!("{o},{n}"))
+            .collect();
         format!("{} {}", full.join(" "), slices.join(":"))
     }
 
@@ -60,13 +67,24 @@ pub struct Spec<'a> {
 
 /// Creates the variable `spec.name` (an absolute name) filled with `spec.init`.
 pub fn create(ops: &mut Ops, spec: Spec) -> Result<Variable, InjectError> {
-    let Spec { name, kind, dtype, shape, init, device, slice } = spec;
+    let Spec {
+        name,
+        kind,
+        dtype,
+        shape,
+        init,
+        device,
+        slice,
+    } = spec;
     let mut top = Ops::new(&mut *ops.graph, "");
     let var = match kind {
-        VarKind::Ref => Node::new("VariableV2").ty("dtype", dtype).shape("shape", shape),
-        VarKind::Resource => {
-            Node::new("VarHandleOp").ty("dtype", dtype).shape("shape", shape).string("shared_name", name)
-        }
+        VarKind::Ref => Node::new("VariableV2")
+            .ty("dtype", dtype)
+            .shape("shape", shape),
+        VarKind::Resource => Node::new("VarHandleOp")
+            .ty("dtype", dtype)
+            .shape("shape", shape)
+            .string("shared_name", name),
     };
     let var_name = top.add(name, var.device(device))?;
     if var_name != name {
@@ -78,14 +96,29 @@ pub fn create(ops: &mut Ops, spec: Spec) -> Result<Variable, InjectError> {
         VarKind::Ref => {
             let assign = scope.add(
                 "Assign",
-                Node::new("Assign").input(name).input(&initial).ty("T", dtype).boolean("validate_shape", true),
+                Node::new("Assign")
+                    .input(name)
+                    .input(&initial)
+                    .ty("T", dtype)
+                    .boolean("validate_shape", true),
             )?;
-            (assign, scope.add("read", Node::new("Identity").input(name).ty("T", dtype))?)
+            (
+                assign,
+                scope.add("read", Node::new("Identity").input(name).ty("T", dtype))?,
+            )
         }
         VarKind::Resource => {
-            let assign =
-                scope.add("Assign", Node::new("AssignVariableOp").input(name).input(&initial).ty("dtype", dtype))?;
-            let read = scope.scoped("Read").add("ReadVariableOp", Node::new("ReadVariableOp").input(name).ty("dtype", dtype))?;
+            let assign = scope.add(
+                "Assign",
+                Node::new("AssignVariableOp")
+                    .input(name)
+                    .input(&initial)
+                    .ty("dtype", dtype),
+            )?;
+            let read = scope.scoped("Read").add(
+                "ReadVariableOp",
+                Node::new("ReadVariableOp").input(name).ty("dtype", dtype),
+            )?;
             (assign, read)
         }
     };
@@ -104,11 +137,28 @@ pub fn create(ops: &mut Ops, spec: Spec) -> Result<Variable, InjectError> {
         }),
         ..Default::default()
     };
-    Ok(Variable { name: name.to_string(), kind, dtype, shape: shape.to_vec(), read, def, slice })
+    Ok(Variable {
+        name: name.to_string(),
+        kind,
+        dtype,
+        shape: shape.to_vec(),
+        read,
+        def,
+        slice,
+    })
 }
 
-fn initial_value(scope: &mut Ops, dtype: DataType, shape: &[u64], init: f64) -> Result<String, InjectError> {
-    let label = if init == 0.0 { "Initializer/zeros" } else { "Initializer/ones" };
+fn initial_value(
+    scope: &mut Ops,
+    dtype: DataType,
+    shape: &[u64],
+    init: f64,
+) -> Result<String, InjectError> {
+    let label = if init == 0.0 {
+        "Initializer/zeros"
+    } else {
+        "Initializer/ones"
+    };
     if shape.is_empty() {
         return scope.scalar(label, dtype, init);
     }
@@ -116,23 +166,52 @@ fn initial_value(scope: &mut Ops, dtype: DataType, shape: &[u64], init: f64) -> 
     let dims: Vec<i64> = shape.iter().map(|&d| d as i64).collect();
     let dims = init_scope.int32s("shape_as_tensor", &dims)?;
     let value = init_scope.scalar("Const", dtype, init)?;
-    scope.add(label, Node::new("Fill").input(dims).input(value).ty("T", dtype).ty("index_type", DataType::DtInt32))
+    scope.add(
+        label,
+        Node::new("Fill")
+            .input(dims)
+            .input(value)
+            .ty("T", dtype)
+            .ty("index_type", DataType::DtInt32),
+    )
 }
 
 /// `var.assign(value)` named `name` in the scope of `ops`.
-pub fn assign(ops: &mut Ops, var: &Variable, value: &str, name: &str) -> Result<String, InjectError> {
+pub fn assign(
+    ops: &mut Ops,
+    var: &Variable,
+    value: &str,
+    name: &str,
+) -> Result<String, InjectError> {
     let node = match var.kind {
-        VarKind::Ref => Node::new("Assign").input(&var.name).input(value).ty("T", var.dtype).boolean("validate_shape", true),
-        VarKind::Resource => Node::new("AssignVariableOp").input(&var.name).input(value).ty("dtype", var.dtype),
+        VarKind::Ref => Node::new("Assign")
+            .input(&var.name)
+            .input(value)
+            .ty("T", var.dtype)
+            .boolean("validate_shape", true),
+        VarKind::Resource => Node::new("AssignVariableOp")
+            .input(&var.name)
+            .input(value)
+            .ty("dtype", var.dtype),
     };
     ops.add(name, node)
 }
 
 /// A read of the variable's current value made where `ops` adds nodes (inside
 /// a conditional branch it runs only there).
-pub fn read_now(ops: &mut Ops, var_name: &str, kind: VarKind, dtype: DataType) -> Result<String, InjectError> {
+pub fn read_now(
+    ops: &mut Ops,
+    var_name: &str,
+    kind: VarKind,
+    dtype: DataType,
+) -> Result<String, InjectError> {
     match kind {
         VarKind::Ref => ops.add("read", Node::new("Identity").input(var_name).ty("T", dtype)),
-        VarKind::Resource => ops.add("ReadVariableOp", Node::new("ReadVariableOp").input(var_name).ty("dtype", dtype)),
+        VarKind::Resource => ops.add(
+            "ReadVariableOp",
+            Node::new("ReadVariableOp")
+                .input(var_name)
+                .ty("dtype", dtype),
+        ),
     }
 }
