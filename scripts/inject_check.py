@@ -72,18 +72,27 @@ def mlp(resource=False, partitioned=False, global_step=True):
 
 
 def convnet():
+    """Conv2D, DepthwiseConv2dNative, a BatchMatMul with a variable operand, MatMul."""
     x = tf1.placeholder(tf.float32, [None, 8, 8, 3], name="input")
     labels = tf1.placeholder(tf.int32, [None], name="labels")
     decay = []
-    h = x
-    for scope, shape, stride in [("conv1", [3, 3, 3, 8], 1), ("conv2", [3, 3, 8, 16], 2)]:
-        with tf1.variable_scope(scope):
-            k = tf1.get_variable("weights", shape, initializer=tf1.truncated_normal_initializer(stddev=0.2))
-            b = tf1.get_variable("biases", shape[-1:], initializer=tf1.zeros_initializer())
-            decay.append(tf.nn.l2_loss(k) * 1e-4)
-            h = tf.nn.relu(tf.nn.conv2d(h, k, [1, stride, stride, 1], "SAME") + b)
-    h = tf.reshape(h, [-1, 4 * 4 * 16])
-    logits = dense(h, "fc", 256, 10, False)
+    init = tf1.truncated_normal_initializer(stddev=0.2)
+    with tf1.variable_scope("conv1"):
+        k = tf1.get_variable("weights", [3, 3, 3, 8], initializer=init)
+        decay.append(tf.nn.l2_loss(k) * 1e-4)
+        h = tf.nn.relu(tf.nn.conv2d(x, k, [1, 1, 1, 1], "SAME"))
+    with tf1.variable_scope("depthwise"):
+        k = tf1.get_variable("weights", [3, 3, 8, 2], initializer=init)
+        h = tf.nn.relu(tf.nn.depthwise_conv2d(h, k, [1, 1, 1, 1], "SAME"))
+    with tf1.variable_scope("conv2"):
+        k = tf1.get_variable("weights", [3, 3, 16, 16], initializer=init)
+        b = tf1.get_variable("biases", [16], initializer=tf1.zeros_initializer())
+        decay.append(tf.nn.l2_loss(k) * 1e-4)
+        h = tf.nn.relu(tf.nn.conv2d(h, k, [1, 2, 2, 1], "SAME") + b)
+    with tf1.variable_scope("proj"):
+        w = tf1.get_variable("weights", [16, 8], initializer=init)
+        h = tf.reshape(tf.matmul(tf.reshape(h, [-1, 16, 16]), w), [-1, 128])
+    logits = dense(h, "fc", 128, 10, False)
     tf.nn.softmax(logits, name="output")
     loss = tf.add(tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)),
                   tf.add_n(decay), name="loss")
@@ -107,6 +116,7 @@ MODELS = {
     "mlp_partitioned": lambda: mlp(partitioned=True),
     "mlp_no_global_step": lambda: mlp(global_step=False),
     "mlp_no_saver": lambda: mlp(),
+    "mlp_sharded": lambda: mlp(),
     "convnet": convnet,
     "no_weights": no_weights,
 }
@@ -123,7 +133,7 @@ def build(out_dir):
             if name == "mlp_no_saver":
                 tf1.train.export_meta_graph(filename=path)
             else:
-                tf1.train.Saver().export_meta_graph(path)
+                tf1.train.Saver(sharded=name == "mlp_sharded").export_meta_graph(path)
         info["meta"] = path
         with open(os.path.join(out_dir, name + ".json"), "w") as f:
             json.dump(info, f)

@@ -131,6 +131,14 @@ const CASES: &[Case] = &[
         steps: 100,
     },
     Case {
+        // Saver(sharded=True): the masks join the first shard's SaveV2.
+        name: "sharded_saver",
+        model: "mlp_sharded",
+        hparams: "pruning_frequency=10,target_sparsity=0.6,sparsity_function_end_step=50",
+        args: &["--train_op", "GradientDescent"],
+        steps: 80,
+    },
+    Case {
         // No global step in the graph: inject creates one and the train op increments it.
         name: "created_global_step",
         model: "mlp_no_global_step",
