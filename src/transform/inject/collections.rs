@@ -2,6 +2,8 @@
 
 use prost::Message;
 
+use super::masks::Masked;
+use super::variables::Variable;
 use crate::graph::node_name;
 use crate::proto::tensorflow::collection_def::{BytesList, Kind, NodeList};
 use crate::proto::tensorflow::{CollectionDef, MetaGraphDef, VariableDef};
@@ -60,4 +62,32 @@ pub fn rename_tensors(meta: &mut MetaGraphDef, from: &str, to: &str) {
             }
         }
     }
+}
+
+/// The collections contrib's `apply_mask` and `add_pruning_summaries` fill,
+/// and the global `variables` that `Saver()` and `global_variables_initializer()` read.
+pub fn record(
+    meta: &mut MetaGraphDef,
+    masked: &[Masked],
+    summaries: &[String],
+    new_vars: &[&Variable],
+) {
+    add_nodes(meta, "masks", masked.iter().map(Masked::mask_entry));
+    add_nodes(
+        meta,
+        "thresholds",
+        masked.iter().map(|m| format!("{}:0", m.threshold.name)),
+    );
+    add_nodes(
+        meta,
+        "masked_weights",
+        masked.iter().map(|m| format!("{}:0", m.masked_weight)),
+    );
+    add_nodes(meta, "kernel", masked.iter().map(Masked::weight_entry));
+    add_nodes(
+        meta,
+        "summaries",
+        summaries.iter().map(|s| format!("{s}:0")),
+    );
+    add_variables(meta, "variables", new_vars.iter().map(|v| v.encoded_def()));
 }
