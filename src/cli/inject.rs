@@ -4,9 +4,12 @@
 use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
+use prost::Message;
+use prost_reflect::ReflectMessage;
 use regex::Regex;
 
 use super::CliError;
+use tf_strip::atomic;
 use tf_strip::graph::{self, Format, ModelFile};
 use tf_strip::transform::inject::{self, InjectOptions, InjectReport, PruningHparams, Structure};
 
@@ -77,12 +80,12 @@ pub fn run(args: InjectArgs) -> Result<(), CliError> {
     let report = match model {
         ModelFile::Meta(mut meta) => {
             let report = inject::inject(&mut meta, &options, true).map_err(failed)?;
-            graph::write_message(&args.output, &meta, format)?;
+            save(&report, &path, &args.output, &meta, format)?;
             report
         }
         ModelFile::Graph(mut def) => {
             let report = inject::inject_graph(&mut def, &options).map_err(failed)?;
-            graph::write_message(&args.output, &def, format)?;
+            save(&report, &path, &args.output, &def, format)?;
             report
         }
         ModelFile::SavedModel(_) => {
@@ -100,6 +103,28 @@ pub fn run(args: InjectArgs) -> Result<(), CliError> {
         print_report(&report, &args.output);
     }
     Ok(())
+}
+
+/// Writes the result; an unchanged graph stays byte for byte what TensorFlow
+/// wrote (a re-encoding may order fields differently).
+fn save<M: Message + ReflectMessage + Default>(
+    report: &InjectReport,
+    input: &Path,
+    output: &Path,
+    message: &M,
+    format: Format,
+) -> Result<(), CliError> {
+    if !report.weights.is_empty() || Format::from_path(input) != format {
+        return Ok(graph::write_message(output, message, format)?);
+    }
+    let bytes = std::fs::read(input).map_err(|source| CliError::Io {
+        path: input.to_path_buf(),
+        source,
+    })?;
+    atomic::write_file(output, &bytes).map_err(|source| CliError::Io {
+        path: output.to_path_buf(),
+        source,
+    })
 }
 
 fn print_report(r: &InjectReport, output: &Path) {
