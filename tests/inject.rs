@@ -103,7 +103,7 @@ const CASES: &[Case] = &[
     Case {
         name: "resource",
         model: "mlp_resource",
-        hparams: "pruning_frequency=10,target_sparsity=0.8,sparsity_function_end_step=80",
+        hparams: "pruning_frequency=10,target_sparsity=0.8,sparsity_function_end_step=80,threshold_decay=0.5",
         args: &["--train_op", "GradientDescent"],
         steps: 120,
     },

@@ -178,6 +178,12 @@ fn channel_mask(ops: &mut Ops, u: &Update) -> Result<(String, String), InjectErr
         (OutAxis::LastTwo, r) if r >= 2 => u.shape[r - 2] * u.shape[r - 1],
         (_, r) => u.shape[r - 1],
     };
+    if u.out_axis == OutAxis::First && rank > 2 {
+        return Err(InjectError::Unsupported(format!(
+            "--structure=channel: `{}` is a batched operand of rank {rank} whose output channels are not its last axis",
+            u.weight
+        )));
+    }
     let rest = n / channels.max(1);
     let (matrix, reduce, cell, multiples) = match u.out_axis {
         OutAxis::First => ([channels, rest], 1, [channels, 1], [1, rest]),

@@ -215,3 +215,27 @@ pub fn read_now(
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partitions_are_saved_as_slices_of_the_full_variable() {
+        let var = Variable {
+            name: "fc1/mask/part_1".into(),
+            kind: VarKind::Ref,
+            dtype: DataType::DtFloat,
+            shape: vec![17, 64],
+            read: "fc1/mask/part_1/read".into(),
+            def: VariableDef::default(),
+            slice: Some(Slice {
+                full_name: "fc1/mask".into(),
+                full_shape: vec![50, 64],
+                offset: vec![17, 0],
+            }),
+        };
+        assert_eq!(var.save_name(), "fc1/mask");
+        assert_eq!(var.save_slice_spec(), "50 64 17,17:0,64");
+    }
+}
