@@ -11,6 +11,17 @@ pub fn unmask(masked: u32) -> u32 {
     masked.wrapping_sub(MASK_DELTA).rotate_left(15)
 }
 
+/// CRC32C of a large buffer on every core: chunk CRCs, then combined.
+pub fn crc32c_parallel(data: &[u8]) -> u32 {
+    use rayon::prelude::*;
+    const CHUNK: usize = 4 << 20;
+    if data.len() <= CHUNK {
+        return crc32c::crc32c(data);
+    }
+    let parts: Vec<(u32, usize)> = data.par_chunks(CHUNK).map(|c| (crc32c::crc32c(c), c.len())).collect();
+    parts.into_iter().fold(0, |acc, (crc, len)| crc32c::crc32c_combine(acc, crc, len))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -21,6 +32,12 @@ mod tests {
             assert_eq!(unmask(mask(c)), c);
             assert_ne!(mask(c), c);
         }
+    }
+
+    #[test]
+    fn parallel_crc_matches() {
+        let data: Vec<u8> = (0..(9 << 20) + 7).map(|i| (i * 31 % 251) as u8).collect();
+        assert_eq!(crc32c_parallel(&data), crc32c::crc32c(&data));
     }
 
     #[test]

@@ -4,14 +4,19 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use bytes::Bytes;
+use memmap2::{Advice, Mmap, UncheckedAdvice};
 use prost::Message;
 
 use crate::tensor::{byte_swap, swap_unit};
 use super::{crc, data_path, index_path, slice_key, table, CheckpointError, Result, Tensor, TensorData};
 use crate::proto::tensorflow::bundle_header_proto::Endianness;
 use crate::proto::tensorflow::{BundleEntryProto, BundleHeaderProto, DataType, TensorShapeProto};
+
+/// Tensors at least this large are mapped in with one call before reading.
+const PREFAULT_BYTES: usize = 1 << 20;
 
 /// The bundle format version this reader understands (`kTensorBundleVersion`).
 const BUNDLE_VERSION: i32 = 1;
@@ -61,7 +66,23 @@ pub struct Checkpoint {
     data_paths: Vec<PathBuf>,
     header: BundleHeaderProto,
     entries: BTreeMap<String, EntryInfo>,
-    shards: Vec<Bytes>,
+    shards: Vec<Shard>,
+}
+
+/// A data file: its bytes, and the mapping behind them when it is mmapped.
+#[derive(Debug)]
+struct Shard {
+    bytes: Bytes,
+    map: Option<Arc<Mmap>>,
+}
+
+/// Lets `Bytes` views share the mapping that `Checkpoint::release` advises.
+struct SharedMap(Arc<Mmap>);
+
+impl AsRef<[u8]> for SharedMap {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
 }
 
 impl Checkpoint {
@@ -78,7 +99,7 @@ impl Checkpoint {
     /// order. `prefix` only names things in messages.
     pub fn from_memory(prefix: impl AsRef<Path>, index: &[u8], shards: Vec<Bytes>) -> Result<Self> {
         let prefix = prefix.as_ref().to_path_buf();
-        let mut shards = shards.into_iter();
+        let mut shards = shards.into_iter().map(|bytes| Shard { bytes, map: None });
         Self::parse(prefix, index, |path| {
             shards.next().ok_or_else(|| CheckpointError::NotFound {
                 path: path.to_path_buf(),
@@ -87,7 +108,7 @@ impl Checkpoint {
         })
     }
 
-    fn parse(prefix: PathBuf, index_bytes: &[u8], mut load_shard: impl FnMut(&Path) -> Result<Bytes>) -> Result<Self> {
+    fn parse(prefix: PathBuf, index_bytes: &[u8], mut load_shard: impl FnMut(&Path) -> Result<Shard>) -> Result<Self> {
         let index_path = index_path(&prefix);
         let corrupt = |msg: String| CheckpointError::corrupt(&index_path, msg);
         let records = table::read_table(index_bytes).map_err(corrupt)?;
@@ -107,7 +128,7 @@ impl Checkpoint {
             .iter()
             .map(|p| load_shard(p))
             .collect::<Result<Vec<_>>>()?;
-        let shard_lens: Vec<usize> = shards.iter().map(|s| s.len()).collect();
+        let shard_lens: Vec<usize> = shards.iter().map(|s| s.bytes.len()).collect();
 
         let mut slice_records: HashMap<Vec<u8>, BundleEntryProto> = HashMap::new();
         let mut full: Vec<(String, BundleEntryProto)> = Vec::new();
@@ -232,6 +253,20 @@ impl Checkpoint {
         self.read_stored(name, info.dtype, &slice.shape, *stored)
     }
 
+    /// Tells the OS that a tensor's pages will not be read again soon, so a
+    /// pass over a large checkpoint does not keep all of it resident. Views
+    /// of the tensor stay valid: the pages are read again if touched.
+    pub fn release(&self, name: &str) {
+        let Some(info) = self.entries.get(name) else { return };
+        for at in &info.stored {
+            if let Some(map) = &self.shards[at.shard].map {
+                // SAFETY: the mapping is read-only, so dropping its pages
+                // loses nothing; they are re-read from the file on access.
+                let _ = unsafe { map.unchecked_advise_range(UncheckedAdvice::DontNeed, at.offset, at.size) };
+            }
+        }
+    }
+
     fn bad(&self, name: &str, msg: String) -> CheckpointError {
         CheckpointError::bad_tensor(&self.index_path, name, msg)
     }
@@ -239,7 +274,12 @@ impl Checkpoint {
     fn read_stored(&self, name: &str, dtype: DataType, shape: &[u64], at: Stored) -> Result<Tensor> {
         let path = &self.data_paths[at.shard];
         let bad = |msg: String| CheckpointError::bad_tensor(path, name, msg);
-        let raw = self.shards[at.shard].slice(at.offset..at.offset + at.size);
+        let shard = &self.shards[at.shard];
+        if let (Some(map), true) = (&shard.map, at.size >= PREFAULT_BYTES) {
+            // One call maps the whole range, instead of a page fault every few pages.
+            let _ = map.advise_range(Advice::PopulateRead, at.offset, at.size);
+        }
+        let raw = shard.bytes.slice(at.offset..at.offset + at.size);
         let big_endian = self.header.endianness == Endianness::Big as i32;
         let checksum_mismatch = || {
             bad(format!(
@@ -254,7 +294,7 @@ impl Checkpoint {
                 return Err(checksum_mismatch());
             }
             TensorData::Strings(strings)
-        } else if crc::mask(crc32c::crc32c(&raw)) != at.masked_crc {
+        } else if crc::mask(crc::crc32c_parallel(&raw)) != at.masked_crc {
             return Err(checksum_mismatch());
         } else if big_endian {
             let unit = swap_unit(dtype).ok_or_else(|| bad(format!("cannot byte-swap {dtype} tensors")))?;
@@ -270,7 +310,7 @@ impl Checkpoint {
     }
 }
 
-fn map_file(path: &Path) -> Result<Bytes> {
+fn map_file(path: &Path) -> Result<Shard> {
     let file = File::open(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => CheckpointError::NotFound {
             path: path.to_path_buf(),
@@ -280,13 +320,16 @@ fn map_file(path: &Path) -> Result<Bytes> {
     })?;
     let len = file.metadata().map_err(|e| CheckpointError::io(path, e))?.len();
     if len == 0 {
-        return Ok(Bytes::new());
+        return Ok(Shard { bytes: Bytes::new(), map: None });
     }
     // SAFETY: the map is read-only and private to this process. TensorFlow
     // writes checkpoints to a temporary name and renames them, so a file we
     // open is complete and not rewritten in place underneath us.
-    let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| CheckpointError::io(path, e))?;
-    Ok(Bytes::from_owner(map))
+    let map = Arc::new(unsafe { Mmap::map(&file) }.map_err(|e| CheckpointError::io(path, e))?);
+    Ok(Shard {
+        bytes: Bytes::from_owner(SharedMap(map.clone())),
+        map: Some(map),
+    })
 }
 
 fn check_header(header: &BundleHeaderProto) -> Result<usize, String> {

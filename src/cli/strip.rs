@@ -2,7 +2,6 @@
 //! strip_pruning_vars' flags, defaults and output, without TensorFlow.
 
 use std::collections::HashSet;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -13,7 +12,7 @@ use super::render::{human_bytes, percent, shape, table};
 use super::CliError;
 use tf_strip::atomic::AtomicFile;
 use tf_strip::checkpoint::{self, Checkpoint};
-use tf_strip::graph::{self, collection_nodes, encode_message, variable_defs, Format, Graph, ModelFile};
+use tf_strip::graph::{self, collection_nodes, variable_defs, write_message_to, Format, Graph, ModelFile};
 use tf_strip::proto::tensorflow::{GraphDef, VariableDef};
 use tf_strip::transform::{strip, StripOptions, StripReport, VariableSource};
 
@@ -174,10 +173,8 @@ pub fn run(args: StripArgs) -> Result<(), CliError> {
 
     steps.step("writing the stripped graph");
     let format = if args.as_text { Format::Text } else { Format::Binary };
-    let encoded = encode_message(&out_path, graph.def(), format)?;
-    let io_err = |source| CliError::Io { path: out_path.clone(), source };
-    out.write_all(&encoded).map_err(io_err)?;
-    out.commit().map_err(io_err)?;
+    let bytes_out = write_message_to(&mut out, &out_path, graph.def(), format)?;
+    out.commit().map_err(|source| CliError::Io { path: out_path.clone(), source })?;
     drop(steps);
 
     let summary = Summary {
@@ -185,7 +182,7 @@ pub fn run(args: StripArgs) -> Result<(), CliError> {
         graph: source.path.display().to_string(),
         output: out_path.display().to_string(),
         bytes_in,
-        bytes_out: encoded.len() as u64,
+        bytes_out,
         seconds: start.elapsed().as_secs_f64(),
         report,
     };

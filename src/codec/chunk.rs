@@ -67,6 +67,14 @@ pub fn byte_entropy(bytes: &[u8]) -> f64 {
 
 /// Appends a stream: mode byte, stored length, data.
 pub fn put_stream(w: &mut Writer, raw: &[u8], level: i32) {
+    let before = w.as_slice().len();
+    put_stream_(w, raw, level);
+    if std::env::var_os("TFS_TRACE").is_some() {
+        eprintln!("stream raw {} stored {} H0 {:.3}", raw.len(), w.as_slice().len() - before - 9, byte_entropy(raw));
+    }
+}
+
+fn put_stream_(w: &mut Writer, raw: &[u8], level: i32) {
     // Sample to skip compressing what cannot compress (mantissa planes).
     let sample = &raw[..raw.len().min(1 << 16)];
     if raw.len() >= 64 && byte_entropy(sample) < 7.9 {
@@ -149,8 +157,72 @@ fn elem<const K: usize>(data: &[u8], i: usize) -> [u8; K] {
     e
 }
 
-fn count_zeros<const K: usize>(data: &[u8]) -> usize {
-    data.chunks_exact(K).filter(|c| c.iter().all(|&b| b == 0)).count()
+/// OR of the element's bytes without the sign bits of its floating parts:
+/// zero for +0.0 and -0.0 alike (the sign of a zero is kept apart).
+#[inline(always)]
+fn magnitude<const K: usize, const U: usize>(e: &[u8]) -> u8 {
+    let mut a = 0u8;
+    for (b, &x) in e.iter().enumerate().take(K) {
+        a |= if U > 0 && b % U == U - 1 { x & 0x7f } else { x };
+    }
+    a
+}
+
+/// Sign bits of the element's floating parts, part `p` at bit `p`.
+#[inline(always)]
+fn signs<const K: usize, const U: usize>(e: &[u8]) -> u8 {
+    let mut s = 0u8;
+    if U > 0 {
+        for p in 0..K / U {
+            s |= (e[p * U + U - 1] >> 7) << p;
+        }
+    }
+    s
+}
+
+/// Parts with a sign bit per element.
+const fn parts<const K: usize, const U: usize>() -> usize {
+    if U == 0 {
+        0
+    } else {
+        K / U
+    }
+}
+
+fn count_zeros<const K: usize, const U: usize>(data: &[u8]) -> usize {
+    data.chunks_exact(K).filter(|c| magnitude::<K, U>(c) == 0).count()
+}
+
+/// Calls `f(t)` for every set bit `from + t` with `t < len` of `bits`.
+#[inline(always)]
+fn for_set_bits(bits: &[u8], from: usize, len: usize, mut f: impl FnMut(usize)) {
+    let end = from + len;
+    let mut i = from;
+    while i < end {
+        let byte = bits.get(i >> 3).copied().unwrap_or(0) >> (i & 7);
+        let take = (8 - (i & 7)).min(end - i);
+        let mut v = byte & ((1u16 << take) - 1) as u8;
+        while v != 0 {
+            let t = v.trailing_zeros() as usize;
+            f(i + t - from);
+            v &= v - 1;
+        }
+        i += take;
+    }
+}
+
+/// Sets the sign bits of the zero elements at `out[at..at + count]` from
+/// zero-sign bits `zi..` of `bits`.
+#[inline(always)]
+fn put_zero_signs<const K: usize, const U: usize>(out: &mut [u8], at: usize, count: usize, bits: &[u8], zi: usize) {
+    let p = parts::<K, U>();
+    if p == 0 || bits.is_empty() {
+        return;
+    }
+    for_set_bits(bits, zi * p, count * p, |t| {
+        let (e, part) = (at + t / p, t % p);
+        out[e * K + part * U + U - 1] |= 0x80;
+    });
 }
 
 /// Splits (and rotates) the elements at `idx` (all when `None`) into planes.
@@ -202,13 +274,28 @@ fn encode_sparse<const K: usize, const U: usize>(data: &[u8], zeros: usize, leve
     // Branch-free compaction of the positions of the minority class and of the nonzeros.
     let mut minor = vec![0u32; minority + 1];
     let mut nz = vec![0u32; n - zeros + 1];
-    let (mut m, mut j) = (0usize, 0usize);
+    let p = parts::<K, U>();
+    let mut zero_signs = vec![0u8; (zeros * p).div_ceil(8)];
+    let mut any_sign = 0u8;
+    let (mut m, mut j, mut z) = (0usize, 0usize, 0usize);
     for i in 0..n {
-        let is_zero = data[i * K..i * K + K].iter().fold(0u8, |a, &b| a | b) == 0;
+        let e = &data[i * K..i * K + K];
+        let is_zero = magnitude::<K, U>(e) == 0;
         minor[m] = i as u32;
         m += (is_zero != zero_major) as usize;
         nz[j] = i as u32;
         j += (!is_zero) as usize;
+        if p > 0 && is_zero {
+            let s = signs::<K, U>(e);
+            any_sign |= s;
+            for b in 0..p {
+                zero_signs[(z * p + b) >> 3] |= ((s >> b) & 1) << ((z * p + b) & 7);
+            }
+            z += 1;
+        }
+    }
+    if any_sign == 0 {
+        zero_signs.clear();
     }
     minor.truncate(minority);
     nz.truncate(n - zeros);
@@ -228,6 +315,13 @@ fn encode_sparse<const K: usize, const U: usize>(data: &[u8], zeros: usize, leve
     w.u64(minority as u64);
     w.u64(runs.len() as u64);
     put_stream(&mut w, &runs, level);
+    if p > 0 {
+        // Signs of the zeros (-0.0 is common: mask * w for w < 0), or nothing.
+        w.u8((!zero_signs.is_empty()) as u8);
+        if !zero_signs.is_empty() {
+            put_stream(&mut w, &zero_signs, level);
+        }
+    }
     put_planes(&mut w, &planes::<K, U>(data, Some(&nz)), level);
     w.into_inner()
 }
@@ -256,6 +350,17 @@ fn decode_sparse<const K: usize, const U: usize>(r: &mut Reader<'_>, out: &mut [
     }
     let runs = get_stream(r, runs_len, "zero pattern")?;
     let nnz = if zero_major { minority } else { n - minority };
+    let zeros = n - nnz;
+    let p = parts::<K, U>();
+    let zero_signs = match p {
+        0 => Default::default(),
+        _ => match r.u8("zero signs")? {
+            0 => Default::default(),
+            1 => get_stream(r, (zeros * p).div_ceil(8), "zero signs")?,
+            x => return Err(Problem::Malformed(format!("bad zero-sign flag {x}"))),
+        },
+    };
+    let mut zi = 0usize;
     let planes = get_planes::<K>(r, nnz)?;
     let bad = || Problem::Malformed("zero pattern does not match the chunk size".into());
     let (mut pos, mut acc, mut m, mut j) = (0usize, 0usize, 0usize, 0usize);
@@ -272,6 +377,8 @@ fn decode_sparse<const K: usize, const U: usize>(r: &mut Reader<'_>, out: &mut [
             }
             out[end * K..end * K + K].copy_from_slice(&gather::<K, U>(&planes, j));
             j += 1;
+            put_zero_signs::<K, U>(out, pos, acc, &zero_signs, zi);
+            zi += acc;
         } else {
             if j + acc > nnz {
                 return Err(bad());
@@ -280,6 +387,8 @@ fn decode_sparse<const K: usize, const U: usize>(r: &mut Reader<'_>, out: &mut [
                 e.copy_from_slice(&gather::<K, U>(&planes, j + t));
             }
             j += acc;
+            put_zero_signs::<K, U>(out, end, 1, &zero_signs, zi);
+            zi += 1;
         }
         m += 1;
         pos = end + 1;
@@ -287,6 +396,10 @@ fn decode_sparse<const K: usize, const U: usize>(r: &mut Reader<'_>, out: &mut [
     }
     if acc != 0 || m != minority {
         return Err(bad());
+    }
+    if zero_major {
+        // The zeros after the last nonzero.
+        put_zero_signs::<K, U>(out, pos, n - pos, &zero_signs, zi);
     }
     if !zero_major {
         // The nonzeros after the last zero.
@@ -322,13 +435,7 @@ macro_rules! dispatch {
 }
 
 fn zeros_of(layout: Layout, data: &[u8]) -> usize {
-    match layout.size {
-        2 => count_zeros::<2>(data),
-        4 => count_zeros::<4>(data),
-        8 => count_zeros::<8>(data),
-        16 => count_zeros::<16>(data),
-        _ => count_zeros::<1>(data),
-    }
+    dispatch!(layout, count_zeros(data))
 }
 
 /// Encodes one chunk (`data.len()` a multiple of the element size) with the

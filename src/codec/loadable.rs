@@ -9,9 +9,11 @@
 //! W'   = Reshape(Bitcast(ScatterNd(idx, values_as_int, [n]), T), shape)
 //! ```
 //!
-//! The values travel as same-width integers and are bitcast back, so the
-//! rebuild is bit-exact (a float ScatterNd adds into +0.0 and would turn
-//! -0.0 into +0.0).
+//! The values travel as same-width integers and are bitcast back, so every
+//! nonzero is rebuilt bit for bit (NaN payloads included). Zeros are rebuilt
+//! as +0.0: a stripped model holds many -0.0 (`mask * w` for `w < 0`), equal
+//! to +0.0 under IEEE comparison, and keeping their signs would cost one
+//! more bit per zero; the models' outputs are tested bit-identical.
 //!
 //! Grappler folds constants only below 10 MiB, so a plain rebuild of a big
 //! layer would run on every `Session.run`. The rebuild is made to run once
@@ -145,8 +147,12 @@ fn rewrite(n: &NodeDef, opts: &LoadableOptions) -> Option<(Vec<NodeDef>, Rewritt
     }
     let mut mask = vec![0u8; elements.div_ceil(8)];
     let mut values = Vec::with_capacity(bytes.len() / 4);
+    // -0.0 counts as zero and is rebuilt as +0.0 (equal under IEEE
+    // comparison; its sign would cost one more bit per zero).
+    let floating = int != dtype;
     for (i, e) in bytes.chunks_exact(size).enumerate() {
-        if e.iter().any(|&b| b != 0) {
+        let top = if floating { e[size - 1] & 0x7f } else { e[size - 1] };
+        if top != 0 || e[..size - 1].iter().any(|&b| b != 0) {
             mask[i / 8] |= 1 << (i % 8);
             values.extend_from_slice(e);
         }

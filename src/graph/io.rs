@@ -1,13 +1,15 @@
 //! Reading and writing graph files: binary protobuf or text format, chosen by
 //! the file name as TensorFlow's tools do, with a content check as fallback.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use prost::Message;
 use prost_reflect::ReflectMessage;
 
 use super::{GraphError, Result};
-use crate::atomic;
+use super::sink::StreamSink;
+use crate::atomic::AtomicFile;
 use crate::proto::tensorflow::{GraphDef, MetaGraphDef, SavedModel};
 use crate::textformat;
 
@@ -58,15 +60,27 @@ fn decode_message<M: Message + ReflectMessage + Default>(path: &Path, bytes: &[u
     }
 }
 
-/// The bytes of `message` in `format`; `path` only names the output in errors.
-pub fn encode_message<M: Message + ReflectMessage + Default>(path: &Path, message: &M, format: Format) -> Result<Vec<u8>> {
+/// Writes `message` in `format` to `out`, streaming; `path` names the output
+/// in errors. Returns the number of bytes written.
+pub fn write_message_to<M: Message + ReflectMessage + Default>(
+    out: &mut impl Write,
+    path: &Path,
+    message: &M,
+    format: Format,
+) -> Result<u64> {
+    let io_error = |source| GraphError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
     match format {
-        Format::Text => textformat::print(message)
-            .map(String::into_bytes)
-            .map_err(|msg| GraphError::Parse {
+        Format::Text => {
+            let text = textformat::print(message).map_err(|msg| GraphError::Parse {
                 path: path.to_path_buf(),
                 msg,
-            }),
+            })?;
+            out.write_all(text.as_bytes()).map_err(io_error)?;
+            Ok(text.len() as u64)
+        }
         Format::Binary => {
             let len = message.encoded_len() as u64;
             if len > PROTOBUF_LIMIT {
@@ -78,18 +92,24 @@ pub fn encode_message<M: Message + ReflectMessage + Default>(path: &Path, messag
                     ),
                 });
             }
-            Ok(message.encode_to_vec())
+            let mut sink = StreamSink::new(out);
+            message
+                .encode(&mut sink)
+                .map_err(|e| io_error(std::io::Error::other(e)))?;
+            sink.finish().map_err(io_error)
         }
     }
 }
 
-/// Writes `message` atomically.
+/// Writes `message` to `path` atomically.
 pub fn write_message<M: Message + ReflectMessage + Default>(path: &Path, message: &M, format: Format) -> Result<()> {
-    let bytes = encode_message(path, message, format)?;
-    atomic::write_file(path, &bytes).map_err(|source| GraphError::Io {
+    let io_error = |source| GraphError::Io {
         path: path.to_path_buf(),
         source,
-    })
+    };
+    let mut file = AtomicFile::create(path).map_err(io_error)?;
+    write_message_to(&mut file, path, message, format)?;
+    file.commit().map_err(io_error)
 }
 
 /// Any file or directory that holds a graph.

@@ -4,12 +4,13 @@
 
 mod io;
 mod meta;
+mod sink;
 mod subgraph;
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 
-pub use io::{encode_message, read_message, write_message, Format, ModelFile, PROTOBUF_LIMIT};
+pub use io::{read_message, write_message, write_message_to, Format, ModelFile, PROTOBUF_LIMIT};
 pub use meta::{collection_nodes, variable_defs};
 pub use subgraph::{extract_subgraph, reachable_from};
 

@@ -62,7 +62,18 @@ impl Tensor {
 
 /// Zero test on raw little-endian elements. For floating types the sign bit
 /// is ignored (`-0.0 == 0`); complex values are zero when both parts are.
+/// Large tensors are counted on every core.
 pub fn count_zeros(dtype: DataType, bytes: &[u8]) -> Option<u64> {
+    use rayon::prelude::*;
+    // A multiple of every element size.
+    const CHUNK: usize = 1 << 20;
+    if bytes.len() <= CHUNK {
+        return count_zeros_serial(dtype, bytes);
+    }
+    bytes.par_chunks(CHUNK).map(|c| count_zeros_serial(dtype, c)).sum()
+}
+
+fn count_zeros_serial(dtype: DataType, bytes: &[u8]) -> Option<u64> {
     let sign_ignored = is_floating(dtype);
     let size = dtype.byte_size()?;
     let count = match (size, sign_ignored) {

@@ -4,6 +4,7 @@
 
 use bytes::Bytes;
 
+use super::freeze::{is_variable, VariableSource};
 use crate::graph::{Graph, InputRef};
 use crate::proto::tensorflow::attr_value::Value;
 use crate::proto::tensorflow::DataType;
@@ -11,38 +12,59 @@ use crate::tensor::{self, Tensor, TensorData};
 
 const PASS_THROUGH: [&str; 4] = ["Identity", "Snapshot", "StopGradient", "ReadVariableOp"];
 
-/// The value of `input` (a `NodeDef.input` string), when it is constant.
-pub fn evaluate(graph: &Graph, input: &str) -> Result<Tensor, String> {
-    let r = InputRef::parse(input);
-    let node = graph.node(r.node).ok_or_else(|| format!("input `{input}` is not in the graph"))?;
-    let data_inputs = || node.input.iter().filter(|i| !i.starts_with('^'));
-    if r.port != 0 {
-        return Err(format!("output {} of `{}` is not constant", r.port, node.name));
+/// Evaluates constant subgraphs, reading variables from the checkpoint and
+/// remembering which it read.
+pub struct Evaluator<'a> {
+    graph: &'a Graph,
+    variables: &'a VariableSource<'a>,
+    /// Variable nodes read so far.
+    pub read: Vec<String>,
+}
+
+impl<'a> Evaluator<'a> {
+    pub fn new(graph: &'a Graph, variables: &'a VariableSource<'a>) -> Self {
+        Evaluator { graph, variables, read: Vec::new() }
     }
-    match node.op.as_str() {
-        "Const" => match node.attr.get("value").and_then(|a| a.value.as_ref()) {
-            Some(Value::Tensor(t)) => tensor::from_proto(t).map_err(|e| format!("`{}`: {e}", node.name)),
-            _ => Err(format!("Const `{}` has no tensor value", node.name)),
-        },
-        op if PASS_THROUGH.contains(&op) => {
-            let first = data_inputs().next().ok_or_else(|| format!("`{}` has no input", node.name))?;
-            evaluate(graph, first)
+
+    /// The value of `input` (a `NodeDef.input` string), when it is constant.
+    pub fn evaluate(&mut self, input: &str) -> Result<Tensor, String> {
+        let graph = self.graph;
+        let r = InputRef::parse(input);
+        let node = graph.node(r.node).ok_or_else(|| format!("input `{input}` is not in the graph"))?;
+        let data_inputs = || node.input.iter().filter(|i| !i.starts_with('^'));
+        if r.port != 0 {
+            return Err(format!("output {} of `{}` is not constant", r.port, node.name));
         }
-        "Mul" => {
-            let inputs: Vec<&String> = data_inputs().collect();
-            let [a, b] = inputs.as_slice() else {
-                return Err(format!("Mul `{}` does not have two inputs", node.name));
-            };
-            tensor::multiply(&evaluate(graph, a)?, &evaluate(graph, b)?)
+        if is_variable(node) {
+            self.read.push(node.name.clone());
+            return self.variables.value(&node.name).map_err(|e| e.to_string());
         }
-        "ConcatV2" => {
-            let inputs: Vec<&String> = data_inputs().collect();
-            let (axis, parts) = inputs.split_last().ok_or_else(|| format!("ConcatV2 `{}` has no inputs", node.name))?;
-            let axis = scalar_int(&evaluate(graph, axis)?)?;
-            let parts = parts.iter().map(|p| evaluate(graph, p)).collect::<Result<Vec<_>, _>>()?;
-            concat(&parts, axis)
+        match node.op.as_str() {
+            "Const" => match node.attr.get("value").and_then(|a| a.value.as_ref()) {
+                Some(Value::Tensor(t)) => tensor::from_proto(t).map_err(|e| format!("`{}`: {e}", node.name)),
+                _ => Err(format!("Const `{}` has no tensor value", node.name)),
+            },
+            op if PASS_THROUGH.contains(&op) => {
+                let first = data_inputs().next().ok_or_else(|| format!("`{}` has no input", node.name))?;
+                self.evaluate(first)
+            }
+            "Mul" => {
+                let inputs: Vec<&String> = data_inputs().collect();
+                let [a, b] = inputs.as_slice() else {
+                    return Err(format!("Mul `{}` does not have two inputs", node.name));
+                };
+                let (a, b) = (self.evaluate(a)?, self.evaluate(b)?);
+                tensor::multiply(&a, &b)
+            }
+            "ConcatV2" => {
+                let inputs: Vec<&String> = data_inputs().collect();
+                let (axis, parts) = inputs.split_last().ok_or_else(|| format!("ConcatV2 `{}` has no inputs", node.name))?;
+                let axis = scalar_int(&self.evaluate(axis)?)?;
+                let parts = parts.iter().map(|p| self.evaluate(p)).collect::<Result<Vec<_>, _>>()?;
+                concat(&parts, axis)
+            }
+            op => Err(format!("it depends on `{}`, a {op} op, which is not constant", node.name)),
         }
-        op => Err(format!("it depends on `{}`, a {op} op, which is not constant", node.name)),
     }
 }
 

@@ -5,8 +5,8 @@
 
 use std::collections::HashSet;
 
-use super::eval::evaluate;
-use super::freeze::const_node;
+use super::eval::Evaluator;
+use super::freeze::{const_node, VariableSource};
 use super::{Result, TransformError};
 use crate::graph::{node_name, Graph};
 use crate::proto::tensorflow::NodeDef;
@@ -47,9 +47,10 @@ fn is_masked_weight(graph: &Graph, node: &NodeDef, masks: &HashSet<String>) -> b
         || (node.op == "Mul" && node.input.iter().any(|i| !i.starts_with('^') && is_mask(graph, i, masks)))
 }
 
-/// Replaces every masked weight with its value. Run after `freeze`, so that
-/// masks and weights are constants.
-pub fn fold_masks(graph: &mut Graph, masks: &HashSet<String>) -> Result<Vec<MaskedWeight>> {
+/// Replaces every masked weight with its value, reading masks and weights
+/// from `variables` (or constants, in a frozen graph). Each layer's pages are
+/// released once folded, so a large checkpoint is never resident at once.
+pub fn fold_masks(graph: &mut Graph, masks: &HashSet<String>, variables: &VariableSource) -> Result<Vec<MaskedWeight>> {
     let targets: Vec<String> = graph
         .nodes()
         .iter()
@@ -58,10 +59,12 @@ pub fn fold_masks(graph: &mut Graph, masks: &HashSet<String>) -> Result<Vec<Mask
         .collect();
     let mut folded = Vec::with_capacity(targets.len());
     for name in targets {
-        let value = evaluate(graph, &name).map_err(|msg| TransformError::Fold {
+        let mut evaluator = Evaluator::new(graph, variables);
+        let value = evaluator.evaluate(&name).map_err(|msg| TransformError::Fold {
             node: name.clone(),
             msg,
         })?;
+        let read = std::mem::take(&mut evaluator.read);
         folded.push(MaskedWeight {
             name: name.clone(),
             dtype: value.dtype.name().to_string(),
@@ -70,6 +73,7 @@ pub fn fold_masks(graph: &mut Graph, masks: &HashSet<String>) -> Result<Vec<Mask
             zeros: value.count_zeros().unwrap_or(0),
         });
         graph.replace(const_node(&name, &value))?;
+        variables.release(&read);
     }
     Ok(folded)
 }

@@ -36,15 +36,20 @@ impl<'a> VariableSource<'a> {
         VariableSource { checkpoint, slices }
     }
 
-    pub fn checkpoint(&self) -> &Checkpoint {
-        self.checkpoint
+    fn key<'k>(&'k self, node: &'k str) -> &'k str {
+        self.slices.get(node).map_or(node, |(full, _)| full.as_str())
     }
 
-    fn value(&self, node: &str) -> Result<Tensor> {
-        let (key, start) = match self.slices.get(node) {
-            Some((full, start)) => (full.as_str(), Some(start)),
-            None => (node, None),
-        };
+    /// Lets the OS drop the pages of variables that will not be read again.
+    pub(super) fn release(&self, nodes: &[String]) {
+        for node in nodes {
+            self.checkpoint.release(self.key(node));
+        }
+    }
+
+    pub(super) fn value(&self, node: &str) -> Result<Tensor> {
+        let key = self.key(node);
+        let start = self.slices.get(node).map(|(_, start)| start);
         if !self.checkpoint.contains(key) {
             return Err(TransformError::MissingVariable {
                 node: node.to_string(),

@@ -42,12 +42,15 @@ pub fn strip(graph: &mut Graph, source: &VariableSource, options: &StripOptions)
         }
     }
     extract_subgraph(graph, &options.outputs)?;
+    // Folding first means masks and weights are read once, straight into
+    // their product, and never frozen on their own.
+    let masked_weights = fold_masks(graph, &options.masks, source)?;
+    extract_subgraph(graph, &options.outputs)?;
     let frozen = freeze(graph, source)?;
-    let masked_weights = fold_masks(graph, &options.masks)?;
     extract_subgraph(graph, &options.outputs)?;
     drop_dangling_colocation(graph);
 
-    let (params, nonzeros) = count_constants(graph);
+    let (params, nonzeros) = count_constants(graph, &masked_weights);
     Ok(StripReport {
         masked_weights,
         variables_frozen: frozen.len(),
@@ -58,10 +61,12 @@ pub fn strip(graph: &mut Graph, source: &VariableSource, options: &StripOptions)
     })
 }
 
-fn count_constants(graph: &Graph) -> (u64, u64) {
-    let mut params = 0;
-    let mut nonzeros = 0;
-    for node in graph.nodes().iter().filter(|n| n.op == "Const") {
+/// Elements and nonzeros of every constant; folded weights were counted when folded.
+fn count_constants(graph: &Graph, folded: &[MaskedWeight]) -> (u64, u64) {
+    let mut params: u64 = folded.iter().map(|m| m.elements).sum();
+    let mut nonzeros: u64 = folded.iter().map(|m| m.elements - m.zeros).sum();
+    let folded: HashSet<&str> = folded.iter().map(|m| m.name.as_str()).collect();
+    for node in graph.nodes().iter().filter(|n| n.op == "Const" && !folded.contains(n.name.as_str())) {
         if let Some(Value::Tensor(t)) = node.attr.get("value").and_then(|a| a.value.as_ref()) {
             if let Ok(t) = crate::tensor::from_proto(t) {
                 let n = t.num_elements();

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use super::builder::{join, Node, Ops};
-use super::select::{consumers, VarKind, Weight};
+use super::select::{Consumers, VarKind, Weight};
 use super::variables::{self, Slice, Spec, Variable};
 use super::InjectError;
 use crate::graph::{Graph, InputRef};
@@ -77,7 +77,12 @@ pub fn scopes(graph: &Graph, weights: &[Weight]) -> Vec<String> {
         .collect()
 }
 
-pub fn apply_mask(graph: &mut Graph, weight: Weight, scope: String) -> Result<Masked, InjectError> {
+pub fn apply_mask(
+    graph: &mut Graph,
+    consumers: &Consumers,
+    weight: Weight,
+    scope: String,
+) -> Result<Masked, InjectError> {
     let dtype = weight.dtype;
     let mut ops = Ops::new(graph, &scope);
     let mask_name = format!("{scope}/mask");
@@ -141,8 +146,9 @@ pub fn apply_mask(graph: &mut Graph, weight: Weight, scope: String) -> Result<Ma
             .input(weight_value)
             .ty("T", dtype),
     )?;
-    let rewired = rewire(graph, &weight.reads, &masked_weight);
-    let (masked_gradients, unmasked_updates) = mask_gradients(graph, &weight, &mask_parts)?;
+    let rewired = rewire(graph, consumers, &weight.reads, &masked_weight)?;
+    let (masked_gradients, unmasked_updates) =
+        mask_gradients(graph, consumers, &weight, &mask_parts)?;
     Ok(Masked {
         weight,
         scope,
@@ -174,32 +180,35 @@ fn join_partitions(
 /// Points every reader of `reads` at `masked` except the masked weight itself,
 /// the optimizer's updates (they take the variable, not a read, but resource
 /// optimizers may read it too) and the saver.
-fn rewire(graph: &mut Graph, reads: &[String], masked: &str) -> Vec<String> {
-    let consumers = consumers(graph);
+fn rewire(
+    graph: &mut Graph,
+    consumers: &Consumers,
+    reads: &[String],
+    masked: &str,
+) -> Result<Vec<String>, InjectError> {
     let mut rewired = Vec::new();
-    let targets: Vec<String> = reads
-        .iter()
-        .flat_map(|r| consumers.get(r).into_iter().flatten().cloned())
-        .filter(|c| c != masked && !c.starts_with("save/"))
-        .collect();
-    for node in graph.nodes_mut() {
-        if !targets.contains(&node.name)
-            || node.op.starts_with("Apply")
-            || node.op.starts_with("ResourceApply")
-        {
-            continue;
-        }
-        for input in &mut node.input {
-            let r = InputRef::parse(input);
-            if !r.control && r.port == 0 && reads.iter().any(|x| x == r.node) {
-                *input = masked.to_string();
-                if !rewired.contains(&node.name) {
-                    rewired.push(node.name.clone());
+    for read in reads {
+        for consumer in consumers.get(read).into_iter().flatten() {
+            let Some(node) = graph.node(consumer) else {
+                continue;
+            };
+            if consumer == masked || consumer.starts_with("save/") || node.op.contains("Apply") {
+                continue;
+            }
+            let mut node = node.clone();
+            for input in &mut node.input {
+                let r = InputRef::parse(input);
+                if !r.control && r.port == 0 && r.node == read {
+                    *input = masked.to_string();
                 }
             }
+            if !rewired.contains(consumer) {
+                rewired.push(consumer.clone());
+            }
+            graph.replace(node)?;
         }
     }
-    rewired
+    Ok(rewired)
 }
 
 /// Where the gradient goes in TensorFlow's dense optimizer updates (the
@@ -226,15 +235,18 @@ fn gradient_input(op: &str) -> Option<usize> {
 /// weights stay where they were pruned.
 fn mask_gradients(
     graph: &mut Graph,
+    consumers: &Consumers,
     weight: &Weight,
     masks: &[Variable],
 ) -> Result<(Vec<String>, Vec<String>), InjectError> {
     let mut masked = Vec::new();
     let mut unknown = Vec::new();
     for (part, mask) in weight.parts.iter().zip(masks) {
-        let updates: Vec<_> = graph
-            .nodes()
-            .iter()
+        let updates: Vec<_> = consumers
+            .get(&part.var)
+            .into_iter()
+            .flatten()
+            .filter_map(|n| graph.node(n))
             .filter(|n| n.op.contains("Apply") && n.input.first().is_some_and(|v| v == &part.var))
             .cloned()
             .collect();

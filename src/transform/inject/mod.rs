@@ -148,7 +148,8 @@ pub fn inject(
         trainable: (!trainable.is_empty()).then_some(trainable),
         masked: collections::names(meta, "kernel").into_iter().collect(),
     };
-    let selection = select::select(&graph, &filters)?;
+    let consumers = select::consumers(&graph);
+    let selection = select::select(&graph, &consumers, &filters)?;
     let mut report = InjectReport {
         already_masked: selection.already_masked,
         ..Default::default()
@@ -180,7 +181,7 @@ pub fn inject(
     let scopes = masks::scopes(&graph, &selection.weights);
     let mut masked = Vec::new();
     for (weight, scope) in selection.weights.into_iter().zip(scopes) {
-        masked.push(masks::apply_mask(&mut graph, weight, scope)?);
+        masked.push(masks::apply_mask(&mut graph, &consumers, weight, scope)?);
     }
 
     let pruning = pruning::build(&mut graph, options, &step, &masked)?;

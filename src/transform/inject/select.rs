@@ -146,7 +146,11 @@ fn weight_operands(node: &NodeDef) -> Vec<(usize, OutAxis)> {
     }
 }
 
-pub fn select(graph: &Graph, filters: &Filters) -> Result<Selection, InjectError> {
+pub fn select(
+    graph: &Graph,
+    consumers: &Consumers,
+    filters: &Filters,
+) -> Result<Selection, InjectError> {
     let mut found: BTreeMap<String, Weight> = BTreeMap::new();
     let mut order: Vec<String> = Vec::new();
     let mut already_masked: Vec<String> = Vec::new();
@@ -166,7 +170,7 @@ pub fn select(graph: &Graph, filters: &Filters) -> Result<Selection, InjectError
                 }
                 continue;
             }
-            let Some(weight) = resolve(graph, producer, out_axis)? else {
+            let Some(weight) = resolve(graph, consumers, producer, out_axis)? else {
                 continue;
             };
             if filters.masked.contains(&weight.name) {
@@ -251,6 +255,7 @@ fn weight_name(graph: &Graph, input: &str) -> String {
 /// The weight a prunable op's operand reads, if it is a variable.
 fn resolve(
     graph: &Graph,
+    consumers: &Consumers,
     producer: &NodeDef,
     out_axis: OutAxis,
 ) -> Result<Option<Weight>, InjectError> {
@@ -258,7 +263,7 @@ fn resolve(
         let shape = var_shape(var)?;
         let reads = match kind {
             VarKind::Ref => vec![producer.name.clone()],
-            VarKind::Resource => resource_reads(graph, &var.name),
+            VarKind::Resource => resource_reads(graph, consumers, &var.name),
         };
         return Ok(Some(Weight {
             name: var.name.clone(),
@@ -348,14 +353,13 @@ fn resolve(
     }))
 }
 
-fn resource_reads(graph: &Graph, handle: &str) -> Vec<String> {
-    graph
-        .nodes()
-        .iter()
-        .filter(|n| {
-            n.op == "ReadVariableOp" && n.input.first().is_some_and(|i| node_name(i) == handle)
-        })
-        .map(|n| n.name.clone())
+fn resource_reads(graph: &Graph, consumers: &Consumers, handle: &str) -> Vec<String> {
+    consumers
+        .get(handle)
+        .into_iter()
+        .flatten()
+        .filter(|n| graph.node(n).is_some_and(|n| n.op == "ReadVariableOp"))
+        .cloned()
         .collect()
 }
 
@@ -376,14 +380,17 @@ fn const_int(graph: &Graph, input: &str) -> Option<i64> {
 }
 
 /// Consumers of each node's outputs through data edges.
-pub fn consumers(graph: &Graph) -> HashMap<String, Vec<String>> {
-    let mut out: HashMap<String, Vec<String>> = HashMap::new();
+pub type Consumers = HashMap<String, Vec<String>>;
+
+pub fn consumers(graph: &Graph) -> Consumers {
+    let mut out = Consumers::new();
     for node in graph.nodes() {
         for input in &node.input {
             let r = InputRef::parse(input);
             if !r.control {
                 let list = out.entry(r.node.to_string()).or_default();
-                if !list.contains(&node.name) {
+                // A node's inputs come together, so a repeat is the last entry.
+                if list.last() != Some(&node.name) {
                     list.push(node.name.clone());
                 }
             }
