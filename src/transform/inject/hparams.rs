@@ -240,14 +240,13 @@ impl PruningHparams {
                 return err(format!("{what} must be in range [0,1)"));
             }
         }
+        // Beyond `_validate_spec`: values TensorFlow would only reject when
+        // the graph runs (or builds), with the words it would use then.
         if self.block_pooling_function != "AVG" && self.block_pooling_function != "MAX" {
             return err(format!(
                 "Unknown pooling function for block sparsity: {}",
                 self.block_pooling_function
             ));
-        }
-        if self.pruning_frequency < 1 {
-            return err("pruning_frequency must be at least 1".into());
         }
         for (v, what) in [
             (self.block_height, "block_height"),
@@ -259,8 +258,10 @@ impl PruningHparams {
                 ));
             }
         }
-        if self.name.is_empty() || self.name.contains(['/', ':', '^']) {
-            return err(format!("name '{}' is not a valid name scope", self.name));
+        let scope = Regex::new(r"^[A-Za-z0-9.][A-Za-z0-9_.\\/>-]*$")
+            .map_err(|e| HparamsError(e.to_string()))?;
+        if !scope.is_match(&self.name) {
+            return err(format!("'{}' is not a valid scope name", self.name));
         }
         self.weight_sparsities()?;
         self.block_dims()?;
@@ -373,5 +374,7 @@ mod tests {
             "Must not pass a list for single-valued parameter: nbins"
         );
         assert!(e("block_dims_map=[fc1:4by4]").contains("block_dims_map"));
+        assert_eq!(e("name=a:b"), "'a:b' is not a valid scope name");
+        assert!(PruningHparams::parse("name=outer/pruning,pruning_frequency=0").is_ok());
     }
 }
