@@ -275,10 +275,11 @@ def train_case(case):
                 if wr[key] not in variables and not any(n.startswith(wr[key] + "/part_") for n in variables):
                     out["problems"].append(f"{wr[key]} is not in global_variables()")
         sess.run(tf1.global_variables_initializer())
-        new_saver_vars = {v.op.name for v in tf1.train.Saver()._var_list} if hasattr(tf1.train.Saver(), "_var_list") else set()
-        out["new_saver_covers_masks"] = all(
-            wr["mask"] in new_saver_vars or any(n.startswith(wr["mask"] + "/part_") for n in new_saver_vars)
-            for wr in report["weights"])
+        # A Saver built after import covers them too (it reads the `variables` collection).
+        os.makedirs(os.path.join(case["ckpt_dir"], "fresh"), exist_ok=True)
+        fresh = tf1.train.Saver().save(sess, os.path.join(case["ckpt_dir"], "fresh", "model.ckpt"))
+        fresh_keys = {name for name, _ in tf.train.list_variables(fresh)}
+        out["new_saver_covers_masks"] = all(wr[k] in fresh_keys for wr in report["weights"] for k in ("mask", "threshold"))
         x_in = g.get_tensor_by_name("input:0")
         labels = g.get_tensor_by_name("labels:0")
         loss = g.get_tensor_by_name("loss:0")
