@@ -3,7 +3,7 @@
 //! weight per layer), and for graphs an op histogram. Reports are plain data;
 //! the CLI renders them as a table or as JSON.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 
 use rayon::prelude::*;
@@ -92,32 +92,51 @@ fn totals(rows: &[TensorRow]) -> Totals {
     t
 }
 
-/// Reads every tensor (checking every CRC) and describes the checkpoint.
+/// Reads every tensor once (checking every CRC) and describes the checkpoint.
 /// `meta` is the graph saved beside it, used to pair masks with weights.
+/// Pages are released as tensors are done, so memory stays flat.
 pub fn inspect_checkpoint(ckpt: &Checkpoint, meta: Option<&GraphDef>) -> Result<CheckpointReport, CheckpointError> {
     let names: Vec<&str> = ckpt.entries().map(|(n, _)| n).collect();
-    let tensors = names
+    let masked_weights = meta.map(masked_weight_operands).unwrap_or_default();
+    let layers = find_layers(&names, &masked_weights, |n| ckpt.entry(n).map(|e| (e.dtype, e.shape.clone())));
+    let in_layer: HashSet<&str> = layers.iter().flat_map(|l| [l.mask.as_str(), l.weight.as_str()]).collect();
+
+    let partitions = |name: &str| ckpt.entry(name).map_or(0, |e| e.slices.len());
+    let read = |name: &str| -> Result<(Tensor, TensorRow), CheckpointError> {
+        let t = ckpt.tensor(name)?;
+        let r = row(name, &t, partitions(name));
+        Ok((t, r))
+    };
+    let singles = names
         .par_iter()
+        .filter(|n| !in_layer.contains(**n))
         .map(|name| {
-            let t = ckpt.tensor(name)?;
-            Ok(row(name, &t, ckpt.entry(name).map_or(0, |e| e.slices.len())))
+            let (_, r) = read(name)?;
+            ckpt.release(name);
+            Ok(r)
+        })
+        .collect::<Result<Vec<_>, CheckpointError>>()?;
+    let layered = layers
+        .into_par_iter()
+        .map(|l| {
+            let (mask, mask_row) = read(&l.mask)?;
+            let (weight, weight_row) = read(&l.weight)?;
+            let threshold = l.threshold.as_deref().map(|t| ckpt.tensor(t)).transpose()?;
+            let (mask_name, weight_name) = (l.mask.clone(), l.weight.clone());
+            let layer = describe_layer(l, &mask, &weight, threshold.as_ref());
+            ckpt.release(&mask_name);
+            ckpt.release(&weight_name);
+            Ok((vec![mask_row, weight_row], layer))
         })
         .collect::<Result<Vec<_>, CheckpointError>>()?;
 
-    let masked_weights = meta.map(masked_weight_operands).unwrap_or_default();
-    let layers = find_layers(&names, &masked_weights, |n| ckpt.entry(n).map(|e| (e.dtype, e.shape.clone())));
-    let pruning = layers
-        .into_par_iter()
-        .map(|l| {
-            let mask = ckpt.tensor(&l.mask)?;
-            let weight = ckpt.tensor(&l.weight)?;
-            let threshold = match &l.threshold {
-                Some(t) => Some(ckpt.tensor(t)?),
-                None => None,
-            };
-            Ok(describe_layer(l, &mask, &weight, threshold.as_ref()))
-        })
-        .collect::<Result<Vec<_>, CheckpointError>>()?;
+    let mut tensors = singles;
+    let mut pruning = Vec::with_capacity(layered.len());
+    for (rows, layer) in layered {
+        tensors.extend(rows);
+        pruning.push(layer);
+    }
+    tensors.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(CheckpointReport {
         prefix: ckpt.prefix().display().to_string(),
         shards: ckpt.data_paths().len(),

@@ -95,15 +95,22 @@ fn count_zeros_serial(dtype: DataType, bytes: &[u8]) -> Option<u64> {
     Some(count)
 }
 
+/// Counts elements for which `is_zero` holds. Written as a branch-free sum
+/// over blocks so that it vectorizes (several times faster than `filter`).
 fn count_by<const N: usize>(bytes: &[u8], is_zero: impl Fn([u8; N]) -> bool) -> u64 {
     bytes
-        .chunks_exact(N)
-        .filter(|c| {
-            let mut e = [0u8; N];
-            e.copy_from_slice(c);
-            is_zero(e)
+        .chunks(1 << 16)
+        .map(|block| {
+            block
+                .chunks_exact(N)
+                .map(|c| {
+                    let mut e = [0u8; N];
+                    e.copy_from_slice(c);
+                    is_zero(e) as u32
+                })
+                .sum::<u32>() as u64
         })
-        .count() as u64
+        .sum()
 }
 
 pub fn is_floating(dtype: DataType) -> bool {
