@@ -35,6 +35,9 @@ pub struct DecodeArgs {
     input: PathBuf,
     /// The .pb to write (byte-identical to the one encoded).
     output: PathBuf,
+    /// Print the timings as JSON on stdout.
+    #[arg(long)]
+    json: bool,
 }
 
 fn same_file(a: &Path, b: &Path) -> bool {
@@ -97,13 +100,17 @@ pub fn encode(args: EncodeArgs) -> Result<(), CliError> {
     }
     eprint!("{}", render_report(&report.tensors));
     eprintln!(
-        "{} -> {} (graph skeleton {} -> {}; entropy bound of the tensors {}); {:.3} s\nwritten to {}",
+        "{} -> {} (graph skeleton {} -> {}; entropy bound of the tensors {}); {:.3} s \
+         (read {:.3} s, encode {:.3} s, write {:.3} s)\nwritten to {}",
         human_bytes(report.input_bytes),
         human_bytes(report.output_bytes),
         human_bytes(report.skeleton_bytes),
         human_bytes(report.skeleton_stored),
         human_bytes(report.bound() as u64),
         start.elapsed().as_secs_f64(),
+        report.read_seconds,
+        report.encode_seconds,
+        report.write_seconds,
         args.output.display()
     );
     Ok(())
@@ -141,12 +148,19 @@ pub fn decode(args: DecodeArgs) -> Result<(), CliError> {
         )));
     }
     let start = Instant::now();
-    let n = codec::decode_file(&args.input, &args.output)?;
+    let r = codec::decode_file(&args.input, &args.output)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&r).unwrap_or_default());
+        return Ok(());
+    }
     eprintln!(
-        "decoded {} ({}) in {:.3} s to {}",
+        "decoded {} ({}) in {:.3} s (read {:.3} s, decode {:.3} s, write {:.3} s) to {}",
         args.input.display(),
-        human_bytes(n),
+        human_bytes(r.output_bytes),
         start.elapsed().as_secs_f64(),
+        r.read_seconds,
+        r.decode_seconds,
+        r.write_seconds,
         args.output.display()
     );
     Ok(())

@@ -70,7 +70,12 @@ pub fn put_stream(w: &mut Writer, raw: &[u8], level: i32) {
     let before = w.as_slice().len();
     put_stream_(w, raw, level);
     if std::env::var_os("TFS_TRACE").is_some() {
-        eprintln!("stream raw {} stored {} H0 {:.3}", raw.len(), w.as_slice().len() - before - 9, byte_entropy(raw));
+        eprintln!(
+            "stream raw {} stored {} H0 {:.3}",
+            raw.len(),
+            w.as_slice().len() - before - 9,
+            byte_entropy(raw)
+        );
     }
 }
 

@@ -151,6 +151,10 @@ pub struct EncodeReport {
     pub skeleton_bytes: u64,
     pub skeleton_stored: u64,
     pub tensors: Vec<TensorInfo>,
+    /// Filled in by `encode_file`: reading, encoding, writing (with sync).
+    pub read_seconds: f64,
+    pub encode_seconds: f64,
+    pub write_seconds: f64,
 }
 
 impl EncodeReport {
@@ -373,6 +377,9 @@ pub fn encode(pb: &[u8], opts: &EncodeOptions) -> (Vec<u8>, EncodeReport) {
         skeleton_bytes: skeleton.len() as u64,
         skeleton_stored: skel_blob.len() as u64,
         tensors: infos,
+        read_seconds: 0.0,
+        encode_seconds: 0.0,
+        write_seconds: 0.0,
     };
     (out, report)
 }
@@ -585,39 +592,58 @@ pub fn decode_with(bytes: &[u8], opts: &DecodeOptions) -> Result<Vec<u8>, Proble
         }
         gaps.push(rest);
     }
+    let verify = opts.verify;
     let skeleton_blob = blob(bytes, p.skeleton);
     let skeleton_len = p.skeleton_len;
     let (skel, chunks) = rayon::join(
-        move || -> Result<(), Problem> {
+        move || -> Result<Vec<u32>, Problem> {
             let mut r = Reader::new(skeleton_blob);
             let skeleton = chunk::get_stream(&mut r, skeleton_len, "the graph skeleton")?;
             if !r.is_empty() {
                 return Err(Problem::Malformed("trailing bytes after the skeleton".into()));
             }
             let mut at = 0;
+            let mut crcs = Vec::with_capacity(gaps.len());
             for gap in gaps {
                 gap.copy_from_slice(&skeleton[at..at + gap.len()]);
                 at += gap.len();
+                crcs.push(if verify { crc32c::crc32c(gap) } else { 0 });
             }
-            Ok(())
+            Ok(crcs)
         },
         || {
-            jobs.into_par_iter().try_for_each(|(t, c, piece)| {
-                chunk::decode(c.kind, blob(bytes, c.blob), t.layout, piece)
-                    .map_err(|e| Problem::Malformed(format!("tensor `{}`: {e}", t.name)))
-            })
+            // Each chunk's CRC is taken while its bytes are still in cache.
+            jobs.into_par_iter()
+                .map(|(t, c, piece)| {
+                    chunk::decode(c.kind, blob(bytes, c.blob), t.layout, piece)
+                        .map_err(|e| Problem::Malformed(format!("tensor `{}`: {e}", t.name)))?;
+                    Ok(if verify { crc32c::crc32c(piece) } else { 0 })
+                })
+                .collect::<Result<Vec<u32>, Problem>>()
         },
     );
-    skel?;
-    chunks?;
-    if opts.verify {
-        p.tensors.par_iter().try_for_each(|t| {
-            if crc32c::crc32c(&out[t.offset..t.offset + t.len]) != t.raw_crc {
+    let gap_crcs = skel?;
+    let chunk_crcs = chunks?;
+    if verify {
+        let mut chunk_crcs = chunk_crcs.into_iter();
+        let (mut total, mut prev_end) = (0u32, 0usize);
+        for (t, gap_crc) in p.tensors.iter().zip(&gap_crcs) {
+            let gap_len = t.offset - prev_end;
+            prev_end = t.offset + t.len;
+            total = crc32c::crc32c_combine(total, *gap_crc, gap_len);
+            let mut crc = 0u32;
+            for c in &t.chunks {
+                let len = c.elements as usize * t.layout.size;
+                crc = crc32c::crc32c_combine(crc, chunk_crcs.next().unwrap_or_default(), len);
+            }
+            if crc != t.raw_crc {
                 return Err(Problem::Checksum(format!("the decoded tensor `{}`", t.name)));
             }
-            Ok(())
-        })?;
-        if crc32c::crc32c(&out) != p.total_crc {
+            total = crc32c::crc32c_combine(total, crc, t.len);
+        }
+        let last_gap = p.total_len - prev_end;
+        total = crc32c::crc32c_combine(total, gap_crcs.last().copied().unwrap_or_default(), last_gap);
+        if total != p.total_crc {
             return Err(Problem::Checksum("the decoded file".into()));
         }
     }
@@ -721,15 +747,22 @@ fn write(path: &Path, bytes: &[u8]) -> Result<(), CodecError> {
 
 /// `tf-strip encode IN.pb OUT`.
 pub fn encode_file(input: &Path, output: &Path, opts: &EncodeOptions) -> Result<EncodeReport, CodecError> {
+    let t0 = std::time::Instant::now();
     let pb = read(input)?;
+    let read_seconds = t0.elapsed().as_secs_f64();
     if is_container(&pb) {
         return Err(CodecError::Unsupported {
             path: input.to_path_buf(),
             msg: "already a tf-strip sparse container".into(),
         });
     }
-    let (bytes, report) = encode(&pb, opts);
+    let t1 = std::time::Instant::now();
+    let (bytes, mut report) = encode(&pb, opts);
+    let t2 = std::time::Instant::now();
     write(output, &bytes)?;
+    report.read_seconds = read_seconds;
+    report.encode_seconds = (t2 - t1).as_secs_f64();
+    report.write_seconds = t2.elapsed().as_secs_f64();
     Ok(report)
 }
 
@@ -749,12 +782,32 @@ pub fn encode_loadable_file(
 }
 
 /// `tf-strip decode IN OUT.pb`.
-pub fn decode_file(input: &Path, output: &Path) -> Result<u64, CodecError> {
+pub fn decode_file(input: &Path, output: &Path) -> Result<DecodeReport, CodecError> {
+    let t0 = std::time::Instant::now();
     let bytes = read(input)?;
+    let t1 = std::time::Instant::now();
     let pb = decode(&bytes).map_err(|problem| CodecError::Container {
         path: input.to_path_buf(),
         problem,
     })?;
+    let t2 = std::time::Instant::now();
     write(output, &pb)?;
-    Ok(pb.len() as u64)
+    Ok(DecodeReport {
+        input_bytes: bytes.len() as u64,
+        output_bytes: pb.len() as u64,
+        read_seconds: (t1 - t0).as_secs_f64(),
+        decode_seconds: (t2 - t1).as_secs_f64(),
+        write_seconds: t2.elapsed().as_secs_f64(),
+    })
+}
+
+/// Where `decode_file`'s time went.
+#[derive(Debug, Clone, Serialize)]
+pub struct DecodeReport {
+    pub input_bytes: u64,
+    pub output_bytes: u64,
+    pub read_seconds: f64,
+    pub decode_seconds: f64,
+    /// Writing and syncing the output file.
+    pub write_seconds: f64,
 }
