@@ -421,3 +421,27 @@ fn tf_loadable_rebuild_is_bit_exact_for_every_supported_dtype() {
         assert_eq!(model.run(&[], &fetches).unwrap(), expected);
     }
 }
+
+#[test]
+fn strip_writes_the_container_directly_from_a_checkpoint() {
+    let tmp = tempfile::tempdir().unwrap();
+    for f in pruned_fixtures() {
+        let run = |extra: &[&str], dir: &Path| {
+            let out = tf_strip()
+                .arg(format!("--checkpoint_dir={}", f.dir.display()))
+                .arg(format!("--output_node_names={}", f.outputs.join(",")))
+                .arg(format!("--output_dir={}", dir.display()))
+                .args(extra)
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{}: {}", f.name, String::from_utf8_lossy(&out.stderr));
+        };
+        let dir = tmp.path().join(&f.name);
+        run(&[], &dir);
+        run(&["--encode"], &dir);
+        let pb = std::fs::read(dir.join("pruning_stripped.pb")).unwrap();
+        let container = std::fs::read(dir.join("pruning_stripped.tfsparse")).unwrap();
+        assert!(codec::is_container(&container) && container.len() < pb.len(), "{}", f.name);
+        assert!(codec::decode(&container).unwrap() == pb, "{}: decoded bytes differ", f.name);
+    }
+}

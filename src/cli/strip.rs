@@ -53,6 +53,10 @@ pub struct StripArgs {
     /// Print the report as JSON on stdout.
     #[arg(long)]
     json: bool,
+    /// Write the sparse container (`tf-strip decode` restores the .pb) instead of
+    /// the .pb; the default file name becomes pruning_stripped.tfsparse.
+    #[arg(long, conflicts_with = "as_text")]
+    encode: bool,
 }
 
 /// The graph to strip and what its MetaGraphDef says about variables.
@@ -161,7 +165,11 @@ pub fn run(args: StripArgs) -> Result<(), CliError> {
     let mut inputs: Vec<PathBuf> = ckpt.data_paths().to_vec();
     inputs.push(checkpoint::index_path(&prefix));
     inputs.push(source.path.clone());
-    let (out_path, mut out) = open_output(&args.output_dir, &args.filename)?;
+    let filename = match args.encode && args.filename == "pruning_stripped.pb" {
+        true => "pruning_stripped.tfsparse",
+        false => args.filename.as_str(),
+    };
+    let (out_path, mut out) = open_output(&args.output_dir, filename)?;
     check_not_an_input(&out_path, &inputs)?;
 
     let bytes_in: u64 = inputs.iter().filter_map(|p| std::fs::metadata(p).ok()).map(|m| m.len()).sum();
@@ -173,7 +181,16 @@ pub fn run(args: StripArgs) -> Result<(), CliError> {
 
     steps.step("writing the stripped graph");
     let format = if args.as_text { Format::Text } else { Format::Binary };
-    let bytes_out = write_message_to(&mut out, &out_path, graph.def(), format)?;
+    let bytes_out = if args.encode {
+        let mut pb = Vec::new();
+        write_message_to(&mut pb, &out_path, graph.def(), format)?;
+        let (container, _) = tf_strip::codec::encode(&pb, &Default::default());
+        std::io::Write::write_all(&mut out, &container)
+            .map_err(|source| CliError::Io { path: out_path.clone(), source })?;
+        container.len() as u64
+    } else {
+        write_message_to(&mut out, &out_path, graph.def(), format)?
+    };
     out.commit().map_err(|source| CliError::Io { path: out_path.clone(), source })?;
     drop(steps);
 
