@@ -12,7 +12,8 @@ at each pruning step every mask's zero count is the schedule's (within one eleme
 channel of round()), masks are 0/1 and equal |W| >= threshold (per block / channel), the
 threshold is the k-th largest |W| (pooled block value, channel L2 norm); between pruning steps
 masks do not change, masked weights are zero wherever the mask is, and (plain gradient
-descent) pruned weights do not move.
+descent) pruned weights do not move. A trace of every step shows the sort (TopKV2) runs exactly
+on the pruning steps.
 """
 import json
 import os
@@ -297,12 +298,20 @@ def train_case(case):
         for i in range(case["steps"]):
             j = (i * BATCH) % (len(x) - BATCH)
             feed = {x_in: x[j:j + BATCH], labels: y[j:j + BATCH]}
-            losses.append(float(sess.run([train, loss], feed)[1]))
-            if not case["chained"]:
-                sess.run(update)
+            # Traced: which ops really ran (a dead branch of the conditional runs none).
+            trace = tf1.RunMetadata()
+            traced = dict(options=tf1.RunOptions(trace_level=tf1.RunOptions.FULL_TRACE), run_metadata=trace)
+            if case["chained"]:
+                losses.append(float(sess.run([train, loss], feed, **traced)[1]))
+            else:
+                losses.append(float(sess.run([train, loss], feed)[1]))
+                sess.run(update, **traced)
+            sorted_now = any(n.node_name.endswith("TopKV2") for d in trace.step_stats.dev_stats for n in d.node_stats)
             step, last_step = sess.run([gstep, last])
             values = sess.run([[w, m, t, mw] for _, w, m, t, mw in names])
             updated = last_step == step and step > 0 and (previous is None or previous[0] != last_step)
+            if sorted_now != updated:
+                out["problems"].append(f"step {step}: the sort ran={sorted_now}, but a mask update happened={updated}")
             for (wr, *_), (w, m, t, mw) in zip(names, values):
                 if updated:
                     old_t = previous[1][wr["weight"]][2] if previous else np.float32(0)
