@@ -176,7 +176,7 @@ def schedule(hp, step):
 def weight_sparsity(hp, weight, s):
     for entry in hp["weight_sparsity_map"]:
         pattern, value = entry.rsplit(":", 1)
-        if re.match(pattern, weight):
+        if re.search(pattern, weight):
             return np.float32(s * np.float32(float(value) / hp["target_sparsity"]))
     return s
 
@@ -185,7 +185,7 @@ def block_dims(hp, weight, shape):
     dims = [hp["block_height"], hp["block_width"]]
     for entry in hp["block_dims_map"]:
         pattern, value = entry.rsplit(":", 1)
-        if re.match(pattern, weight):
+        if re.search(pattern, weight):
             dims = [int(d) for d in value.split("x")]
     squeezed = [d for d in shape if d != 1]
     if len(squeezed) != 2:

@@ -213,7 +213,7 @@ impl PruningHparams {
     }
 
     /// `Pruning._validate_spec`, word for word (its missing spaces included).
-    fn validate(&self) -> Result<(), HparamsError> {
+    pub fn validate(&self) -> Result<(), HparamsError> {
         let err = |s: String| Err(HparamsError(s));
         if self.begin_pruning_step < 0 {
             return err("Illegal value for begin_pruning_step".into());
@@ -263,50 +263,98 @@ impl PruningHparams {
         if !scope.is_match(&self.name) {
             return err(format!("'{}' is not a valid scope name", self.name));
         }
-        self.weight_sparsities()?;
+        if !self.weight_sparsities()?.is_empty() && self.target_sparsity == 0.0 {
+            return err("weight_sparsity_map scales the schedule by value/target_sparsity, so target_sparsity must not be 0".into());
+        }
         self.block_dims()?;
         Ok(())
     }
 
-    /// `weight_sparsity_map` as (regex, sparsity) pairs; empty entries are skipped.
+    /// `weight_sparsity_map` as (regex, sparsity) pairs (`_get_weight_sparsity_map`).
     pub fn weight_sparsities(&self) -> Result<Vec<(Regex, f64)>, HparamsError> {
-        map_entries(&self.weight_sparsity_map, "weight_sparsity_map", |v| {
-            v.trim()
-                .parse::<f64>()
-                .ok()
-                .filter(|s| (0.0..1.0).contains(s))
+        map_entries(&self.weight_sparsity_map, |_, v| {
+            let sparsity = python_float(v)?;
+            if sparsity >= 1.0 {
+                return Err(HparamsError("Weight sparsity can not exceed 1.0".into()));
+            }
+            Ok(sparsity)
         })
     }
 
-    /// `block_dims_map` as (regex, [height, width]) pairs; -1 is the whole dimension.
+    /// `block_dims_map` as (regex, [height, width]) pairs (`_get_block_dims_map`);
+    /// -1 is the whole dimension.
     pub fn block_dims(&self) -> Result<Vec<(Regex, [i64; 2])>, HparamsError> {
-        map_entries(&self.block_dims_map, "block_dims_map", |v| {
-            let (h, w) = v.split_once('x')?;
-            let dims = [h.trim().parse::<i64>().ok()?, w.trim().parse::<i64>().ok()?];
-            dims.iter().all(|&d| d > 0 || d == -1).then_some(dims)
+        map_entries(&self.block_dims_map, |name, v| {
+            let parts: Vec<&str> = v.split('x').collect();
+            let [h, w] = parts[..] else {
+                let listed: Vec<String> = parts.iter().map(|p| format!("'{p}'")).collect();
+                return Err(HparamsError(format!(
+                    "Expected 2 values for block dim for {name}, got [{}]",
+                    listed.join(", ")
+                )));
+            };
+            let dims = [python_int(h)?, python_int(w)?];
+            if dims.iter().any(|&d| d == 0 || d < -1) {
+                return Err(HparamsError(format!(
+                    "block dims for {name} must be positive or -1 (the whole dimension)"
+                )));
+            }
+            Ok(dims)
         })
     }
 }
 
-/// `regex:value` entries, matched like Python's `re.match` (anchored at the start).
+/// The value of the one entry of `map` whose regex is found in `weight`
+/// (`re.search`), as contrib's `_get_sparsity` and `_get_block_dims` look up.
+pub fn lookup<'a, T>(
+    map: &'a [(Regex, T)],
+    key: &str,
+    weight: &str,
+) -> Result<Option<&'a T>, HparamsError> {
+    let mut found = map
+        .iter()
+        .filter(|(re, _)| re.is_match(weight))
+        .map(|(_, v)| v);
+    match (found.next(), found.next()) {
+        (Some(_), Some(_)) => Err(HparamsError(format!(
+            "Multiple matches in {key} for weight {weight}"
+        ))),
+        (one, _) => Ok(one),
+    }
+}
+
+/// `name:value` entries; empty ones are skipped.
 fn map_entries<T>(
     entries: &[String],
-    key: &str,
-    value: impl Fn(&str) -> Option<T>,
+    value: impl Fn(&str, &str) -> Result<T, HparamsError>,
 ) -> Result<Vec<(Regex, T)>, HparamsError> {
     let mut out = Vec::new();
     for entry in entries.iter().filter(|e| !e.is_empty()) {
-        let bad = || {
-            HparamsError(format!(
-                "{key}: cannot parse entry '{entry}' (expected regex:value)"
-            ))
+        let fields: Vec<&str> = entry.split(':').collect();
+        let [pattern, v] = fields[..] else {
+            return Err(HparamsError(if fields.len() > 2 {
+                "too many values to unpack (expected 2)".into()
+            } else {
+                "not enough values to unpack (expected 2, got 1)".into()
+            }));
         };
-        let (pattern, v) = entry.rsplit_once(':').ok_or_else(bad)?;
-        let regex = Regex::new(&format!("^(?:{pattern})"))
-            .map_err(|e| HparamsError(format!("{key}: bad regex '{pattern}': {e}")))?;
-        out.push((regex, value(v).ok_or_else(bad)?));
+        let regex =
+            Regex::new(pattern).map_err(|e| HparamsError(format!("bad regex '{pattern}': {e}")))?;
+        out.push((regex, value(pattern, v)?));
     }
     Ok(out)
+}
+
+fn python_float(v: &str) -> Result<f64, HparamsError> {
+    v.trim()
+        .parse()
+        .map_err(|_| HparamsError(format!("could not convert string to float: '{v}'")))
+}
+
+fn python_int(v: &str) -> Result<i64, HparamsError> {
+    v.trim()
+        .parse()
+        .map_err(|_| HparamsError(format!("invalid literal for int() with base 10: '{v}'")))
 }
 
 /// Python's `int()`, `float()` and HParams' bool parser.
@@ -344,6 +392,26 @@ mod tests {
     }
 
     #[test]
+    fn maps_are_searched_and_ambiguity_is_an_error() {
+        let hp = PruningHparams::parse("weight_sparsity_map=[fc:0.5,fc1/:0.7]").unwrap();
+        let map = hp.weight_sparsities().unwrap();
+        assert_eq!(
+            lookup(&map, "weight_sparsity_map", "net/fc2/weights").unwrap(),
+            Some(&0.5)
+        );
+        assert_eq!(
+            lookup(&map, "weight_sparsity_map", "conv/weights").unwrap(),
+            None
+        );
+        assert_eq!(
+            lookup(&map, "weight_sparsity_map", "fc1/weights")
+                .unwrap_err()
+                .0,
+            "Multiple matches in weight_sparsity_map for weight fc1/weights"
+        );
+    }
+
+    #[test]
     fn errors_are_worded_as_tensorflow_words_them() {
         let e = |s: &str| PruningHparams::parse(s).unwrap_err().0;
         assert_eq!(e("foo=1"), "Unknown hyperparameter type for foo");
@@ -373,7 +441,18 @@ mod tests {
             e("nbins=[1]"),
             "Must not pass a list for single-valued parameter: nbins"
         );
-        assert!(e("block_dims_map=[fc1:4by4]").contains("block_dims_map"));
+        assert_eq!(
+            e("block_dims_map=[fc1:4by4]"),
+            "Expected 2 values for block dim for fc1, got ['4by4']"
+        );
+        assert_eq!(
+            e("weight_sparsity_map=[fc1:1.5]"),
+            "Weight sparsity can not exceed 1.0"
+        );
+        assert_eq!(
+            e("block_dims_map=[fc1:4xa]"),
+            "invalid literal for int() with base 10: 'a'"
+        );
         assert_eq!(e("name=a:b"), "'a:b' is not a valid scope name");
         assert!(PruningHparams::parse("name=outer/pruning,pruning_frequency=0").is_ok());
     }

@@ -135,6 +135,7 @@ pub fn inject(
     require_saver: bool,
 ) -> Result<InjectReport, InjectError> {
     let hp = &options.hparams;
+    hp.validate().map_err(InjectError::Hparams)?;
     if require_saver && meta.saver_def.is_none() {
         return Err(InjectError::NoSaver);
     }
@@ -157,12 +158,12 @@ pub fn inject(
     if selection.weights.is_empty() {
         return Ok(report);
     }
-    let scope_taken = |g: &Graph| {
-        g.nodes()
-            .iter()
-            .any(|n| n.name == hp.name || n.name.starts_with(&format!("{}/", hp.name)))
-    };
-    if scope_taken(&graph) {
+    let prefix = format!("{}/", hp.name);
+    if graph
+        .nodes()
+        .iter()
+        .any(|n| n.name == hp.name || n.name.starts_with(&prefix))
+    {
         return Err(InjectError::ScopeTaken(hp.name.clone()));
     }
     if let Some(t) = &options.train_op {

@@ -7,7 +7,7 @@ use regex::Regex;
 
 use super::builder::{Node, Ops};
 use super::control::{self, GlobalStep};
-use super::hparams::HparamsError;
+use super::hparams::lookup;
 use super::masks::Masked;
 use super::variables::{self, Spec, Variable};
 use super::{schedule, update, InjectError, InjectOptions};
@@ -32,11 +32,6 @@ pub fn build(
 ) -> Result<Pruning, InjectError> {
     let hp = &options.hparams;
     let sparsity_map = hp.weight_sparsities().map_err(InjectError::Hparams)?;
-    if !sparsity_map.is_empty() && hp.target_sparsity == 0.0 {
-        return Err(InjectError::Hparams(HparamsError(
-            "weight_sparsity_map scales the schedule by value/target_sparsity, so target_sparsity must not be 0".into(),
-        )));
-    }
     let block_map = hp.block_dims().map_err(InjectError::Hparams)?;
     let mut ops = Ops::new(graph, &hp.name);
     let last_update = variables::create(
@@ -133,17 +128,18 @@ fn update_weight(
     let hp = &options.hparams;
     let w = &m.weight;
     let mut ops = branch.scoped(&format!("{}_pruning_ops", w.name));
-    let sparsity = match sparsity_map.iter().find(|(re, _)| re.is_match(&w.name)) {
-        Some((_, target)) => {
-            let scale = ops.scalar(
-                "weight_sparsity/scale",
-                DataType::DtFloat,
-                target / hp.target_sparsity,
-            )?;
-            ops.binary("Mul", sparsity, &scale, DataType::DtFloat)?
-        }
-        None => sparsity.to_string(),
-    };
+    let sparsity =
+        match lookup(sparsity_map, "weight_sparsity_map", &w.name).map_err(InjectError::Hparams)? {
+            Some(target) => {
+                let scale = ops.scalar(
+                    "weight_sparsity/scale",
+                    DataType::DtFloat,
+                    target / hp.target_sparsity,
+                )?;
+                ops.binary("Mul", sparsity, &scale, DataType::DtFloat)?
+            }
+            None => sparsity.to_string(),
+        };
     // Read inside the branch, so the values are those the train step left
     // (a concatenation made for the forward pass would be a stale copy).
     let mut reads = Vec::new();
@@ -154,10 +150,9 @@ fn update_weight(
         [one] => one.clone(),
         _ => ops.concat(&reads, w.concat_axis, w.dtype)?,
     };
-    let block = block_map
-        .iter()
-        .find(|(re, _)| re.is_match(&w.name))
-        .map_or([hp.block_height, hp.block_width], |(_, dims)| *dims);
+    let block = lookup(block_map, "block_dims_map", &w.name)
+        .map_err(InjectError::Hparams)?
+        .map_or([hp.block_height, hp.block_width], |dims| *dims);
     let (threshold, mask) = update::new_mask(
         &mut ops,
         &update::Update {
