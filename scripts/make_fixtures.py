@@ -562,7 +562,7 @@ def build_convnet(d):
 
 
 def build_mlp(d, hparams, target, sizes, steps, seed, description, partitioner=None,
-              devices=None, sharded=False, cpus=1):
+              devices=None, sharded=False, cpus=1, saved_model=False):
     """Pruned MLP with ref variables. `devices[i]` places layer i; `partitioner` applies to
     the variable scope of the first layer (weights, mask and biases partitioned)."""
     np, tf, tf1 = tf_modules()
@@ -615,6 +615,11 @@ def build_mlp(d, hparams, target, sizes, steps, seed, description, partitioner=N
                 {"description": description},
             )
             save_fixture(sess, saver, d, gs, meta)
+            if saved_model:
+                # The same trained graph as a TF1 SavedModel, for `inspect` on a SavedModel dir.
+                tf1.saved_model.simple_save(
+                    sess, os.path.join(d, "saved_model"), {"input": x_in}, {"output": probs}
+                )
 
 
 def build_mlp90(d):
@@ -622,7 +627,8 @@ def build_mlp90(d):
         "name=model_pruning,begin_pruning_step=0,end_pruning_step=-1,pruning_frequency=5,"
         "target_sparsity=0.9,sparsity_function_begin_step=0,sparsity_function_end_step=30"
     )
-    build_mlp(d, hp, 0.9, [64, 128, 128, 10], 45, 21, "MLP 64-128-128-10, ref variables, 0.9")
+    build_mlp(d, hp, 0.9, [64, 128, 128, 10], 45, 21, "MLP 64-128-128-10, ref variables, 0.9 "
+              "(also exported as a TF1 SavedModel in saved_model/)", saved_model=True)
 
 
 def build_partitioned(d):

@@ -205,28 +205,46 @@ struct Layer {
     masked_weight: Option<String>,
 }
 
-/// For each `*masked_weight*` Mul, the variables behind its two operands
-/// (through `read` Identities), mask first.
+/// For each `*masked_weight*` Mul of two variables (through `read`
+/// Identities), those variables, mask first. The gradient ops of a masked
+/// weight carry its name too, but multiply a gradient, not two variables.
 fn masked_weight_operands(def: &GraphDef) -> BTreeMap<String, (String, String)> {
     let by_name: HashMap<&str, &crate::proto::tensorflow::NodeDef> =
         def.node.iter().map(|n| (n.name.as_str(), n)).collect();
-    let source = |input: &str| {
+    let stored = |n: &crate::proto::tensorflow::NodeDef| crate::transform::is_variable(n) || n.op == "Const";
+    // The stored tensor behind an input, through reads; for a partitioned
+    // variable, the read of the concatenated parts (named like the variable).
+    fn source<'g>(
+        by_name: &HashMap<&str, &'g crate::proto::tensorflow::NodeDef>,
+        stored: &dyn Fn(&crate::proto::tensorflow::NodeDef) -> bool,
+        input: &'g str,
+    ) -> Option<&'g str> {
         let mut name = node_name(input);
-        while let Some(n) = by_name.get(name) {
-            match (n.op.as_str(), n.input.first()) {
-                ("Identity" | "ReadVariableOp", Some(i)) => name = node_name(i),
-                _ => break,
+        loop {
+            let n = by_name.get(name)?;
+            if stored(n) {
+                return Some(name);
             }
+            if !matches!(n.op.as_str(), "Identity" | "ReadVariableOp") {
+                return None;
+            }
+            let next = by_name.get(node_name(n.input.first()?))?;
+            if next.op == "ConcatV2" {
+                let (_, parts) = next.input.split_last()?;
+                let all_parts = parts.iter().all(|p| source(by_name, stored, p).is_some());
+                return all_parts.then_some(name);
+            }
+            name = &next.name;
         }
-        name.to_string()
-    };
+    }
     def.node
         .iter()
         .filter(|n| n.op == "Mul" && n.name.contains("masked_weight") && n.input.len() >= 2)
-        .map(|n| {
-            let (a, b) = (source(&n.input[0]), source(&n.input[1]));
+        .filter_map(|n| {
+            let a = source(&by_name, &stored, &n.input[0])?.to_string();
+            let b = source(&by_name, &stored, &n.input[1])?.to_string();
             let pair = if b.ends_with("mask") && !a.ends_with("mask") { (b, a) } else { (a, b) };
-            (n.name.clone(), pair)
+            Some((n.name.clone(), pair))
         })
         .collect()
 }

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 
 pub use colocation::drop_dangling_colocation;
 pub use fold_masks::{fold_masks, MaskedWeight};
-pub use freeze::{freeze, VariableSource};
+pub use freeze::{freeze, is_variable, VariableSource};
 pub use inject::{inject, InjectError, InjectOptions, InjectReport};
 pub use strip::{strip, StripOptions, StripReport};
 
