@@ -67,7 +67,12 @@ def mlp(resource=False, partitioned=False, global_step=True):
     tf.nn.softmax(logits, name="output")
     loss = tf.reduce_mean(
         tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits), name="loss")
-    gs = tf1.train.get_or_create_global_step() if global_step else None
+    gs = None
+    if global_step and resource:
+        gs = tf1.get_variable("global_step", [], tf.int64, tf1.zeros_initializer(), trainable=False, use_resource=True,
+                              collections=[tf1.GraphKeys.GLOBAL_VARIABLES, tf1.GraphKeys.GLOBAL_STEP])
+    elif global_step:
+        gs = tf1.train.get_or_create_global_step()
     train = tf1.train.GradientDescentOptimizer(0.1).minimize(loss, global_step=gs)
     return {"input_shape": [32], "train_op": train.name, "seed": 7}
 
