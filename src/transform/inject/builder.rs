@@ -237,6 +237,15 @@ impl<'g> Ops<'g> {
     }
 }
 
+/// Output `i` of `node` as an input string.
+pub(super) fn output(node: &str, i: usize) -> String {
+    if i == 0 {
+        node.to_string()
+    } else {
+        format!("{node}:{i}")
+    }
+}
+
 pub(super) fn join(scope: &str, name: &str) -> String {
     if scope.is_empty() {
         name.to_string()

@@ -128,24 +128,16 @@ pub fn cond(ops: &mut Ops, pred: &str) -> Result<Cond, InjectError> {
 /// Joins the branches: the true side waits for `taken`; returns the Merge, named `name`.
 pub fn merge(ops: &mut Ops, cond: &Cond, taken: &str, name: &str) -> Result<String, InjectError> {
     let mut c = Ops::new(&mut *ops.graph, &cond.scope);
-    let t = c.add(
-        "control_dependency",
-        Node::new("Identity")
-            .input(&cond.switch_t)
-            .input(format!("^{taken}"))
-            .ty("T", DataType::DtBool),
-    )?;
+    let after = |c: &mut Ops, side: &str, dep: &str| {
+        let node = Node::new("Identity").input(side).input(format!("^{dep}"));
+        c.add("control_dependency", node.ty("T", DataType::DtBool))
+    };
+    let t = after(&mut c, &cond.switch_t, taken)?;
     let skip = c.add(
         "NoOp",
         Node::new("NoOp").input(format!("^{}", cond.switch_f)),
     )?;
-    let f = c.add(
-        "control_dependency",
-        Node::new("Identity")
-            .input(&cond.switch_f)
-            .input(format!("^{skip}"))
-            .ty("T", DataType::DtBool),
-    )?;
+    let f = after(&mut c, &cond.switch_f, &skip)?;
     ops.add(
         name,
         Node::new("Merge")

@@ -5,7 +5,7 @@
 
 use regex::Regex;
 
-use super::builder::{Node, Ops};
+use super::builder::{output, Node, Ops};
 use super::control::{self, GlobalStep};
 use super::hparams::lookup;
 use super::masks::Masked;
@@ -174,39 +174,31 @@ fn update_weight(
         &threshold,
         &format!("{}_assign", m.threshold.name),
     )?];
-    if let [part] = m.mask_parts.as_slice() {
-        assigns.push(variables::assign(
-            branch,
-            part,
-            &mask,
-            &format!("{}_assign", part.name),
-        )?);
-        return Ok(assigns);
-    }
-    let sizes: Vec<i64> = w
-        .parts
-        .iter()
-        .map(|p| p.shape[w.concat_axis] as i64)
-        .collect();
-    let mut split_ops = branch.scoped(&format!("{}/mask_split", m.scope));
-    let sizes = split_ops.int32s("size_splits", &sizes)?;
-    let axis = split_ops.scalar("split_dim", DataType::DtInt32, w.concat_axis as f64)?;
-    let split = split_ops.add(
-        "SplitV",
-        Node::new("SplitV")
-            .input(&mask)
-            .input(sizes)
-            .input(axis)
-            .ty("T", w.dtype)
-            .ty("Tlen", DataType::DtInt32)
-            .int("num_split", m.mask_parts.len() as i64),
-    )?;
-    for (i, part) in m.mask_parts.iter().enumerate() {
-        let value = if i == 0 {
-            split.clone()
-        } else {
-            format!("{split}:{i}")
-        };
+    let values = match m.mask_parts.len() {
+        1 => vec![mask],
+        n => {
+            let sizes: Vec<i64> = w
+                .parts
+                .iter()
+                .map(|p| p.shape[w.concat_axis] as i64)
+                .collect();
+            let mut split_ops = branch.scoped(&format!("{}/mask_split", m.scope));
+            let sizes = split_ops.int32s("size_splits", &sizes)?;
+            let axis = split_ops.scalar("split_dim", DataType::DtInt32, w.concat_axis as f64)?;
+            let split = split_ops.add(
+                "SplitV",
+                Node::new("SplitV")
+                    .input(&mask)
+                    .input(sizes)
+                    .input(axis)
+                    .ty("T", w.dtype)
+                    .ty("Tlen", DataType::DtInt32)
+                    .int("num_split", n as i64),
+            )?;
+            (0..n).map(|i| output(&split, i)).collect()
+        }
+    };
+    for (part, value) in m.mask_parts.iter().zip(values) {
         assigns.push(variables::assign(
             branch,
             part,

@@ -7,9 +7,9 @@ use std::collections::HashSet;
 
 use bytes::Bytes;
 
-use super::builder::{Node, Ops};
+use super::builder::{output, Node, Ops};
 use super::select::VarKind;
-use super::variables::Variable;
+use super::variables::{self, Variable};
 use super::InjectError;
 use crate::graph::{node_name, Graph, InputRef};
 use crate::proto::tensorflow::attr_value::Value;
@@ -77,23 +77,12 @@ pub fn extend(graph: &mut Graph, saver: &SaverDef, vars: &[&Variable]) -> Result
     )?;
     let mut assigns = Vec::new();
     for (i, v) in vars.iter().enumerate() {
-        let value = if i == 0 {
-            restore.clone()
-        } else {
-            format!("{restore}:{i}")
-        };
-        let node = match v.kind {
-            VarKind::Ref => Node::new("Assign")
-                .input(&v.name)
-                .input(value)
-                .ty("T", v.dtype)
-                .boolean("validate_shape", true),
-            VarKind::Resource => Node::new("AssignVariableOp")
-                .input(&v.name)
-                .input(value)
-                .ty("dtype", v.dtype),
-        };
-        assigns.push(ops.add("Assign_pruning", node)?);
+        assigns.push(variables::assign(
+            &mut ops,
+            v,
+            &output(&restore, i),
+            "Assign_pruning",
+        )?);
     }
     let mut restore_node = graph.require(&restore_op)?.clone();
     restore_node
