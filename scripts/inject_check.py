@@ -107,6 +107,27 @@ def convnet():
     return {"input_shape": [8, 8, 3], "train_op": train.name, "seed": 11}
 
 
+def rnn():
+    """A tanh RNN in a TF1 while loop: its kernel reaches the MatMul through Enter."""
+    x = tf1.placeholder(tf.float32, [None, 5, 6], name="input")
+    labels = tf1.placeholder(tf.int32, [None], name="labels")
+    with tf1.variable_scope("rnn"):
+        w = tf1.get_variable("kernel", [6 + 16, 16], initializer=tf1.truncated_normal_initializer(stddev=0.3))
+        b = tf1.get_variable("bias", [16], initializer=tf1.zeros_initializer())
+    steps = tf.transpose(x, [1, 0, 2])
+
+    def body(t, h):
+        return t + 1, tf.tanh(tf.matmul(tf.concat([tf.gather(steps, t), h], 1), w) + b)
+
+    _, h = tf1.while_loop(lambda t, h: t < 5, body, [tf.constant(0), tf.zeros([tf.shape(x)[0], 16])])
+    logits = dense(h, "fc", 16, 10, False)
+    tf.nn.softmax(logits, name="output")
+    loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits), name="loss")
+    gs = tf1.train.get_or_create_global_step()
+    train = tf1.train.GradientDescentOptimizer(0.5).minimize(loss, global_step=gs)
+    return {"input_shape": [5, 6], "train_op": train.name, "seed": 3}
+
+
 def no_weights():
     x = tf1.placeholder(tf.float32, [None, 4], name="input")
     v = tf1.get_variable("scale", [4], initializer=tf1.ones_initializer())
@@ -124,6 +145,7 @@ MODELS = {
     "mlp_no_saver": lambda: mlp(),
     "mlp_sharded": lambda: mlp(),
     "convnet": convnet,
+    "rnn": rnn,
     "no_weights": no_weights,
 }
 
@@ -228,10 +250,16 @@ def check_update(hp, structure, wr, w, mask, threshold, old_threshold, step):
     s = weight_sparsity(hp, wr["weight"], schedule(hp, step))
     scores, expand, unit = units(w, wr["weight"], hp, structure, wr["out_axis"])
     k = kept(scores.size, s)
-    ref = np.sort(scores)[::-1][max(k - 1, 0)]
     f, decay = np.float32, hp["threshold_decay"]
+    # size * (1 - sparsity) a hair from .5 may round either way: numpy's pow
+    # and TensorFlow's differ in the last bit.
+    exact_k = f(scores.size) * (f(1.0) - s)
+    ks = {k} | ({int(np.floor(exact_k)), int(np.ceil(exact_k))} if abs(exact_k % 1 - 0.5) < 1e-3 else set())
+    ranked = np.sort(scores)[::-1]
+    refs = [ranked[max(kk - 1, 0)] for kk in sorted(ks)]
     if decay:
-        ref = f(f(ref) * f(1 - decay)) + f(f(old_threshold) * f(decay))
+        refs = [f(f(r) * f(1 - decay)) + f(f(old_threshold) * f(decay)) for r in refs]
+    ref = min(refs, key=lambda r: abs(r - threshold))
     problems = []
     if not set(np.unique(mask)) <= {0.0, 1.0}:
         problems.append("mask is not 0/1")

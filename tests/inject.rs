@@ -131,6 +131,14 @@ const CASES: &[Case] = &[
         steps: 100,
     },
     Case {
+        // The kernel of an RNN in a while loop, read through Enter.
+        name: "rnn",
+        model: "rnn",
+        hparams: "pruning_frequency=5,target_sparsity=0.6,sparsity_function_end_step=40",
+        args: &["--train_op", "GradientDescent"],
+        steps: 80,
+    },
+    Case {
         // Saver(sharded=True): the masks join the first shard's SaveV2.
         name: "sharded_saver",
         model: "mlp_sharded",

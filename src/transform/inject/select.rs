@@ -159,7 +159,10 @@ pub fn select(
             let Some(input) = node.input.get(i) else {
                 continue;
             };
-            let Some(producer) = graph.node(node_name(input)) else {
+            let Some(producer) = graph
+                .node(node_name(input))
+                .map(|p| outside_loops(graph, p))
+            else {
                 continue;
             };
             if producer.op == "Mul" && producer.name.ends_with("masked_weight") {
@@ -240,6 +243,18 @@ pub fn select(
         weights,
         already_masked,
     })
+}
+
+/// A weight used inside a while loop (an RNN cell) enters it through `Enter`;
+/// its read is outside, and rewiring that read's consumers covers the `Enter`.
+fn outside_loops<'g>(graph: &'g Graph, mut node: &'g NodeDef) -> &'g NodeDef {
+    while node.op == "Enter" || node.op == "RefEnter" {
+        match node.input.first().and_then(|i| graph.node(node_name(i))) {
+            Some(outer) => node = outer,
+            None => break,
+        }
+    }
+    node
 }
 
 /// The variable name behind a masked weight's weight input.
