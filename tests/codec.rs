@@ -161,6 +161,7 @@ fn random_tensors_of_every_dtype_round_trip() {
             chunk_elements: 1 + rng.below(3000) as usize,
             min_tensor_bytes: rng.below(64) as usize,
             level: 1 + rng.below(5) as i32,
+            ..Default::default()
         };
         let (enc, _) = codec::encode(&pb, &opts);
         let dec = codec::decode(&enc).unwrap_or_else(|e| panic!("case {case}: {e}"));
@@ -434,14 +435,85 @@ fn strip_writes_the_container_directly_from_a_checkpoint() {
                 .args(extra)
                 .output()
                 .unwrap();
-            assert!(out.status.success(), "{}: {}", f.name, String::from_utf8_lossy(&out.stderr));
+            assert!(
+                out.status.success(),
+                "{}: {}",
+                f.name,
+                String::from_utf8_lossy(&out.stderr)
+            );
         };
         let dir = tmp.path().join(&f.name);
         run(&[], &dir);
         run(&["--encode"], &dir);
         let pb = std::fs::read(dir.join("pruning_stripped.pb")).unwrap();
         let container = std::fs::read(dir.join("pruning_stripped.tfsparse")).unwrap();
-        assert!(codec::is_container(&container) && container.len() < pb.len(), "{}", f.name);
-        assert!(codec::decode(&container).unwrap() == pb, "{}: decoded bytes differ", f.name);
+        assert!(
+            codec::is_container(&container) && container.len() < pb.len(),
+            "{}",
+            f.name
+        );
+        assert!(
+            codec::decode(&container).unwrap() == pb,
+            "{}: decoded bytes differ",
+            f.name
+        );
     }
+}
+
+#[test]
+fn canonical_zeros_only_clear_the_signs_of_zeros() {
+    let mut rng = Rng(11);
+    let mut nodes = Vec::new();
+    let mut want = Vec::new();
+    for (k, dtype) in [
+        DataType::DtFloat,
+        DataType::DtDouble,
+        DataType::DtComplex64,
+        DataType::DtHalf,
+        DataType::DtInt32,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let size = dtype.byte_size().unwrap();
+        let bytes = random_tensor_bytes(&mut rng, 3000, size, 0.9);
+        let mut canonical = bytes.clone();
+        let unit = match dtype {
+            DataType::DtComplex64 => 4,
+            DataType::DtInt32 => 0,
+            _ => size,
+        };
+        if unit > 0 {
+            for e in canonical.chunks_exact_mut(size) {
+                let zero = e
+                    .chunks(unit)
+                    .all(|p| p[..unit - 1].iter().all(|&b| b == 0) && p[unit - 1] & 0x7f == 0);
+                if zero {
+                    e.iter_mut().for_each(|b| *b = 0);
+                }
+            }
+        }
+        assert!(unit == 0 || canonical != bytes, "{dtype:?}: no -0.0 generated");
+        nodes.push(const_node(&format!("c{k}"), dtype, &[3000], bytes));
+        want.push(const_node(&format!("c{k}"), dtype, &[3000], canonical));
+    }
+    let pb = GraphDef {
+        node: nodes,
+        ..Default::default()
+    }
+    .encode_to_vec();
+    let expected = GraphDef {
+        node: want,
+        ..Default::default()
+    }
+    .encode_to_vec();
+    let opts = EncodeOptions {
+        canonical_zeros: true,
+        ..Default::default()
+    };
+    let (enc, report) = codec::encode(&pb, &opts);
+    assert!(codec::decode(&enc).unwrap() == expected);
+    assert!(report.tensors.iter().all(|t| t.negative_zeros == 0));
+    let (lossless, _) = codec::encode(&pb, &EncodeOptions::default());
+    assert!(enc.len() < lossless.len());
 }

@@ -24,6 +24,10 @@ pub struct EncodeArgs {
     /// zstd level of the zero-pattern and value streams.
     #[arg(long, default_value_t = 3)]
     level: i32,
+    /// Store every -0.0 as +0.0 (same values; decode then restores the .pb with
+    /// those sign bits cleared, not byte-identical). Saves one bit per negative zero.
+    #[arg(long = "canonical-zeros", conflicts_with = "tf_loadable")]
+    canonical_zeros: bool,
     /// Print the report as JSON on stdout.
     #[arg(long)]
     json: bool,
@@ -91,6 +95,7 @@ pub fn encode(args: EncodeArgs) -> Result<(), CliError> {
     }
     let opts = EncodeOptions {
         level: args.level,
+        canonical_zeros: args.canonical_zeros,
         ..Default::default()
     };
     let report = codec::encode_file(&args.input, &args.output, &opts)?;
@@ -100,13 +105,14 @@ pub fn encode(args: EncodeArgs) -> Result<(), CliError> {
     }
     eprint!("{}", render_report(&report.tensors));
     eprintln!(
-        "{} -> {} (graph skeleton {} -> {}; entropy bound of the tensors {}); {:.3} s \
+        "{} -> {} (graph skeleton {} -> {}; bound: mask entropy + raw nonzeros {}, + signs of -0.0 zeros {}); {:.3} s \
          (read {:.3} s, encode {:.3} s, write {:.3} s)\nwritten to {}",
         human_bytes(report.input_bytes),
         human_bytes(report.output_bytes),
         human_bytes(report.skeleton_bytes),
         human_bytes(report.skeleton_stored),
         human_bytes(report.bound() as u64),
+        human_bytes(report.zero_sign_bound() as u64),
         start.elapsed().as_secs_f64(),
         report.read_seconds,
         report.encode_seconds,

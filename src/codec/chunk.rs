@@ -194,8 +194,15 @@ const fn parts<const K: usize, const U: usize>() -> usize {
     }
 }
 
-fn count_zeros<const K: usize, const U: usize>(data: &[u8]) -> usize {
-    data.chunks_exact(K).filter(|c| magnitude::<K, U>(c) == 0).count()
+/// (zero elements, zero elements with a sign bit set).
+fn count_zeros<const K: usize, const U: usize>(data: &[u8]) -> (usize, usize) {
+    let (mut zeros, mut signed) = (0usize, 0usize);
+    for c in data.chunks_exact(K) {
+        let z = (magnitude::<K, U>(c) == 0) as usize;
+        zeros += z;
+        signed += z & (signs::<K, U>(c) != 0) as usize;
+    }
+    (zeros, signed)
 }
 
 /// Calls `f(t)` for every set bit `from + t` with `t < len` of `bits`.
@@ -439,14 +446,15 @@ macro_rules! dispatch {
     };
 }
 
-fn zeros_of(layout: Layout, data: &[u8]) -> usize {
+fn zeros_of(layout: Layout, data: &[u8]) -> (usize, usize) {
     dispatch!(layout, count_zeros(data))
 }
 
 /// Encodes one chunk (`data.len()` a multiple of the element size) with the
-/// smaller of the two codings; returns (kind, blob, zero elements).
-pub fn encode(data: &[u8], layout: Layout, level: i32) -> (u8, Vec<u8>, usize) {
-    let zeros = zeros_of(layout, data);
+/// smaller of the two codings; returns (kind, blob, (zeros, negative zeros)).
+pub fn encode(data: &[u8], layout: Layout, level: i32) -> (u8, Vec<u8>, (usize, usize)) {
+    let counts = zeros_of(layout, data);
+    let zeros = counts.0;
     let n = data.len() / layout.size;
     let frac = if n == 0 { 0.0 } else { zeros as f64 / n as f64 };
     let dense = || dispatch!(layout, encode_dense(data, level));
@@ -468,15 +476,33 @@ pub fn encode(data: &[u8], layout: Layout, level: i32) -> (u8, Vec<u8>, usize) {
         put_stream(&mut w, data, level);
         let plain = w.into_inner();
         if plain.len() < best.1.len() {
-            return (PLAIN, plain, zeros);
+            return (PLAIN, plain, counts);
         }
     }
-    (best.0, best.1, zeros)
+    (best.0, best.1, counts)
+}
+
+fn clear_signs<const K: usize, const U: usize>(data: &mut [u8]) {
+    if U == 0 {
+        return;
+    }
+    for e in data.chunks_exact_mut(K) {
+        if magnitude::<K, U>(e) == 0 {
+            for p in 0..K / U {
+                e[p * U + U - 1] = 0;
+            }
+        }
+    }
+}
+
+/// Turns every -0.0 (in any floating part) into +0.0.
+pub fn clear_zero_signs(data: &mut [u8], layout: Layout) {
+    dispatch!(layout, clear_signs(data))
 }
 
 /// Sizes of both codings of `data`: (dense, sparse, zero elements).
 pub fn encode_both(data: &[u8], layout: Layout, level: i32) -> (usize, usize, usize) {
-    let zeros = zeros_of(layout, data);
+    let zeros = zeros_of(layout, data).0;
     let dense = dispatch!(layout, encode_dense(data, level)).len();
     let sparse = dispatch!(layout, encode_sparse(data, zeros, level)).len();
     (dense, sparse, zeros)
@@ -516,7 +542,7 @@ mod tests {
         let layout = Layout { size: 4, unit: 4 };
         for enc in [
             encode_dense::<4, 4>(&data, 3),
-            encode_sparse::<4, 4>(&data, zeros_of(layout, &data), 3),
+            encode_sparse::<4, 4>(&data, zeros_of(layout, &data).0, 3),
         ] {
             let kind = if enc == encode_dense::<4, 4>(&data, 3) {
                 DENSE
@@ -531,7 +557,7 @@ mod tests {
         let dense: Vec<u8> = (0..4000u32)
             .map(|i| if i % 20 < 4 { 0 } else { (i % 251) as u8 + 1 })
             .collect();
-        let enc = encode_sparse::<4, 4>(&dense, zeros_of(layout, &dense), 3);
+        let enc = encode_sparse::<4, 4>(&dense, zeros_of(layout, &dense).0, 3);
         let mut out = vec![0u8; dense.len()];
         decode(SPARSE, &enc, layout, &mut out).unwrap();
         assert_eq!(out, dense);

@@ -99,6 +99,10 @@ pub struct EncodeOptions {
     pub min_tensor_bytes: usize,
     /// Elements per independently coded chunk (at most 2^24).
     pub chunk_elements: usize,
+    /// Store every -0.0 as +0.0 (equal values; the decoded .pb then differs
+    /// from the input in those sign bits only). Saves one bit per zero that a
+    /// stripped model's `mask * w` made negative.
+    pub canonical_zeros: bool,
 }
 
 impl Default for EncodeOptions {
@@ -107,6 +111,7 @@ impl Default for EncodeOptions {
             level: 3,
             min_tensor_bytes: 1024,
             chunk_elements: 1 << 20,
+            canonical_zeros: false,
         }
     }
 }
@@ -142,6 +147,11 @@ pub struct TensorInfo {
     pub coding: String,
     /// Mask entropy plus the raw nonzero elements, in bytes.
     pub bound: f64,
+    /// Zeros stored as -0.0 (`mask * w` for `w < 0`).
+    pub negative_zeros: u64,
+    /// The entropy of the zeros' signs, in bytes: what keeping -0.0 costs
+    /// on top of `bound`.
+    pub zero_sign_bound: f64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -158,9 +168,14 @@ pub struct EncodeReport {
 }
 
 impl EncodeReport {
-    /// Sum of the tensors' entropy bounds plus the skeleton's raw size.
+    /// Sum of the tensors' bounds: mask entropy plus raw nonzeros.
     pub fn bound(&self) -> f64 {
         self.tensors.iter().map(|t| t.bound).sum()
+    }
+
+    /// The entropy of the zeros' signs, summed.
+    pub fn zero_sign_bound(&self) -> f64 {
+        self.tensors.iter().map(|t| t.zero_sign_bound).sum()
     }
 }
 
@@ -234,7 +249,7 @@ struct EncodedTensor {
     content: wire::Content,
     layout: Layout,
     raw_crc: u32,
-    chunks: Vec<(u8, u64, Vec<u8>, usize)>,
+    chunks: Vec<(u8, u64, Vec<u8>, (usize, usize))>,
 }
 
 /// Encodes a serialized GraphDef. Bytes that are not a binary GraphDef are
@@ -242,6 +257,27 @@ struct EncodedTensor {
 pub fn encode(pb: &[u8], opts: &EncodeOptions) -> (Vec<u8>, EncodeReport) {
     let contents = wire::find_contents(pb, opts.min_tensor_bytes.max(1)).unwrap_or_default();
     let per_chunk = opts.chunk_elements.clamp(1, 1 << 24);
+    let canonical;
+    let pb = if opts.canonical_zeros {
+        let mut owned = pb.to_vec();
+        let mut rest: &mut [u8] = &mut owned;
+        let mut at = 0;
+        let mut parts = Vec::with_capacity(contents.len());
+        for c in &contents {
+            let (_, tail) = rest.split_at_mut(c.offset - at);
+            let (body, tail) = tail.split_at_mut(c.len);
+            parts.push((body, layout_of(c.dtype, c.len)));
+            rest = tail;
+            at = c.offset + c.len;
+        }
+        parts
+            .into_par_iter()
+            .for_each(|(body, layout)| chunk::clear_zero_signs(body, layout));
+        canonical = owned;
+        &canonical[..]
+    } else {
+        pb
+    };
 
     // Skeleton: the file without the cut ranges.
     let cut: usize = contents.iter().map(|c| c.len).sum();
@@ -337,7 +373,8 @@ pub fn encode(pb: &[u8], opts: &EncodeOptions) -> (Vec<u8>, EncodeReport) {
             toc.u32(crc32c::crc32c(blob));
         }
         let elements = (c.len / t.layout.size) as u64;
-        let zeros: u64 = t.chunks.iter().map(|c| c.3 as u64).sum();
+        let zeros: u64 = t.chunks.iter().map(|c| c.3 .0 as u64).sum();
+        let negative_zeros: u64 = t.chunks.iter().map(|c| c.3 .1 as u64).sum();
         let kinds: Vec<u8> = t.chunks.iter().map(|c| c.0).collect();
         infos.push(TensorInfo {
             name: c.node.clone(),
@@ -348,6 +385,12 @@ pub fn encode(pb: &[u8], opts: &EncodeOptions) -> (Vec<u8>, EncodeReport) {
             stored: t.chunks.iter().map(|c| c.2.len() as u64).sum(),
             coding: coding_name(&kinds),
             bound: entropy_bound(elements, zeros, t.layout.size),
+            negative_zeros,
+            zero_sign_bound: if zeros == 0 {
+                0.0
+            } else {
+                zeros as f64 * h2(negative_zeros as f64 / zeros as f64) / 8.0
+            },
         });
     }
     let toc = toc.into_inner();
@@ -679,6 +722,8 @@ pub fn describe(bytes: &[u8]) -> Result<Vec<TensorInfo>, Problem> {
                 stored: t.chunks.iter().map(|c| c.blob.1 as u64).sum(),
                 coding: coding_name(&kinds),
                 bound: 0.0,
+                negative_zeros: 0,
+                zero_sign_bound: 0.0,
             }
         })
         .collect())
