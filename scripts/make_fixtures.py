@@ -35,7 +35,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.dont_write_bytecode = True  # importing tf_oracle must not leave scripts/__pycache__
 
-FIXTURES = ["convnet", "mlp90", "resource", "partitioned", "sharded", "dtypes"]
+FIXTURES = ["convnet", "mlp90", "resource", "partitioned", "sharded", "controlflow", "dtypes"]
 FIXED_TIMESTAMP = "1577836800.0"  # replaces Saver's wall-clock timestamps in `checkpoint`
 IO_BATCH = 2
 
@@ -673,6 +673,59 @@ def build_sharded(d):
         raise SystemExit(f"sharded fixture did not produce 2 shards: {shards}")
 
 
+def build_controlflow(d):
+    """Pruned MLP whose inference path runs through TF1 control flow: a tf.while_loop
+    applies the masked fc2 three times (its weights enter the loop through Enter) and a
+    tf.cond on a placeholder_with_default scales by a variable (Switch). Ref variables, 0.8."""
+    np, tf, tf1 = tf_modules()
+    tf1.disable_v2_behavior()
+    hp = (
+        "name=model_pruning,begin_pruning_step=0,end_pruning_step=-1,pruning_frequency=5,"
+        "target_sparsity=0.8,sparsity_function_begin_step=0,sparsity_function_end_step=20"
+    )
+    seed, steps = 51, 30
+    g = tf.Graph()
+    with g.as_default():
+        tf1.set_random_seed(seed)
+        x_in = tf1.placeholder(tf.float32, [None, 24], name="input")
+        labels = tf1.placeholder(tf.int32, [None], name="labels")
+        h = fc_layer(x_in, "fc1", 24, 32)
+        with tf1.variable_scope("fc2") as scope:
+            w = tf1.get_variable("weights", [32, 32], initializer=tf1.truncated_normal_initializer(stddev=0.15))
+            b = tf1.get_variable("biases", [32], initializer=tf1.constant_initializer(0.1))
+            mw = apply_mask(w, scope)
+        _, h = tf1.while_loop(
+            lambda i, h: i < 3, lambda i, h: (i + 1, tf.nn.relu(tf.matmul(h, mw) + b)), [tf.constant(0), h]
+        )
+        use_scale = tf1.placeholder_with_default(True, [], name="use_scale")
+        with tf1.variable_scope("gate"):
+            scale = tf1.get_variable("scale", [32], initializer=tf1.constant_initializer(0.5))
+        h = tf1.cond(use_scale, lambda: h * scale, lambda: h)
+        logits = fc_layer(h, "fc3", 32, 10, relu=False)
+        probs = tf.nn.softmax(logits, name="output")
+        loss = tf.reduce_mean(
+            tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits), name="loss"
+        )
+        gs = tf1.train.get_or_create_global_step()
+        train_op = tf1.train.GradientDescentOptimizer(0.1).minimize(loss, global_step=gs)
+        p = Pruning(hp, global_step=gs)
+        update = p.conditional_mask_update_op()
+        saver = tf1.train.Saver(save_relative_paths=True)
+        x, y = synthetic_data(seed + 100, (24,), 10)
+        fb = batches(x, y, 16)
+        with tf1.Session(config=session_config()) as sess:
+            sess.run(tf1.global_variables_initializer())
+            train_pruned(sess, train_op, update, lambda i: dict(zip((x_in, labels), fb(i))), steps, 0.8)
+            meta = pruned_fixture_meta(
+                [probs.op.name],
+                {"input:0": {"dtype": "float32", "shape": [-1, 24]}},
+                hp,
+                steps,
+                {"description": "MLP 24-32-(32 x3 in a while_loop)-cond-10, ref variables, 0.8"},
+            )
+            save_fixture(sess, saver, d, gs, meta)
+
+
 def build_resource(d):
     """Resource variables (VarHandleOp/ReadVariableOp), control flow v2 (tf.cond -> If),
     an unpruned embedding read with ResourceGather feeding two pruned layers."""
@@ -826,6 +879,7 @@ BUILDERS = {
     "resource": build_resource,
     "partitioned": build_partitioned,
     "sharded": build_sharded,
+    "controlflow": build_controlflow,
     "dtypes": build_dtypes,
 }
 

@@ -33,12 +33,19 @@ fn const_value(node: &NodeDef) -> Option<Tensor> {
     }
 }
 
-/// Same nodes in the same order, same ops, inputs and attributes; constants
-/// compared by value, bit for bit (so -0.0 stays -0.0).
+/// Same nodes, ops, inputs and attributes; constants compared by value, bit
+/// for bit (so -0.0 stays -0.0). Order is free: TensorFlow's re-import
+/// reorders loops, and we keep the original order.
 fn assert_same_graph(name: &str, ours: &GraphDef, theirs: &GraphDef) {
-    let names = |g: &GraphDef| g.node.iter().map(|n| n.name.clone()).collect::<Vec<_>>();
-    assert_eq!(names(ours), names(theirs), "{name}: node sets differ");
-    for (a, b) in ours.node.iter().zip(&theirs.node) {
+    let sorted = |g: &GraphDef| {
+        let mut nodes: Vec<NodeDef> = g.node.clone();
+        nodes.sort_by(|a, b| a.name.cmp(&b.name));
+        nodes
+    };
+    let (ours, theirs) = (sorted(ours), sorted(theirs));
+    let names = |nodes: &[NodeDef]| nodes.iter().map(|n| n.name.clone()).collect::<Vec<_>>();
+    assert_eq!(names(&ours), names(&theirs), "{name}: node sets differ");
+    for (a, b) in ours.iter().zip(&theirs) {
         assert_eq!((&a.op, &a.input, &a.device), (&b.op, &b.input, &b.device), "{name}: node {}", a.name);
         let keys = |n: &NodeDef| n.attr.keys().cloned().collect::<Vec<_>>();
         assert_eq!(keys(a), keys(b), "{name}: attributes of {}", a.name);
@@ -77,6 +84,7 @@ fn read_tensor(io_dir: &Path, spec: &serde_json::Value) -> Tensor {
 
 #[test]
 fn stripped_graphs_run_in_tensorflow_with_bit_identical_outputs() {
+    use_reference_kernels();
     let tmp = tempfile::tempdir().unwrap();
     for f in pruned_fixtures() {
         let out_dir = tmp.path().join(&f.name);
@@ -100,4 +108,53 @@ fn stripped_graphs_run_in_tensorflow_with_bit_identical_outputs() {
         let got = model.run(&feeds, &fetches).unwrap_or_else(|e| panic!("{}: {e}", f.name));
         assert_eq!(got, expected, "{}: outputs differ from TensorFlow's", f.name);
     }
+}
+
+fn strip_with(args: &[String]) -> GraphDef {
+    let out = tf_strip().args(args).output().unwrap();
+    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    let path = args.iter().find_map(|a| a.strip_prefix("--output_dir=")).unwrap();
+    let name = args.iter().find_map(|a| a.strip_prefix("--filename=")).unwrap_or("pruning_stripped.pb");
+    tf_strip::graph::read_message(&Path::new(path).join(name)).unwrap()
+}
+
+#[test]
+fn graphs_from_elsewhere_text_output_and_devices() {
+    let tmp = tempfile::tempdir().unwrap();
+    let f = pruned_fixtures().into_iter().find(|f| f.name == "sharded").unwrap();
+    let theirs = GraphDef::decode(std::fs::read(f.expected("stripped.pb")).unwrap().as_slice()).unwrap();
+    let out = |sub: &str| format!("--output_dir={}", tmp.path().join(sub).display());
+    let outputs = format!("--output_node_names={}", f.outputs.join(","));
+    let meta = tf_strip::checkpoint::meta_path(&f.prefix);
+
+    // A meta graph and a checkpoint named explicitly, as flags with separate values too.
+    let g = strip_with(&[
+        "--input_meta_graph".into(), meta.display().to_string(),
+        "--input_checkpoint".into(), f.prefix.display().to_string(),
+        outputs.clone(), out("meta"),
+    ]);
+    assert_same_graph(&f.name, &g, &theirs);
+
+    // A GraphDef in text format, with the checkpoint directory.
+    let (_, model) = tf_strip::graph::ModelFile::load(&meta).unwrap();
+    let pbtxt = tmp.path().join("train.pbtxt");
+    tf_strip::graph::write_message(&pbtxt, model.graph_def().unwrap(), tf_strip::graph::Format::Text).unwrap();
+    let g = strip_with(&[
+        format!("--input_graph={}", pbtxt.display()),
+        format!("--checkpoint_dir={}", f.dir.display()),
+        outputs.clone(), out("graph"),
+    ]);
+    assert_same_graph(&f.name, &g, &theirs);
+
+    // Text output holds the same graph.
+    let g = strip_with(&[
+        format!("--checkpoint_dir={}", f.dir.display()),
+        outputs.clone(), out("text"), "--as_text".into(), "--filename=stripped.pbtxt".into(),
+    ]);
+    assert_same_graph(&f.name, &g, &theirs);
+
+    // Devices go, as in TensorFlow's tool, unless kept.
+    let g = strip_with(&[format!("--checkpoint_dir={}", f.dir.display()), outputs, out("devices"), "--keep_devices".into()]);
+    assert!(g.node.iter().any(|n| n.device.to_lowercase().contains("cpu:1")), "devices were dropped");
+    assert!(theirs.node.iter().all(|n| n.device.is_empty()));
 }

@@ -2,7 +2,9 @@
 //! checkpoint values, as `convert_variables_to_constants` does. Resource
 //! variables also change their readers: `ReadVariableOp` becomes `Identity`,
 //! `ResourceGather` becomes `GatherV2`, and ops that only pass the handle
-//! along (`Identity`, `Enter`, `Switch`, ...) change their `T` to the value's dtype.
+//! along (`Identity`, `Enter`, `Switch`, ...) change their `T` to the value's
+//! dtype; TF1 control flow over a ref variable (`RefEnter`, `RefSwitch`, ...)
+//! becomes the plain ops.
 
 use std::collections::HashMap;
 
@@ -121,17 +123,19 @@ pub fn freeze(graph: &mut Graph, source: &VariableSource) -> Result<Vec<String>>
             });
         }
         graph.replace(const_node(&var.name, &value))?;
-        if var.op == "VarHandleOp" {
-            retype_resource_consumers(graph, &consumers, &var.name, value.dtype)?;
-        }
+        retype_consumers(graph, &consumers, &var.name, value.dtype)?;
         frozen.push(var.name);
     }
     Ok(frozen)
 }
 
-/// Follows a resource handle through its consumers, rewriting each for a
-/// value instead of a handle.
-fn retype_resource_consumers(
+/// Ref-typed control-flow ops that forward a ref variable; once the variable
+/// is a constant they must become their plain twins (`RefSwitch` -> `Switch`).
+const REF_FORWARDING: [&str; 6] = ["RefEnter", "RefSwitch", "RefMerge", "RefExit", "RefNextIteration", "RefIdentity"];
+
+/// Follows a variable through its consumers, rewriting each for a value
+/// instead of a resource handle or a ref.
+fn retype_consumers(
     graph: &mut Graph,
     consumers: &HashMap<String, Vec<String>>,
     producer: &str,
@@ -149,6 +153,12 @@ fn retype_resource_consumers(
                         graph.add(axis)?;
                     }
                     gather
+                }
+                op if REF_FORWARDING.contains(&op) => {
+                    let mut n = node.clone();
+                    n.op = op["Ref".len()..].to_string();
+                    work.push(n.name.clone());
+                    n
                 }
                 _ if attr_type(&node, "T") == Some(DataType::DtResource) => {
                     let mut n = node.clone();

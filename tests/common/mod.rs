@@ -45,7 +45,10 @@ pub fn fixtures() -> Vec<Fixture> {
         .filter(|p| p.join("fixture.json").is_file())
         .collect();
     dirs.sort();
-    assert!(dirs.len() >= 6, "testdata/ lacks fixtures: run scripts/make_fixtures.py");
+    assert!(
+        dirs.len() >= 6,
+        "testdata/ lacks fixtures: run scripts/make_fixtures.py"
+    );
     dirs.into_iter()
         .map(|dir| {
             let f = read_json(&dir.join("fixture.json"));
@@ -126,4 +129,10 @@ pub fn describe(t: &Tensor) -> Value {
         "shape": t.shape,
         "sha256": sha256_hex(&canonical_bytes(t)),
     })
+}
+
+/// The fixtures' expected outputs were computed with TensorFlow's plain Eigen
+/// kernels; oneDNN's rewrites round differently. Call before loading TensorFlow.
+pub fn use_reference_kernels() {
+    std::env::set_var("TF_ENABLE_ONEDNN_OPTS", "0");
 }
