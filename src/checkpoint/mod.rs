@@ -6,7 +6,7 @@
 
 mod crc;
 #[cfg(test)]
-mod malformed_tests;
+mod format_tests;
 mod reader;
 mod slice_key;
 mod state;

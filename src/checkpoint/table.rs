@@ -167,3 +167,27 @@ fn block_entries(block: &[u8], what: &str) -> Result<Vec<(Vec<u8>, Vec<u8>)>, St
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// TensorFlow's bundle writer never compresses, but other LevelDB-table
+    /// writers use Snappy, and TensorFlow's reader takes it.
+    #[test]
+    fn snappy_blocks_are_accepted() {
+        // One entry ("key" -> "value") and a single restart at 0.
+        let mut block = vec![0u8, 3, 5];
+        block.extend_from_slice(b"keyvalue");
+        block.extend_from_slice(&0u32.to_le_bytes());
+        block.extend_from_slice(&1u32.to_le_bytes());
+        let compressed = snap::raw::Encoder::new().compress_vec(&block).unwrap();
+        let mut file = compressed.clone();
+        file.push(SNAPPY_COMPRESSION);
+        let crc = crc::mask(crc32c::crc32c_append(crc32c::crc32c(&compressed), &[SNAPPY_COMPRESSION]));
+        file.extend_from_slice(&crc.to_le_bytes());
+        let handle = BlockHandle { offset: 0, size: compressed.len() as u64 };
+        assert_eq!(read_block(&file, handle, "block").unwrap(), block);
+        assert_eq!(block_entries(&block, "block").unwrap(), vec![(b"key".to_vec(), b"value".to_vec())]);
+    }
+}

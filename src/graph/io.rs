@@ -188,6 +188,24 @@ mod tests {
     }
 
     #[test]
+    fn outputs_over_two_gigabytes_are_refused() {
+        use crate::proto::tensorflow::attr_value::Value;
+        use crate::proto::tensorflow::{AttrValue, TensorProto};
+        // Zeroed memory is only reserved, never touched: encoded_len does not read it.
+        let content = bytes::Bytes::from(vec![0u8; 1 << 31]);
+        let mut node = NodeDef { name: "w".into(), op: "Const".into(), ..Default::default() };
+        let tensor = TensorProto { dtype: 1, tensor_content: content, ..Default::default() };
+        node.attr.insert("value".into(), AttrValue { value: Some(Value::Tensor(tensor)) });
+        let g = GraphDef { node: vec![node], ..Default::default() };
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big.pb");
+        let err = write_message(&path, &g, Format::Binary).unwrap_err().to_string();
+        assert!(err.contains("2 GiB") && err.contains("big.pb"), "{err}");
+        assert!(!path.exists());
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "a temporary file was left");
+    }
+
+    #[test]
     fn garbage_is_an_error_naming_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("bad.pb");
