@@ -226,6 +226,8 @@ pub fn select(
         .filter(|n| filters.include.is_empty() || filters.include.iter().any(|r| r.is_match(n)))
         .filter(|n| !filters.exclude.iter().any(|r| r.is_match(n)))
         .filter_map(|n| found.remove(&n))
+        // An empty weight has nothing to prune (and no k-th largest value).
+        .filter(|w| w.shape.iter().product::<u64>() > 0)
         .collect();
     if weights.is_empty() && already_masked.is_empty() {
         return Err(InjectError::NoWeights(candidates));
@@ -343,7 +345,7 @@ fn resolve(
     };
     let rank = parts[0].shape.len() as i64;
     let axis = if axis < 0 { axis + rank } else { axis };
-    if !(0..rank).contains(&axis) {
+    if !(0..rank).contains(&axis) || parts.iter().any(|p| p.shape.len() as i64 != rank) {
         return Ok(None);
     }
     let axis = axis as usize;
