@@ -18,7 +18,7 @@ use tf_strip::proto::tensorflow::{GraphDef, MetaGraphDef};
 fn models() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap().keep();
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("inject-models");
         run_check(&["build", dir.to_str().unwrap()]);
         dir
     })
