@@ -22,7 +22,7 @@ pub struct EncodeArgs {
     #[arg(long = "tf-loadable", visible_alias = "tf_loadable")]
     tf_loadable: bool,
     /// zstd level of the zero-pattern and value streams.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 1)]
     level: i32,
     /// Store every -0.0 as +0.0 (same values; decode then restores the .pb with
     /// those sign bits cleared, not byte-identical). Saves one bit per negative zero.

@@ -67,19 +67,6 @@ pub fn byte_entropy(bytes: &[u8]) -> f64 {
 
 /// Appends a stream: mode byte, stored length, data.
 pub fn put_stream(w: &mut Writer, raw: &[u8], level: i32) {
-    let before = w.as_slice().len();
-    put_stream_(w, raw, level);
-    if std::env::var_os("TFS_TRACE").is_some() {
-        eprintln!(
-            "stream raw {} stored {} H0 {:.3}",
-            raw.len(),
-            w.as_slice().len() - before - 9,
-            byte_entropy(raw)
-        );
-    }
-}
-
-fn put_stream_(w: &mut Writer, raw: &[u8], level: i32) {
     // Sample to skip compressing what cannot compress (mantissa planes).
     let sample = &raw[..raw.len().min(1 << 16)];
     if raw.len() >= 64 && byte_entropy(sample) < 7.9 {
@@ -287,7 +274,8 @@ fn encode_sparse<const K: usize, const U: usize>(data: &[u8], zeros: usize, leve
     let mut minor = vec![0u32; minority + 1];
     let mut nz = vec![0u32; n - zeros + 1];
     let p = parts::<K, U>();
-    let mut zero_signs = vec![0u8; (zeros * p).div_ceil(8)];
+    // One spare byte: the branch-free writes below touch the byte after the last bit.
+    let mut zero_signs = vec![0u8; (zeros * p).div_ceil(8) + 1];
     let mut any_sign = 0u8;
     let (mut m, mut j, mut z) = (0usize, 0usize, 0usize);
     for i in 0..n {
@@ -297,15 +285,18 @@ fn encode_sparse<const K: usize, const U: usize>(data: &[u8], zeros: usize, leve
         m += (is_zero != zero_major) as usize;
         nz[j] = i as u32;
         j += (!is_zero) as usize;
-        if p > 0 && is_zero {
-            let s = signs::<K, U>(e);
+        if p > 0 {
+            // Branch-free: a 50% sparse mask would mispredict every other element.
+            let s = signs::<K, U>(e) & (0u8.wrapping_sub(is_zero as u8));
             any_sign |= s;
             for b in 0..p {
-                zero_signs[(z * p + b) >> 3] |= ((s >> b) & 1) << ((z * p + b) & 7);
+                let bit = z * p + b;
+                zero_signs[bit >> 3] |= ((s >> b) & 1) << (bit & 7);
             }
-            z += 1;
+            z += is_zero as usize;
         }
     }
+    zero_signs.truncate((zeros * p).div_ceil(8));
     if any_sign == 0 {
         zero_signs.clear();
     }

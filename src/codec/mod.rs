@@ -108,7 +108,7 @@ pub struct EncodeOptions {
 impl Default for EncodeOptions {
     fn default() -> Self {
         EncodeOptions {
-            level: 3,
+            level: 1,
             min_tensor_bytes: 1024,
             chunk_elements: 1 << 20,
             canonical_zeros: false,
@@ -776,6 +776,18 @@ pub fn analyze(pb: &[u8], opts: &EncodeOptions) -> Vec<Estimate> {
         .collect()
 }
 
+/// The file's bytes, memory-mapped (no copy of a large `.pb`).
+fn map(path: &Path) -> Result<memmap2::Mmap, CodecError> {
+    let io = |source| CodecError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = std::fs::File::open(path).map_err(io)?;
+    // SAFETY: the map is read-only; like every reader of a file, we assume no
+    // one truncates it while we read (the CRCs catch a change of contents).
+    unsafe { memmap2::Mmap::map(&file) }.map_err(io)
+}
+
 fn read(path: &Path) -> Result<Vec<u8>, CodecError> {
     std::fs::read(path).map_err(|source| CodecError::Io {
         path: path.to_path_buf(),
@@ -793,7 +805,7 @@ fn write(path: &Path, bytes: &[u8]) -> Result<(), CodecError> {
 /// `tf-strip encode IN.pb OUT`.
 pub fn encode_file(input: &Path, output: &Path, opts: &EncodeOptions) -> Result<EncodeReport, CodecError> {
     let t0 = std::time::Instant::now();
-    let pb = read(input)?;
+    let pb = map(input)?;
     let read_seconds = t0.elapsed().as_secs_f64();
     if is_container(&pb) {
         return Err(CodecError::Unsupported {
