@@ -198,9 +198,19 @@ fn for_set_bits(bits: &[u8], from: usize, len: usize, mut f: impl FnMut(usize)) 
     let end = from + len;
     let mut i = from;
     while i < end {
-        let byte = bits.get(i >> 3).copied().unwrap_or(0) >> (i & 7);
-        let take = (8 - (i & 7)).min(end - i);
-        let mut v = byte & ((1u16 << take) - 1) as u8;
+        // Up to 56 bits at a time from an unaligned little-endian word.
+        let at = i >> 3;
+        let word = match bits.get(at..at + 8) {
+            Some(w) => u64::from_le_bytes(w.try_into().unwrap_or_default()),
+            None => {
+                let mut w = [0u8; 8];
+                let tail = bits.get(at..).unwrap_or_default();
+                w[..tail.len().min(8)].copy_from_slice(&tail[..tail.len().min(8)]);
+                u64::from_le_bytes(w)
+            }
+        };
+        let take = (64 - (i & 7)).min(end - i).min(56);
+        let mut v = (word >> (i & 7)) & ((1u64 << take) - 1);
         while v != 0 {
             let t = v.trailing_zeros() as usize;
             f(i + t - from);
