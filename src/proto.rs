@@ -6,14 +6,8 @@
 //!   `decode`). `bytes` fields are [`bytes::Bytes`]; map fields are
 //!   [`std::collections::BTreeMap`], so re-serialization is deterministic.
 //! * Text format (`.pbtxt`): every message implements
-//!   [`prost_reflect::ReflectMessage`], backed by [`DESCRIPTOR_POOL`]:
-//!
-//! ```ignore
-//! use prost_reflect::{DynamicMessage, ReflectMessage};
-//! let text = graph_def.transcode_to_dynamic().to_text_format();
-//! let dynamic = DynamicMessage::parse_text_format(GraphDef::default().descriptor(), &text)?;
-//! let graph_def: GraphDef = dynamic.transcode_to()?;
-//! ```
+//!   [`prost_reflect::ReflectMessage`], backed by [`DESCRIPTOR_POOL`]; use
+//!   [`crate::textformat`] to parse and print, which keeps map order stable.
 
 use std::fmt;
 use std::sync::LazyLock;
