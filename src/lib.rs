@@ -1,5 +1,16 @@
 //! tf-strip: strip, inspect, encode and compact TensorFlow models trained with
 //! magnitude pruning, natively, without TensorFlow.
+//!
+//! ```
+//! use tf_strip::checkpoint::{resolve_prefix, Checkpoint};
+//!
+//! // A directory a tf.train.Saver saved into, as TensorFlow finds its latest checkpoint.
+//! let prefix = resolve_prefix("testdata/mlp90".as_ref())?.prefix;
+//! let ckpt = Checkpoint::open(&prefix)?;
+//! let mask = ckpt.tensor("fc1/mask")?; // a view into the memory-mapped data file
+//! assert!(mask.zero_fraction().unwrap_or(0.0) > 0.85);
+//! # Ok::<(), tf_strip::checkpoint::CheckpointError>(())
+//! ```
 
 pub mod proto;
 pub mod runtime;
