@@ -88,7 +88,7 @@ pub fn write_message_to<M: Message + ReflectMessage + Default>(
                     path: path.to_path_buf(),
                     msg: format!(
                         "the output would be {len} bytes, over protobuf's 2 GiB limit, so TensorFlow could not load it; \
-                         keep the weights in a checkpoint, or store the model sparse-encoded"
+                         store it sparse-encoded (`tf-strip encode --tf-loadable`, which TensorFlow loads, or the `--encode` container)"
                     ),
                 });
             }
