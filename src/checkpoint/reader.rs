@@ -92,7 +92,7 @@ impl Checkpoint {
         let index_path = index_path(&prefix);
         let index_bytes =
             std::fs::read(&index_path).map_err(|e| CheckpointError::io(&index_path, e))?;
-        Self::parse(prefix, &index_bytes, |path| map_file(path))
+        Self::parse(prefix, &index_bytes, map_file)
     }
 
     /// A checkpoint held in memory: the `.index` bytes and the data shards in

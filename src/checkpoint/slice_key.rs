@@ -8,13 +8,7 @@ use crate::proto::tensorflow::TensorSliceProto;
 /// One dimension of a slice; `None` length means the whole dimension.
 pub fn extent(slice: &TensorSliceProto, dim: usize) -> (i64, Option<i64>) {
     match slice.extent.get(dim) {
-        Some(e) => (
-            e.start,
-            match e.has_length_hack {
-                Some(HasLengthHack::Length(l)) => Some(l),
-                None => None,
-            },
-        ),
+        Some(e) => (e.start, e.has_length_hack.map(|HasLengthHack::Length(l)| l)),
         None => (0, None),
     }
 }

@@ -13,6 +13,9 @@ pub const BLOCK_TRAILER_LEN: usize = 5;
 pub const NO_COMPRESSION: u8 = 0;
 pub const SNAPPY_COMPRESSION: u8 = 1;
 
+/// A key and its value, as stored.
+pub type Record = (Vec<u8>, Vec<u8>);
+
 /// Where a block sits in the file (its size excludes the trailer).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BlockHandle {
@@ -46,7 +49,7 @@ fn read_varint32(buf: &mut &[u8], what: &str) -> Result<usize, String> {
 
 /// All key/value pairs of a table, in file order, after checking that keys
 /// strictly increase.
-pub fn read_table(file: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, String> {
+pub fn read_table(file: &[u8]) -> Result<Vec<Record>, String> {
     if file.len() < FOOTER_LEN {
         return Err(format!(
             "file is {} bytes, shorter than the {FOOTER_LEN}-byte table footer (truncated?)",
@@ -63,7 +66,7 @@ pub fn read_table(file: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, String> {
     let index = BlockHandle::decode(&mut handles)?;
 
     let index_block = read_block(file, index, "index block")?;
-    let mut entries: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+    let mut entries: Vec<Record> = Vec::new();
     for (_separator, handle_bytes) in block_entries(&index_block, "index block")? {
         let mut h = handle_bytes.as_slice();
         let handle = BlockHandle::decode(&mut h)?;
@@ -119,7 +122,7 @@ fn read_block(file: &[u8], handle: BlockHandle, what: &str) -> Result<Vec<u8>, S
 }
 
 /// Decodes the prefix-compressed entries of one block.
-fn block_entries(block: &[u8], what: &str) -> Result<Vec<(Vec<u8>, Vec<u8>)>, String> {
+fn block_entries(block: &[u8], what: &str) -> Result<Vec<Record>, String> {
     if block.len() < 4 {
         return Err(format!("{what} is {} bytes, too short for its restart count", block.len()));
     }
@@ -143,7 +146,7 @@ fn block_entries(block: &[u8], what: &str) -> Result<Vec<(Vec<u8>, Vec<u8>)>, St
     }
 
     let mut rest = &block[..entries_end];
-    let mut out: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+    let mut out: Vec<Record> = Vec::new();
     let mut key: Vec<u8> = Vec::new();
     while !rest.is_empty() {
         let shared = read_varint32(&mut rest, "shared key length")?;

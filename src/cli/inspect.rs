@@ -48,7 +48,7 @@ pub fn run(args: InspectArgs) -> Result<(), CliError> {
         }
         print!("{} {} ({} nodes)\n\n", report.kind, report.path, report.nodes);
         let ops: Vec<Vec<String>> = report.ops.iter().map(|(op, n)| vec![op.clone(), n.to_string()]).collect();
-        print!("{}\n", table(&["op", "count"], &ops));
+        println!("{}", table(&["op", "count"], &ops));
         print_tensors("constant", &report.constants, &report.totals);
         print_pruning(&report.pruning);
         return Ok(());

@@ -113,6 +113,8 @@ pub fn write_message<M: Message + ReflectMessage + Default>(path: &Path, message
 }
 
 /// Any file or directory that holds a graph.
+// One per command: boxing the larger variants would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum ModelFile {
     Graph(GraphDef),
