@@ -193,6 +193,9 @@ pub fn run(args: StripArgs) -> Result<(), CliError> {
     };
     out.commit().map_err(|source| CliError::Io { path: out_path.clone(), source })?;
     drop(steps);
+    // The process ends right after the report: unmapping hundreds of MB of
+    // folded weights one by one would only delay the exit.
+    std::mem::forget(graph);
 
     let summary = Summary {
         checkpoint: prefix.display().to_string(),
