@@ -262,7 +262,7 @@ fn get_planes<'a, const K: usize>(r: &mut Reader<'a>, n: usize) -> Result<Vec<st
 }
 
 #[inline(always)]
-fn gather<const K: usize, const U: usize>(planes: &[std::borrow::Cow<'_, [u8]>], j: usize) -> [u8; K] {
+fn gather<const K: usize, const U: usize>(planes: &[&[u8]; K], j: usize) -> [u8; K] {
     let mut e = [0u8; K];
     for b in 0..K {
         e[b] = planes[b][j];
@@ -341,7 +341,8 @@ fn encode_sparse<const K: usize, const U: usize>(data: &[u8], zeros: usize, leve
 
 fn decode_dense<const K: usize, const U: usize>(r: &mut Reader<'_>, out: &mut [u8]) -> Result<(), Problem> {
     let n = out.len() / K;
-    let planes = get_planes::<K>(r, n)?;
+    let owned = get_planes::<K>(r, n)?;
+    let planes: [&[u8]; K] = std::array::from_fn(|b| &owned[b][..]);
     for (i, e) in out.chunks_exact_mut(K).enumerate() {
         e.copy_from_slice(&gather::<K, U>(&planes, i));
     }
@@ -374,7 +375,9 @@ fn decode_sparse<const K: usize, const U: usize>(r: &mut Reader<'_>, out: &mut [
         },
     };
     let mut zi = 0usize;
-    let planes = get_planes::<K>(r, nnz)?;
+    let owned = get_planes::<K>(r, nnz)?;
+    // Plain slices: no `Cow` variant check on every byte read.
+    let planes: [&[u8]; K] = std::array::from_fn(|b| &owned[b][..]);
     let bad = || Problem::Malformed("zero pattern does not match the chunk size".into());
     let (mut pos, mut acc, mut m, mut j) = (0usize, 0usize, 0usize, 0usize);
     for &b in runs.iter() {
