@@ -82,7 +82,7 @@ const CASES: &[Case] = &[
         hparams: "end_pruning_step=150,pruning_frequency=10,target_sparsity=0.8,sparsity_function_end_step=80,\
                   weight_sparsity_map=[fc3/.*:0.5]",
         args: &["--train_op", "GradientDescent"],
-        steps: 160,
+        steps: 300,
     },
     Case {
         // The training loop runs the conditional update itself, as contrib users did.
@@ -91,28 +91,28 @@ const CASES: &[Case] = &[
         hparams: "name=prune,begin_pruning_step=16,pruning_frequency=8,target_sparsity=0.7,\
                   sparsity_function_begin_step=16,sparsity_function_end_step=96",
         args: &[],
-        steps: 120,
+        steps: 200,
     },
     Case {
         name: "convnet_channel",
         model: "convnet",
         hparams: "pruning_frequency=10,target_sparsity=0.5,sparsity_function_end_step=60",
         args: &["--structure=channel", "--train_op", "Momentum"],
-        steps: 100,
+        steps: 200,
     },
     Case {
         name: "resource",
         model: "mlp_resource",
         hparams: "pruning_frequency=10,target_sparsity=0.8,sparsity_function_end_step=80,threshold_decay=0.5",
         args: &["--train_op", "GradientDescent"],
-        steps: 120,
+        steps: 200,
     },
     Case {
         name: "partitioned",
         model: "mlp_partitioned",
         hparams: "pruning_frequency=5,target_sparsity=0.75,sparsity_function_end_step=60",
         args: &["--train_op", "GradientDescent", "--weights", "fc1", "--weights", "fc2"],
-        steps: 100,
+        steps: 200,
     },
     Case {
         name: "blocks",
@@ -120,7 +120,7 @@ const CASES: &[Case] = &[
         hparams: "pruning_frequency=10,target_sparsity=0.6,sparsity_function_end_step=60,block_height=-1,\
                   block_width=1,block_dims_map=[fc1/.*:1x4,fc2/.*:4x4]",
         args: &["--train_op", "GradientDescent"],
-        steps: 100,
+        steps: 200,
     },
     Case {
         name: "blocks_max",
@@ -128,7 +128,7 @@ const CASES: &[Case] = &[
         hparams: "pruning_frequency=10,target_sparsity=0.5,sparsity_function_end_step=60,block_height=4,\
                   block_width=4,block_pooling_function=MAX",
         args: &["--exclude", "fc3"],
-        steps: 100,
+        steps: 200,
     },
     Case {
         // The kernel of an RNN in a while loop, read through Enter.
@@ -136,7 +136,7 @@ const CASES: &[Case] = &[
         model: "rnn",
         hparams: "pruning_frequency=5,target_sparsity=0.6,sparsity_function_end_step=40",
         args: &["--train_op", "GradientDescent"],
-        steps: 80,
+        steps: 200,
     },
     Case {
         // Saver(sharded=True): the masks join the first shard's SaveV2.
@@ -144,7 +144,7 @@ const CASES: &[Case] = &[
         model: "mlp_sharded",
         hparams: "pruning_frequency=10,target_sparsity=0.6,sparsity_function_end_step=50",
         args: &["--train_op", "GradientDescent"],
-        steps: 80,
+        steps: 200,
     },
     Case {
         // No global step in the graph: inject creates one and the train op increments it.
@@ -152,7 +152,7 @@ const CASES: &[Case] = &[
         model: "mlp_no_global_step",
         hparams: "pruning_frequency=10,target_sparsity=0.5,sparsity_function_end_step=50",
         args: &["--train_op", "GradientDescent"],
-        steps: 80,
+        steps: 200,
     },
 ];
 
