@@ -22,7 +22,7 @@ ap.add_argument("--width", type=int, default=2048)
 ap.add_argument("--depth", type=int, default=6)
 ap.add_argument("--scratch", default=os.environ.get("TF_STRIP_BENCH_DIR", "/tmp/tfs-codec-bench"))
 ap.add_argument("--repeat", type=int, default=5)
-ap.add_argument("--tf-runs", type=int, default=50)
+ap.add_argument("--tf-runs", type=int, default=200)
 ap.add_argument("--batch", type=int, default=1)
 ap.add_argument("--no-reference", action="store_true", help="skip gzip/zstd/xz (minutes per model)")
 ap.add_argument("--no-tf", action="store_true", help="skip the TensorFlow timings")
@@ -175,7 +175,7 @@ print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 for s, r in results.items():
     o, ref = r["ours"], r.get("reference", {})
     full = o["bound"] + o["zero_sign_bound"]
-    cell = lambda k: f"{mb(ref[k]['bytes'])} ({ref[k]['wall_s']:.1f} s)" if k in ref else "-"
+    cell = lambda k: f"{mb(ref[k]['bytes'])} ({ref[k]['wall_s']:.1f} s; {ref[k]['cpu_s']:.1f} s CPU)" if k in ref else "-"
     print(f"| {float(s):.0%} | {mb(r['pb_bytes'])} | **{mb(o['bytes'])}** | {mb(o['bound'])} | {o['bytes'] / o['bound']:.3f}x "
           f"| {mb(full)} | {o['bytes'] / full:.3f}x | {mb(o['canonical_bytes'])} | {o['canonical_bytes'] / o['bound']:.3f}x "
           f"| {cell('gzip -9')} | {cell('zstd -19')} | {cell('xz -9')} "
@@ -188,7 +188,7 @@ for s, r in results.items():
     sp = lambda t: f"{t:.3f} s = {n / t / MB:.0f} MB/s"
     print(f"| {float(s):.0%} | {sp(o['encode_wall'])} | {sp(o['encode_lib'])} | {sp(o['decode_wall'])} | {sp(o['decode_lib'])} |")
 print()
-print(f"TF-loadable .pb (batch {a.batch}, steady state = median of {a.tf_runs} Session.run after the first):\n")
+print(f"TF-loadable .pb (batch {a.batch}; steady state = median of {a.tf_runs} Session.run after the first, the two graphs run in turn):\n")
 print("| sparsity | TF-loadable .pb | 1 bit/element + nonzeros | ratio | steady dense | steady loadable | ratio "
       "| load dense / loadable | first run dense / loadable | outputs bit-identical |")
 print("|---|---|---|---|---|---|---|---|---|---|")

@@ -20,10 +20,10 @@
 //! per session instead: its result is cached in a resource variable, and a
 //! v1 `cond` (Switch/Merge) on `VarIsInitializedOp` routes every later run to
 //! a `ReadVariableOp`, which aliases the buffer without copying. The rebuild
-//! ops sit behind the Switch's false branch, so on later runs they are dead
-//! and never execute. No initializer has to be run: the graph initializes
-//! itself on first use, and the node keeps `W`'s name, so consumers and
-//! fetches are unchanged.
+//! and its constants hang on the Switch's false branch (control edges from
+//! its pivot), so on later runs they are dead and never execute. No
+//! initializer has to be run: the graph initializes itself on first use, and
+//! the node keeps `W`'s name, so consumers and fetches are unchanged.
 
 use std::collections::BTreeMap;
 
@@ -142,7 +142,7 @@ fn rewrite(n: &NodeDef, opts: &LoadableOptions) -> Option<(Vec<NodeDef>, Rewritt
     let TensorData::Pod(bytes) = &t.data else { return None };
     let size = dtype.byte_size()?;
     let elements = t.num_elements() as usize;
-    if bytes.len() < opts.min_bytes || elements < 2 {
+    if bytes.len() < opts.min_bytes || elements < 2 || elements > i32::MAX as usize {
         return None;
     }
     let mut mask = vec![0u8; elements.div_ceil(8)];
@@ -224,24 +224,20 @@ fn rewrite(n: &NodeDef, opts: &LoadableOptions) -> Option<(Vec<NodeDef>, Rewritt
             vec![ty("T", DataType::DtBool)],
             dev,
         ),
+        // The false branch's pivot: every constant of the rebuild hangs on it
+        // by a control edge, so once cached the whole rebuild is dead and
+        // neither it nor its constants run.
         node(
-            &p("mask_in"),
-            "Switch",
-            &[&p("mask"), &p("is_cached")],
-            vec![ty("T", DataType::DtUint8)],
-            dev,
-        ),
-        node(
-            &p("values_in"),
-            "Switch",
-            &[&p("values"), &p("is_cached")],
-            vec![ty("T", int)],
+            &p("rebuild"),
+            "Identity",
+            &[&format!("{}:0", p("pred"))],
+            vec![ty("T", DataType::DtBool)],
             dev,
         ),
         node(
             &p("mask_column"),
             "Reshape",
-            &[&p("mask_in"), &p("column")],
+            &[&p("mask"), &p("column")],
             vec![ty("T", DataType::DtUint8), ty("Tshape", DataType::DtInt32)],
             dev,
         ),
@@ -291,7 +287,7 @@ fn rewrite(n: &NodeDef, opts: &LoadableOptions) -> Option<(Vec<NodeDef>, Rewritt
         node(
             &p("scatter"),
             "ScatterNd",
-            &[&p("where"), &p("values_in"), &p("dense_shape")],
+            &[&p("where"), &p("values"), &p("dense_shape")],
             vec![ty("T", int), ty("Tindices", DataType::DtInt64)],
             dev,
         ),
@@ -345,6 +341,10 @@ fn rewrite(n: &NodeDef, opts: &LoadableOptions) -> Option<(Vec<NodeDef>, Rewritt
             dev,
         ),
     ]);
+    let pivot = format!("^{}", p("rebuild"));
+    for n in g.iter_mut().filter(|n| n.op == "Const") {
+        n.input.push(pivot.clone());
+    }
     let report = Rewritten {
         name: name.to_string(),
         dtype: dtype.name().to_string(),
