@@ -164,20 +164,17 @@ fn magnitude<const K: usize, const U: usize>(e: &[u8]) -> u8 {
 #[inline(always)]
 fn signs<const K: usize, const U: usize>(e: &[u8]) -> u8 {
     let mut s = 0u8;
-    if U > 0 {
-        for p in 0..K / U {
-            s |= (e[p * U + U - 1] >> 7) << p;
-        }
+    for p in 0..parts::<K, U>() {
+        s |= (e[p * U + U - 1] >> 7) << p;
     }
     s
 }
 
 /// Parts with a sign bit per element.
 const fn parts<const K: usize, const U: usize>() -> usize {
-    if U == 0 {
-        0
-    } else {
-        K / U
+    match K.checked_div(U) {
+        Some(p) => p,
+        None => 0,
     }
 }
 
@@ -492,7 +489,7 @@ fn clear_signs<const K: usize, const U: usize>(data: &mut [u8]) {
     }
     for e in data.chunks_exact_mut(K) {
         if magnitude::<K, U>(e) == 0 {
-            for p in 0..K / U {
+            for p in 0..parts::<K, U>() {
                 e[p * U + U - 1] = 0;
             }
         }

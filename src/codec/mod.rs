@@ -245,11 +245,14 @@ pub fn is_container(bytes: &[u8]) -> bool {
     bytes.starts_with(MAGIC)
 }
 
+/// (coding, elements, blob, (zeros, negative zeros)).
+type EncodedChunk = (u8, u64, Vec<u8>, (usize, usize));
+
 struct EncodedTensor {
     content: wire::Content,
     layout: Layout,
     raw_crc: u32,
-    chunks: Vec<(u8, u64, Vec<u8>, (usize, usize))>,
+    chunks: Vec<EncodedChunk>,
 }
 
 /// Encodes a serialized GraphDef. Bytes that are not a binary GraphDef are
