@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use clap::Args;
 
-use super::render::{human_bytes, percent, table};
+use super::render::{human_bytes, percent, print_json, table};
 use super::CliError;
 use tf_strip::codec::{self, loadable, CodecError, EncodeOptions};
 
@@ -59,7 +59,7 @@ pub fn encode(args: EncodeArgs) -> Result<(), CliError> {
     if args.tf_loadable {
         let report = codec::encode_loadable_file(&args.input, &args.output, &loadable::LoadableOptions::default())?;
         if args.json {
-            println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+            print_json(&report);
             return Ok(());
         }
         let rows: Vec<Vec<String>> = report
@@ -100,7 +100,7 @@ pub fn encode(args: EncodeArgs) -> Result<(), CliError> {
     };
     let report = codec::encode_file(&args.input, &args.output, &opts)?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+        print_json(&report);
         return Ok(());
     }
     eprint!("{}", render_report(&report.tensors));
@@ -156,7 +156,7 @@ pub fn decode(args: DecodeArgs) -> Result<(), CliError> {
     let start = Instant::now();
     let r = codec::decode_file(&args.input, &args.output)?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&r).unwrap_or_default());
+        print_json(&r);
         return Ok(());
     }
     eprintln!(
@@ -197,7 +197,7 @@ pub fn inspect_container(path: &Path, json: bool) -> Result<(), CliError> {
         problem,
     })?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&tensors).unwrap_or_default());
+        print_json(&tensors);
         return Ok(());
     }
     let rows: Vec<Vec<String>> = tensors
@@ -230,7 +230,7 @@ pub fn print_encodings(path: &Path, json: bool) -> Result<(), CliError> {
     let bytes = read(path)?;
     let est = codec::analyze(&bytes, &EncodeOptions::default());
     if json {
-        println!("{}", serde_json::to_string_pretty(&est).unwrap_or_default());
+        print_json(&est);
         return Ok(());
     }
     let rows: Vec<Vec<String>> = est

@@ -8,6 +8,7 @@ use prost::Message;
 use prost_reflect::ReflectMessage;
 use regex::Regex;
 
+use super::render::print_json;
 use super::CliError;
 use tf_strip::atomic;
 use tf_strip::graph::{self, Format, ModelFile};
@@ -96,9 +97,7 @@ pub fn run(args: InjectArgs) -> Result<(), CliError> {
         }
     };
     if args.json {
-        let json =
-            serde_json::to_string_pretty(&report).map_err(|e| CliError::Usage(e.to_string()))?;
-        println!("{json}");
+        print_json(&report);
     } else {
         print_report(&report, &args.output);
     }

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 
-use super::render::{human_bytes, percent, shape, table};
+use super::render::{human_bytes, percent, print_json, shape, table};
 use super::CliError;
 use tf_strip::checkpoint::{self, Checkpoint};
 use tf_strip::graph::ModelFile;
@@ -43,7 +43,7 @@ pub fn run(args: InspectArgs) -> Result<(), CliError> {
         let (file, model) = ModelFile::load(&args.path)?;
         let report = inspect_graph(&file, &model)?;
         if args.json {
-            println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+            print_json(&report);
             return Ok(());
         }
         print!("{} {} ({} nodes)\n\n", report.kind, report.path, report.nodes);
@@ -66,7 +66,7 @@ pub fn run(args: InspectArgs) -> Result<(), CliError> {
     };
     let report = inspect_checkpoint(&ckpt, meta.as_ref().and_then(ModelFile::graph_def))?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+        print_json(&report);
         return Ok(());
     }
     print!("checkpoint {} ({} data shard{})\n\n", report.prefix, report.shards, if report.shards == 1 { "" } else { "s" });

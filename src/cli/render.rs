@@ -48,3 +48,8 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     }
     out
 }
+
+/// A report as pretty JSON on stdout, for scripts (`--json`).
+pub fn print_json<T: serde::Serialize>(report: &T) {
+    println!("{}", serde_json::to_string_pretty(report).unwrap_or_default());
+}

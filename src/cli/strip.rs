@@ -8,7 +8,7 @@ use std::time::Instant;
 use clap::{ArgAction, Args};
 
 use super::progress::Steps;
-use super::render::{human_bytes, percent, shape, table};
+use super::render::{human_bytes, percent, print_json, shape, table};
 use super::CliError;
 use tf_strip::atomic::AtomicFile;
 use tf_strip::checkpoint::{self, Checkpoint};
@@ -207,7 +207,7 @@ pub fn run(args: StripArgs) -> Result<(), CliError> {
         report,
     };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&summary).unwrap_or_default());
+        print_json(&summary);
     } else {
         eprint!("{}", summary.render());
     }
