@@ -13,7 +13,6 @@ use prost::Message;
 use tf_strip::codec::{self, loadable, DecodeOptions, EncodeOptions, Problem};
 use tf_strip::proto::tensorflow::attr_value::Value;
 use tf_strip::proto::tensorflow::{AttrValue, DataType, GraphDef, NodeDef, TensorProto, TensorShapeProto};
-use tf_strip::runtime::Model;
 use tf_strip::tensor::{Tensor, TensorData};
 
 fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -341,7 +340,7 @@ fn encoded_models_load_in_tensorflow_from_memory_with_identical_outputs() {
         let (enc, _) = codec::encode(&pb, &EncodeOptions::default());
         // No temporary file: the container decodes to a GraphDef in memory.
         let def = codec::decode_graph_def(&enc).unwrap();
-        let model = Model::from_graph_def(&def.encode_to_vec()).unwrap_or_else(|e| panic!("{}: {e}", f.name));
+        let model = tf_model(&def.encode_to_vec());
         let (feeds, fetches, expected) = fixture_io(&f);
         assert_eq!(model.run(&feeds, &fetches).unwrap(), expected, "{}", f.name);
     }
@@ -358,7 +357,7 @@ fn tf_loadable_graphs_give_bit_identical_outputs_in_tensorflow() {
         let pb = std::fs::read(f.expected("stripped.pb")).unwrap();
         let (out, report) = loadable::encode(&pb, &opts).unwrap();
         rewritten += report.rewritten.len();
-        let model = Model::from_graph_def(&out).unwrap_or_else(|e| panic!("{}: {e}", f.name));
+        let model = tf_model(&out);
         let (feeds, fetches, expected) = fixture_io(&f);
         // First run rebuilds and caches; later runs read the cache.
         for run in 0..3 {
@@ -416,7 +415,7 @@ fn tf_loadable_rebuild_is_bit_exact_for_every_supported_dtype() {
     )
     .unwrap();
     assert_eq!(report.rewritten.len(), 4);
-    let model = Model::from_graph_def(&out).unwrap();
+    let model = tf_model(&out);
     let fetches: Vec<String> = (0..4).map(|k| format!("c{k}:0")).collect();
     for _ in 0..2 {
         assert_eq!(model.run(&[], &fetches).unwrap(), expected);

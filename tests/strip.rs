@@ -11,7 +11,6 @@ use prost::Message;
 use tf_strip::graph::Graph;
 use tf_strip::proto::tensorflow::attr_value::Value as Attr;
 use tf_strip::proto::tensorflow::{GraphDef, NodeDef};
-use tf_strip::runtime::Model;
 use tf_strip::tensor::{self, Tensor, TensorData};
 
 fn run_strip(f: &Fixture, out_dir: &Path) -> GraphDef {
@@ -84,7 +83,6 @@ fn read_tensor(io_dir: &Path, spec: &serde_json::Value) -> Tensor {
 
 #[test]
 fn stripped_graphs_run_in_tensorflow_with_bit_identical_outputs() {
-    use_reference_kernels();
     let tmp = tempfile::tempdir().unwrap();
     for f in pruned_fixtures() {
         let out_dir = tmp.path().join(&f.name);
@@ -103,8 +101,7 @@ fn stripped_graphs_run_in_tensorflow_with_bit_identical_outputs() {
             .iter()
             .map(|(name, spec)| (name.clone(), read_tensor(&io_dir, spec)))
             .unzip();
-        let model = Model::from_graph_def(&std::fs::read(out_dir.join("pruning_stripped.pb")).unwrap())
-            .unwrap_or_else(|e| panic!("{}: {e}", f.name));
+        let model = tf_model(&std::fs::read(out_dir.join("pruning_stripped.pb")).unwrap());
         let got = model.run(&feeds, &fetches).unwrap_or_else(|e| panic!("{}: {e}", f.name));
         assert_eq!(got, expected, "{}: outputs differ from TensorFlow's", f.name);
     }

@@ -131,8 +131,10 @@ pub fn describe(t: &Tensor) -> Value {
     })
 }
 
-/// The fixtures' expected outputs were computed with TensorFlow's plain Eigen
-/// kernels; oneDNN's rewrites round differently. Call before loading TensorFlow.
-pub fn use_reference_kernels() {
+/// A GraphDef loaded in the real TensorFlow runtime. The fixtures' expected
+/// outputs were computed with TensorFlow's plain Eigen kernels; oneDNN's
+/// rewrites round differently, so they are turned off first.
+pub fn tf_model(graph_def: &[u8]) -> tf_strip::runtime::Model {
     std::env::set_var("TF_ENABLE_ONEDNN_OPTS", "0");
+    tf_strip::runtime::Model::from_graph_def(graph_def).unwrap_or_else(|e| panic!("{e}"))
 }
