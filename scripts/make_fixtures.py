@@ -462,6 +462,32 @@ def fc_layer(x, scope_name, n_in, n_out, relu=True, stddev=None, partitioner=Non
         return tf.nn.relu(h, name=scope.name) if relu else h
 
 
+def softmax_head(logits, labels):
+    """`output` (softmax) and the mean cross-entropy `loss` of a classifier."""
+    _, tf, _ = tf_modules()
+    probs = tf.nn.softmax(logits, name="output")
+    loss = tf.reduce_mean(
+        tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits),
+        name="loss",
+    )
+    return probs, loss
+
+
+def pruning_train_ops(loss, hparams, learning_rate=0.1, summaries=True):
+    """global_step, an SGD step on `loss`, and contrib's conditional mask update
+    (with its summaries and the loss's, as contrib's examples had)."""
+    _, tf, tf1 = tf_modules()
+    gs = tf1.train.get_or_create_global_step()
+    train_op = tf1.train.GradientDescentOptimizer(learning_rate).minimize(loss, global_step=gs)
+    p = Pruning(hparams, global_step=gs)
+    update = p.conditional_mask_update_op()
+    if summaries:
+        p.add_pruning_summaries()
+        tf1.summary.scalar("loss", loss)
+        tf1.summary.merge_all()
+    return gs, train_op, update
+
+
 # ========================================================================================
 # fixtures
 
@@ -531,13 +557,7 @@ def build_convnet(d):
         )
         tf1.add_to_collection("losses", xent)
         loss = tf.add_n(tf1.get_collection("losses"), name="total_loss")
-        gs = tf1.train.get_or_create_global_step()
-        train_op = tf1.train.GradientDescentOptimizer(0.05).minimize(loss, global_step=gs)
-        p = Pruning(hparams, global_step=gs)
-        update = p.conditional_mask_update_op()
-        p.add_pruning_summaries()
-        tf1.summary.scalar("loss", loss)
-        tf1.summary.merge_all()
+        gs, train_op, update = pruning_train_ops(loss, hparams, learning_rate=0.05)
         saver = tf1.train.Saver(save_relative_paths=True)
         x, y = synthetic_data(11, (12, 12, 3), n_classes)
         fb = batches(x, y, batch)
@@ -587,18 +607,8 @@ def build_mlp(d, hparams, target, sizes, steps, seed, description, partitioner=N
                     partitioner=partitioner if i == 0 else None,
                 )
         logits = tf.identity(h, name="logits")
-        probs = tf.nn.softmax(logits, name="output")
-        loss = tf.reduce_mean(
-            tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits),
-            name="loss",
-        )
-        gs = tf1.train.get_or_create_global_step()
-        train_op = tf1.train.GradientDescentOptimizer(0.1).minimize(loss, global_step=gs)
-        p = Pruning(hparams, global_step=gs)
-        update = p.conditional_mask_update_op()
-        p.add_pruning_summaries()
-        tf1.summary.scalar("loss", loss)
-        tf1.summary.merge_all()
+        probs, loss = softmax_head(logits, labels)
+        gs, train_op, update = pruning_train_ops(loss, hparams)
         saver = tf1.train.Saver(sharded=sharded, save_relative_paths=True)
         x, y = synthetic_data(seed + 100, (sizes[0],), sizes[-1])
         fb = batches(x, y, batch)
@@ -702,14 +712,8 @@ def build_controlflow(d):
             scale = tf1.get_variable("scale", [32], initializer=tf1.constant_initializer(0.5))
         h = tf1.cond(use_scale, lambda: h * scale, lambda: h)
         logits = fc_layer(h, "fc3", 32, 10, relu=False)
-        probs = tf.nn.softmax(logits, name="output")
-        loss = tf.reduce_mean(
-            tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits), name="loss"
-        )
-        gs = tf1.train.get_or_create_global_step()
-        train_op = tf1.train.GradientDescentOptimizer(0.1).minimize(loss, global_step=gs)
-        p = Pruning(hp, global_step=gs)
-        update = p.conditional_mask_update_op()
+        probs, loss = softmax_head(logits, labels)
+        gs, train_op, update = pruning_train_ops(loss, hp, summaries=False)
         saver = tf1.train.Saver(save_relative_paths=True)
         x, y = synthetic_data(seed + 100, (24,), 10)
         fb = batches(x, y, 16)
@@ -751,18 +755,8 @@ def build_resource(d):
         feats = tf.concat([tf.reshape(looked_up, [-1, n_ids * emb_dim]), dense], 1, name="features")
         h = fc_layer(feats, "fc1", n_ids * emb_dim + n_dense, 64)
         logits = tf.identity(fc_layer(h, "fc2", 64, n_classes, relu=False), name="logits")
-        probs = tf.nn.softmax(logits, name="output")
-        loss = tf.reduce_mean(
-            tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits),
-            name="loss",
-        )
-        gs = tf1.train.get_or_create_global_step()
-        train_op = tf1.train.GradientDescentOptimizer(0.1).minimize(loss, global_step=gs)
-        p = Pruning(hparams, global_step=gs)
-        update = p.conditional_mask_update_op()
-        p.add_pruning_summaries()
-        tf1.summary.scalar("loss", loss)
-        tf1.summary.merge_all()
+        probs, loss = softmax_head(logits, labels)
+        gs, train_op, update = pruning_train_ops(loss, hparams)
         saver = tf1.train.Saver(save_relative_paths=True)
         rng = np.random.default_rng(52)
         n = 256
