@@ -187,30 +187,23 @@ def main(argv):
     enum_names = set(tf_enums) | {n for n in our_enums if n.startswith("tensorflow.")}
 
     diffs = []
-    for name in sorted(msg_names):
-        try:
-            theirs = tf_pool.FindMessageTypeByName(name)
-        except KeyError:
-            diffs.append(f"message {name}: defined by us but not by TensorFlow")
-            continue
-        try:
-            ours = our_pool.FindMessageTypeByName(name)
-        except KeyError:
-            diffs.append(f"message {name}: missing in ours")
-            continue
-        diff_dicts("message", name, describe_message(theirs), describe_message(ours), diffs)
-    for name in sorted(enum_names):
-        try:
-            theirs = tf_pool.FindEnumTypeByName(name)
-        except KeyError:
-            diffs.append(f"enum {name}: defined by us but not by TensorFlow")
-            continue
-        try:
-            ours = our_pool.FindEnumTypeByName(name)
-        except KeyError:
-            diffs.append(f"enum {name}: missing in ours")
-            continue
-        diff_dicts("enum", name, describe_enum(theirs), describe_enum(ours), diffs)
+    kinds = [
+        ("message", msg_names, "FindMessageTypeByName", describe_message),
+        ("enum", enum_names, "FindEnumTypeByName", describe_enum),
+    ]
+    for kind, names, find, describe in kinds:
+        for name in sorted(names):
+            try:
+                theirs = getattr(tf_pool, find)(name)
+            except KeyError:
+                diffs.append(f"{kind} {name}: defined by us but not by TensorFlow")
+                continue
+            try:
+                ours = getattr(our_pool, find)(name)
+            except KeyError:
+                diffs.append(f"{kind} {name}: missing in ours")
+                continue
+            diff_dicts(kind, name, describe(theirs), describe(ours), diffs)
 
     if diffs:
         print(f"{len(diffs)} difference(s):")

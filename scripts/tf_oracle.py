@@ -237,20 +237,6 @@ def load_bin(path, dtype_name, shape):
     return a.reshape(shape).astype(native, copy=False)
 
 
-def load_graph_def(pb):
-    import tensorflow as tf
-
-    gd = tf.compat.v1.GraphDef()
-    try:
-        with open(pb, "rb") as f:
-            gd.ParseFromString(f.read())
-    except OSError as e:
-        raise OracleError(f"cannot read {pb}: {e}")
-    except Exception as e:
-        raise OracleError(f"cannot parse {pb} as GraphDef: {e}")
-    return gd
-
-
 def cmd_run_graph(pb, io_json):
     import numpy as np
     import tensorflow as tf
@@ -260,7 +246,7 @@ def cmd_run_graph(pb, io_json):
     with open(io_json) as f:
         io = json.load(f)
     base = os.path.dirname(os.path.abspath(io_json))
-    gd = load_graph_def(pb)
+    gd = load_proto("graph", pb)
     feeds = {}
     for name, spec in io["inputs"].items():
         feeds[name] = load_bin(os.path.join(base, spec["file"]), spec["dtype"], spec["shape"])
@@ -304,7 +290,7 @@ def cmd_canonical_graph(pb, out):
     from google.protobuf import text_format
 
     tf1 = tf.compat.v1
-    gd = load_graph_def(pb)
+    gd = load_proto("graph", pb)
     g = tf.Graph()
     with g.as_default():
         try:
