@@ -155,3 +155,22 @@ fn graphs_from_elsewhere_text_output_and_devices() {
     assert!(g.node.iter().any(|n| n.device.to_lowercase().contains("cpu:1")), "devices were dropped");
     assert!(theirs.node.iter().all(|n| n.device.is_empty()));
 }
+
+#[test]
+fn the_strip_subcommand_is_the_default_command() {
+    let tmp = tempfile::tempdir().unwrap();
+    let f = pruned_fixtures().into_iter().find(|f| f.name == "mlp90").unwrap();
+    let run = |sub: &[&str], dir: &str| {
+        let out_dir = tmp.path().join(dir);
+        let out = tf_strip()
+            .args(sub)
+            .arg(format!("--checkpoint_dir={}", f.dir.display()))
+            .arg(format!("--output_node_names={}", f.outputs.join(",")))
+            .arg(format!("--output_dir={}", out_dir.display()))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        std::fs::read(out_dir.join("pruning_stripped.pb")).unwrap()
+    };
+    assert_eq!(run(&["strip"], "sub"), run(&[], "default"));
+}
