@@ -237,6 +237,19 @@ def load_bin(path, dtype_name, shape):
     return a.reshape(shape).astype(native, copy=False)
 
 
+def import_graph(pb):
+    """A fresh tf.Graph holding the GraphDef in PB, imported with name=""."""
+    import tensorflow as tf
+
+    g = tf.Graph()
+    with g.as_default():
+        try:
+            tf.compat.v1.import_graph_def(load_proto("graph", pb), name="")
+        except Exception as e:
+            raise OracleError(f"import_graph_def failed: {e}")
+    return g
+
+
 def cmd_run_graph(pb, io_json):
     import numpy as np
     import tensorflow as tf
@@ -246,17 +259,12 @@ def cmd_run_graph(pb, io_json):
     with open(io_json) as f:
         io = json.load(f)
     base = os.path.dirname(os.path.abspath(io_json))
-    gd = load_proto("graph", pb)
     feeds = {}
     for name, spec in io["inputs"].items():
         feeds[name] = load_bin(os.path.join(base, spec["file"]), spec["dtype"], spec["shape"])
     out_names = list(io["outputs"])
-    g = tf.Graph()
+    g = import_graph(pb)
     with g.as_default():
-        try:
-            tf1.import_graph_def(gd, name="")
-        except Exception as e:
-            raise OracleError(f"import_graph_def failed: {e}")
         with tf1.Session(graph=g, config=session_config()) as s:
             try:
                 got = s.run(out_names, feeds)
@@ -286,18 +294,9 @@ def cmd_run_graph(pb, io_json):
 
 
 def cmd_canonical_graph(pb, out):
-    import tensorflow as tf
     from google.protobuf import text_format
 
-    tf1 = tf.compat.v1
-    gd = load_proto("graph", pb)
-    g = tf.Graph()
-    with g.as_default():
-        try:
-            tf1.import_graph_def(gd, name="")
-        except Exception as e:
-            raise OracleError(f"import_graph_def failed: {e}")
-    canon = g.as_graph_def()
+    canon = import_graph(pb).as_graph_def()
     with open(out, "w", encoding="utf-8") as f:
         f.write(text_format.MessageToString(canon))
     return {"nodes": len(canon.node), "out": out}
