@@ -15,15 +15,6 @@ Subcommands
       unified diff of the text formats, cut after the first differences ("" when equal).
       Equality is protobuf message equality (order of repeated fields matters, map order
       does not). Does not load the TensorFlow runtime, only its generated protos.
-  run-graph PB IO_JSON
-      Import the binary GraphDef PB into a fresh graph (name=""), feed the inputs listed in
-      IO_JSON (files relative to IO_JSON's directory), fetch the outputs listed there and print
-      {"<tensor>": {"dtype", "shape", "sha256", "max_abs_diff_vs_expected", "bit_identical"}}.
-      max_abs_diff_vs_expected is null when shapes differ or the difference is not finite.
-  canonical-graph PB OUT_PBTXT
-      Import PB into a fresh tf.Graph with name="" and write `as_graph_def()` in text format
-      to OUT_PBTXT (TensorFlow's canonical form: default attrs added, inputs normalised).
-      Prints {"nodes": N, "out": OUT_PBTXT}.
 
 CANONICAL BYTES (what "sha256" hashes; shared with scripts/make_fixtures.py)
   * numeric and bool tensors: the raw element bytes in row-major order, little-endian
@@ -207,107 +198,10 @@ def cmd_same_proto(kind, a, b):
 # graphs
 
 
-def session_config():
-    import tensorflow as tf
-
-    return tf.compat.v1.ConfigProto(
-        intra_op_parallelism_threads=1, inter_op_parallelism_threads=1
-    )
-
-
-def np_dtype(dtype_name):
-    import tensorflow as tf
-
-    return tf.dtypes.as_dtype(dtype_name).as_numpy_dtype
-
-
-def load_bin(path, dtype_name, shape):
-    import numpy as np
-
-    with open(path, "rb") as f:
-        data = f.read()
-    native = np.dtype(np_dtype(dtype_name))
-    dt = native if dtype_name in ("bfloat16", "bool") else native.newbyteorder("<")
-    a = np.frombuffer(data, dtype=dt)
-    n = 1
-    for d in shape:
-        n *= int(d)
-    if a.size != n:
-        raise OracleError(f"{path}: {a.size} elements, shape {shape} wants {n}")
-    return a.reshape(shape).astype(native, copy=False)
-
-
-def import_graph(pb):
-    """A fresh tf.Graph holding the GraphDef in PB, imported with name=""."""
-    import tensorflow as tf
-
-    g = tf.Graph()
-    with g.as_default():
-        try:
-            tf.compat.v1.import_graph_def(load_proto("graph", pb), name="")
-        except Exception as e:
-            raise OracleError(f"import_graph_def failed: {e}")
-    return g
-
-
-def cmd_run_graph(pb, io_json):
-    import numpy as np
-    import tensorflow as tf
-
-    tf1 = tf.compat.v1
-    tf1.disable_eager_execution()
-    with open(io_json) as f:
-        io = json.load(f)
-    base = os.path.dirname(os.path.abspath(io_json))
-    feeds = {}
-    for name, spec in io["inputs"].items():
-        feeds[name] = load_bin(os.path.join(base, spec["file"]), spec["dtype"], spec["shape"])
-    out_names = list(io["outputs"])
-    g = import_graph(pb)
-    with g.as_default():
-        with tf1.Session(graph=g, config=session_config()) as s:
-            try:
-                got = s.run(out_names, feeds)
-            except Exception as e:
-                raise OracleError(f"running the graph failed: {e}")
-    result = {}
-    for name, value in zip(out_names, got):
-        spec = io["outputs"][name]
-        dtype_name = tf.dtypes.as_dtype(value.dtype).name
-        exp = load_bin(os.path.join(base, spec["file"]), spec["dtype"], spec["shape"])
-        rec = {
-            "dtype": dtype_name,
-            "shape": [int(d) for d in value.shape],
-            "sha256": hashlib.sha256(canonical_bytes(value, dtype_name)).hexdigest(),
-            "max_abs_diff_vs_expected": None,
-            "bit_identical": False,
-        }
-        if list(value.shape) == list(exp.shape) and dtype_name == spec["dtype"]:
-            rec["bit_identical"] = canonical_bytes(value, dtype_name) == canonical_bytes(exp, dtype_name)
-            if value.size == 0:
-                rec["max_abs_diff_vs_expected"] = 0.0
-            else:
-                d = float(np.max(np.abs(value.astype(np.float64) - exp.astype(np.float64))))
-                rec["max_abs_diff_vs_expected"] = d if np.isfinite(d) else None
-        result[name] = rec
-    return result
-
-
-def cmd_canonical_graph(pb, out):
-    from google.protobuf import text_format
-
-    canon = import_graph(pb).as_graph_def()
-    with open(out, "w", encoding="utf-8") as f:
-        f.write(text_format.MessageToString(canon))
-    return {"nodes": len(canon.node), "out": out}
-
-
 # ----------------------------------------------------------------------------------------
 
 USAGE = """usage: tf_oracle.py read-ckpt PREFIX
-       tf_oracle.py same-proto graph|meta|saved_model A B
-       tf_oracle.py run-graph PB IO_JSON
-       tf_oracle.py canonical-graph PB OUT_PBTXT"""
+       tf_oracle.py same-proto graph|meta|saved_model A B"""
 
 
 def main(argv):
@@ -315,7 +209,7 @@ def main(argv):
         print(__doc__ if argv else USAGE)
         return 0 if argv else 1
     cmd, args = argv[0], argv[1:]
-    arity = {"read-ckpt": 1, "same-proto": 3, "run-graph": 2, "canonical-graph": 2}
+    arity = {"read-ckpt": 1, "same-proto": 3}
     if cmd not in arity:
         raise OracleError(f"unknown subcommand {cmd!r}\n{USAGE}")
     if len(args) != arity[cmd]:
@@ -327,12 +221,8 @@ def main(argv):
             raise
         except Exception as e:
             raise OracleError(f"TensorFlow cannot read checkpoint {args[0]}: {e}")
-    elif cmd == "same-proto":
-        result = cmd_same_proto(*args)
-    elif cmd == "run-graph":
-        result = cmd_run_graph(*args)
     else:
-        result = cmd_canonical_graph(*args)
+        result = cmd_same_proto(*args)
     sys.stdout.write(json.dumps(result, indent=1, sort_keys=True, allow_nan=False) + "\n")
     return 0
 
