@@ -32,8 +32,9 @@ use prost::Message;
 use serde::Serialize;
 
 use crate::proto::tensorflow::attr_value::Value;
-use crate::proto::tensorflow::{AttrValue, DataType, GraphDef, NodeDef, TensorProto, TensorShapeProto};
-use crate::tensor::{self, TensorData};
+use crate::proto::tensorflow::{AttrValue, DataType, GraphDef, NodeDef, TensorShapeProto};
+use crate::graph;
+use crate::tensor::{self, Tensor, TensorData};
 
 #[derive(Debug, Clone)]
 pub struct LoadableOptions {
@@ -100,19 +101,15 @@ fn node(name: &str, op: &str, inputs: &[&str], attrs: Vec<(&str, AttrValue)>, de
 }
 
 fn const_node(name: &str, dtype: DataType, dims: &[u64], content: Vec<u8>, device: &str) -> NodeDef {
-    let tensor = TensorProto {
-        dtype: dtype as i32,
-        tensor_shape: Some(TensorShapeProto::from_dims(dims)),
-        tensor_content: Bytes::from(content),
-        ..Default::default()
+    let value = Tensor {
+        dtype,
+        shape: dims.to_vec(),
+        data: TensorData::Pod(Bytes::from(content)),
     };
-    node(
-        name,
-        "Const",
-        &[],
-        vec![("dtype", dtype_attr(dtype)), ("value", attr(Value::Tensor(tensor)))],
-        device,
-    )
+    NodeDef {
+        device: device.to_string(),
+        ..graph::const_node(name, &value)
+    }
 }
 
 fn i32s(v: &[i32]) -> Vec<u8> {

@@ -15,7 +15,7 @@ pub use meta::{collection_nodes, variable_defs};
 pub use subgraph::{extract_subgraph, reachable_from};
 
 use crate::proto::tensorflow::attr_value::Value;
-use crate::proto::tensorflow::{FunctionDef, GraphDef, NodeDef};
+use crate::proto::tensorflow::{AttrValue, FunctionDef, GraphDef, NodeDef};
 
 #[derive(Debug, thiserror::Error)]
 pub enum GraphError {
@@ -79,6 +79,29 @@ impl<'a> InputRef<'a> {
             },
         }
     }
+}
+
+/// A `Const` node holding `value`, with its tensor encoded as
+/// `tf.make_tensor_proto` encodes it.
+pub fn const_node(name: &str, value: &crate::tensor::Tensor) -> NodeDef {
+    let mut node = NodeDef {
+        name: name.to_string(),
+        op: "Const".into(),
+        ..Default::default()
+    };
+    node.attr.insert(
+        "dtype".into(),
+        AttrValue {
+            value: Some(Value::Type(value.dtype as i32)),
+        },
+    );
+    node.attr.insert(
+        "value".into(),
+        AttrValue {
+            value: Some(Value::Tensor(crate::tensor::to_proto(value))),
+        },
+    );
+    node
 }
 
 /// The node name of an input or output string (`name:0` and `^name` name `name`).

@@ -6,7 +6,8 @@
 use std::collections::HashSet;
 
 use super::eval::Evaluator;
-use super::freeze::{const_node, VariableSource};
+use super::freeze::VariableSource;
+use crate::graph::const_node;
 use super::{Result, TransformError};
 use crate::graph::{node_name, Graph};
 use crate::proto::tensorflow::NodeDef;

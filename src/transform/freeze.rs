@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 use super::{Result, TransformError};
 use crate::checkpoint::Checkpoint;
-use crate::graph::{node_name, Graph, InputRef};
+use crate::graph::{const_node, node_name, Graph, InputRef};
 use crate::proto::tensorflow::attr_value::Value;
 use crate::proto::tensorflow::{AttrValue, DataType, NodeDef, VariableDef};
 use crate::tensor::{self, Tensor};
@@ -83,21 +83,6 @@ fn type_attr(dtype: DataType) -> AttrValue {
     }
 }
 
-pub(crate) fn const_node(name: &str, value: &Tensor) -> NodeDef {
-    let mut node = NodeDef {
-        name: name.to_string(),
-        op: "Const".into(),
-        ..Default::default()
-    };
-    node.attr.insert("dtype".into(), type_attr(value.dtype));
-    node.attr.insert(
-        "value".into(),
-        AttrValue {
-            value: Some(Value::Tensor(tensor::to_proto(value))),
-        },
-    );
-    node
-}
 
 /// Replaces every variable in `graph` with its value; returns their names.
 pub fn freeze(graph: &mut Graph, source: &VariableSource) -> Result<Vec<String>> {

@@ -7,7 +7,7 @@ use crate::graph::Graph;
 use crate::proto::tensorflow::attr_value::{ListValue, Value};
 use crate::proto::tensorflow::{AttrValue, DataType, NodeDef, TensorShapeProto};
 use crate::tensor::{Tensor, TensorData};
-use crate::transform::freeze::const_node;
+use crate::graph::const_node;
 
 use super::InjectError;
 

@@ -15,7 +15,7 @@ use crate::graph::{node_name, Graph, InputRef};
 use crate::proto::tensorflow::attr_value::Value;
 use crate::proto::tensorflow::{AttrValue, DataType, SaverDef};
 use crate::tensor::{self, Tensor, TensorData};
-use crate::transform::freeze::const_node;
+use crate::graph::const_node;
 
 const V2: i32 = 2;
 
