@@ -155,7 +155,7 @@ pub fn inspect_graph(path: &Path, model: &ModelFile) -> Result<GraphReport, crat
     };
     let empty = GraphDef::default();
     let def = model.graph_def().unwrap_or(&empty);
-    let graph = Graph::new(def.clone())?;
+    let graph = Graph::new(def.clone()).map_err(|e| e.in_file(path))?;
     let mut ops = BTreeMap::new();
     for n in graph.nodes() {
         *ops.entry(n.op.clone()).or_insert(0) += 1;
@@ -220,7 +220,11 @@ fn masked_weight_operands(def: &GraphDef) -> BTreeMap<String, (String, String)> 
         input: &'g str,
     ) -> Option<&'g str> {
         let mut name = node_name(input);
+        let mut seen = HashSet::new();
         loop {
+            if !seen.insert(name) {
+                return None;
+            }
             let n = by_name.get(name)?;
             if stored(n) {
                 return Some(name);

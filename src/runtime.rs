@@ -22,6 +22,12 @@ pub enum RuntimeError {
     Tf(String),
     #[error("{0} tensors cannot be passed to or from TensorFlow here")]
     Unsupported(DataType),
+    #[error("`{0}` is not a tensor name (`node` or `node:N`)")]
+    TensorName(String),
+}
+
+fn tensor_name(name: &str) -> Result<InputRef<'_>> {
+    InputRef::parse(name).filter(|r| !r.control).ok_or_else(|| RuntimeError::TensorName(name.to_string()))
 }
 
 impl From<tf::Status> for RuntimeError {
@@ -61,7 +67,7 @@ impl Model {
         let inputs: Vec<(tf::Operation, i32, Feed)> = feeds
             .iter()
             .map(|(name, t)| {
-                let r = InputRef::parse(name);
+                let r = tensor_name(name)?;
                 Ok((self.graph.operation_by_name_required(r.node)?, r.port as i32, Feed::from_tensor(t)?))
             })
             .collect::<Result<_>>()?;
@@ -72,7 +78,7 @@ impl Model {
         let tokens: Vec<(tf::FetchToken, tf::DataType)> = fetches
             .iter()
             .map(|name| {
-                let r = InputRef::parse(name);
+                let r = tensor_name(name)?;
                 let op = self.graph.operation_by_name_required(r.node)?;
                 Ok((args.request_fetch(&op, r.port as i32), op.output_type(r.port as usize)))
             })

@@ -101,24 +101,73 @@ fn an_absolute_state_path_from_another_machine_falls_back_to_the_directory() {
     assert!(stderr.contains("warning") && stderr.contains("/gone/train"), "{stderr}");
 }
 
+/// A LevelDB varint at `at`: (value, bytes taken).
+fn varint(bytes: &[u8], at: usize) -> (usize, usize) {
+    let (mut value, mut shift, mut i) = (0usize, 0, at);
+    loop {
+        let b = bytes[i];
+        value |= ((b & 0x7f) as usize) << shift;
+        i += 1;
+        if b & 0x80 == 0 {
+            return (value, i - at);
+        }
+        shift += 7;
+    }
+}
+
 #[test]
 fn every_single_bit_flip_in_an_index_is_caught() {
     let tmp = tempfile::tempdir().unwrap();
     let f = copy_fixture("convnet", tmp.path());
     let index = index_path(&f.prefix);
     let original = std::fs::read(&index).unwrap();
+    // Every tensor's bytes, or None when the checkpoint is refused.
+    let read_all = || {
+        let ckpt = Checkpoint::open(&f.prefix).ok()?;
+        let names: Vec<String> = ckpt.entries().map(|(name, _)| name.to_string()).collect();
+        names.into_iter().map(|n| ckpt.tensor(&n).ok().map(|t| (n, canonical_bytes(&t)))).collect::<Option<Vec<_>>>()
+    };
+    let want = read_all().unwrap();
+
+    // What TensorFlow never reads, so a flip there is harmless to it too: the
+    // metaindex block (LevelDB's filters; TensorFlow's table reader skips it)
+    // with its trailer, and the footer but for its magic, wherever the flip
+    // leaves the index handle as it was (the metaindex handle, the padding, a
+    // continuation bit making a varint non-minimal). Every other byte is
+    // covered by a block CRC or checked in the footer.
+    let footer = original.len() - 48;
+    let handles = |bytes: &[u8]| {
+        let (meta_offset, n1) = varint(bytes, footer);
+        let (meta_size, n2) = varint(bytes, footer + n1);
+        let (index_offset, n3) = varint(bytes, footer + n1 + n2);
+        let (index_size, _) = varint(bytes, footer + n1 + n2 + n3);
+        ((meta_offset, meta_size), (index_offset, index_size))
+    };
+    let ((meta_offset, meta_size), index_handle) = handles(&original);
+    let unread = |at: usize| {
+        let mut flipped = original.clone();
+        flipped[at] ^= 1 << (at % 8);
+        (meta_offset..meta_offset + meta_size + 5).contains(&at)
+            || ((footer..original.len() - 8).contains(&at) && handles(&flipped).1 == index_handle)
+    };
+
+    let (mut rejected, mut harmless) = (0, 0);
     for at in 0..original.len() {
         let mut bytes = original.clone();
         bytes[at] ^= 1 << (at % 8);
         std::fs::write(&index, &bytes).unwrap();
-        // Every flip is detected by the block CRC or the footer checks; the
-        // flipped bytes outside any block (padding) are the only harmless ones.
-        if let Ok(ckpt) = Checkpoint::open(&f.prefix) {
-            for (name, _) in ckpt.entries() {
-                ckpt.tensor(name).unwrap();
+        match read_all() {
+            None => rejected += 1,
+            Some(got) => {
+                assert!(unread(at), "a flip of bit {} at byte {at} of {} was accepted", at % 8, original.len());
+                assert_eq!(got, want, "a flip at byte {at} was accepted and changed what is read");
+                harmless += 1;
             }
         }
     }
+    let covered = (0..original.len()).filter(|&at| !unread(at)).count();
+    eprintln!("{} index bytes: {rejected} flips rejected, {harmless} harmless (of {} bytes TensorFlow never reads)", original.len(), original.len() - covered);
+    assert!(rejected >= covered, "only {rejected} of the {covered} covered bytes' flips were rejected");
     for len in 0..original.len() {
         std::fs::write(&index, &original[..len]).unwrap();
         assert!(Checkpoint::open(&f.prefix).is_err(), "truncated to {len} bytes but accepted");

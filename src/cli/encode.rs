@@ -58,6 +58,7 @@ pub fn encode(args: EncodeArgs) -> Result<(), CliError> {
     let start = Instant::now();
     if args.tf_loadable {
         let report = codec::encode_loadable_file(&args.input, &args.output, &loadable::LoadableOptions::default())?;
+        note_text_input(&args.input, report.from_text);
         if args.json {
             print_json(&report);
             return Ok(());
@@ -99,6 +100,7 @@ pub fn encode(args: EncodeArgs) -> Result<(), CliError> {
         ..Default::default()
     };
     let report = codec::encode_file(&args.input, &args.output, &opts)?;
+    note_text_input(&args.input, report.from_text);
     if args.json {
         print_json(&report);
         return Ok(());
@@ -120,6 +122,16 @@ pub fn encode(args: EncodeArgs) -> Result<(), CliError> {
         args.output.display()
     );
     Ok(())
+}
+
+/// The output is binary whatever the input was; say so rather than surprise.
+fn note_text_input(input: &Path, from_text: bool) {
+    if from_text {
+        eprintln!(
+            "note: {} is a text GraphDef; what is written holds its binary form (decode gives a binary .pb)",
+            input.display()
+        );
+    }
 }
 
 fn render_report(tensors: &[codec::TensorInfo]) -> String {

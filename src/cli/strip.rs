@@ -69,8 +69,9 @@ struct Source {
 
 fn load_graph(args: &StripArgs, prefix: &Path) -> Result<Source, CliError> {
     if let Some(path) = &args.input_graph {
-        let graph = graph::read_message::<GraphDef>(path)?;
-        return Ok(Source { path: path.clone(), graph, variables: Vec::new(), masks: HashSet::new() });
+        let (path, model) = ModelFile::load(path)?;
+        let graph = model.graph_def().cloned().unwrap_or_default();
+        return Ok(Source { path, graph, variables: Vec::new(), masks: HashSet::new() });
     }
     let path = match &args.input_meta_graph {
         Some(p) => p.clone(),
@@ -156,7 +157,7 @@ pub fn run(args: StripArgs) -> Result<(), CliError> {
     let outputs = output_names(&args)?;
     let prefix = resolve_checkpoint(&args)?;
     let source = load_graph(&args, &prefix)?;
-    let mut graph = Graph::new(source.graph)?;
+    let mut graph = Graph::new(source.graph).map_err(|e| e.in_file(&source.path))?;
     for name in &outputs {
         graph.require(graph::node_name(name))?;
     }

@@ -447,7 +447,8 @@ macro_rules! dispatch {
     };
 }
 
-fn zeros_of(layout: Layout, data: &[u8]) -> (usize, usize) {
+/// (zeros, negative zeros) of elements laid out as `layout`.
+pub fn zeros_of(layout: Layout, data: &[u8]) -> (usize, usize) {
     dispatch!(layout, count_zeros(data))
 }
 

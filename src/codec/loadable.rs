@@ -69,6 +69,8 @@ pub struct LoadableReport {
     pub input_bytes: u64,
     pub output_bytes: u64,
     pub rewritten: Vec<Rewritten>,
+    /// The input was a text GraphDef (set by `encode_loadable_file`).
+    pub from_text: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -79,6 +81,8 @@ pub enum LoadableError {
     NameClash(String, String),
     #[error("the output would be over protobuf's 2 GiB limit")]
     TooLarge,
+    #[error(transparent)]
+    Graph(#[from] crate::graph::GraphError),
 }
 
 fn attr(v: Value) -> AttrValue {
@@ -384,7 +388,8 @@ pub fn rewrite_graph(def: &GraphDef, opts: &LoadableOptions) -> Result<(GraphDef
 /// Serialized GraphDef in, serialized TF-loadable GraphDef out.
 pub fn encode(pb: &[u8], opts: &LoadableOptions) -> Result<(Vec<u8>, LoadableReport), LoadableError> {
     let def = GraphDef::decode(pb).map_err(|e| LoadableError::NotGraph(e.to_string()))?;
-    let (out, rewritten) = rewrite_graph(&def, opts)?;
+    let graph = crate::graph::Graph::new(def)?;
+    let (out, rewritten) = rewrite_graph(graph.def(), opts)?;
     if out.encoded_len() as u64 > crate::graph::PROTOBUF_LIMIT {
         return Err(LoadableError::TooLarge);
     }
@@ -393,6 +398,7 @@ pub fn encode(pb: &[u8], opts: &LoadableOptions) -> Result<(Vec<u8>, LoadableRep
         input_bytes: pb.len() as u64,
         output_bytes: bytes.len() as u64,
         rewritten,
+        from_text: false,
     };
     Ok((bytes, report))
 }

@@ -81,6 +81,8 @@ pub enum CodecError {
     },
     #[error("{}: the decoded bytes are not a GraphDef: {msg}", .path.display())]
     NotGraph { path: PathBuf, msg: String },
+    #[error("{}: not a binary GraphDef: {msg}", .path.display())]
+    NotGraphFile { path: PathBuf, msg: String },
     #[error("{}: {msg}", .path.display())]
     Unsupported { path: PathBuf, msg: String },
     #[error("{}: {source}", .path.display())]
@@ -154,6 +156,29 @@ pub struct TensorInfo {
     pub zero_sign_bound: f64,
 }
 
+impl TensorInfo {
+    fn new(name: &str, dtype: i32, len: usize, layout: Layout, (zeros, negative_zeros): (usize, usize), stored: u64, kinds: &[u8]) -> Self {
+        let elements = (len / layout.size) as u64;
+        let (zeros, negative_zeros) = (zeros as u64, negative_zeros as u64);
+        TensorInfo {
+            name: name.to_string(),
+            dtype: dtype_name(dtype),
+            bytes: len as u64,
+            elements,
+            zeros,
+            stored,
+            coding: coding_name(kinds),
+            bound: entropy_bound(elements, zeros, layout.size),
+            negative_zeros,
+            zero_sign_bound: if zeros == 0 {
+                0.0
+            } else {
+                zeros as f64 * h2(negative_zeros as f64 / zeros as f64) / 8.0
+            },
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct EncodeReport {
     pub input_bytes: u64,
@@ -161,7 +186,9 @@ pub struct EncodeReport {
     pub skeleton_bytes: u64,
     pub skeleton_stored: u64,
     pub tensors: Vec<TensorInfo>,
-    /// Filled in by `encode_file`: reading, encoding, writing (with sync).
+    /// The input was a text GraphDef; the container holds its binary form.
+    pub from_text: bool,
+    /// Filled in by `encode_file`: reading, encoding, writing.
     pub read_seconds: f64,
     pub encode_seconds: f64,
     pub write_seconds: f64,
@@ -375,26 +402,11 @@ pub fn encode(pb: &[u8], opts: &EncodeOptions) -> (Vec<u8>, EncodeReport) {
             toc.u64(blob.len() as u64);
             toc.u32(crc32c::crc32c(blob));
         }
-        let elements = (c.len / t.layout.size) as u64;
-        let zeros: u64 = t.chunks.iter().map(|c| c.3 .0 as u64).sum();
-        let negative_zeros: u64 = t.chunks.iter().map(|c| c.3 .1 as u64).sum();
+        let zeros: usize = t.chunks.iter().map(|c| c.3 .0).sum();
+        let negative_zeros: usize = t.chunks.iter().map(|c| c.3 .1).sum();
         let kinds: Vec<u8> = t.chunks.iter().map(|c| c.0).collect();
-        infos.push(TensorInfo {
-            name: c.node.clone(),
-            dtype: dtype_name(c.dtype),
-            bytes: c.len as u64,
-            elements,
-            zeros,
-            stored: t.chunks.iter().map(|c| c.2.len() as u64).sum(),
-            coding: coding_name(&kinds),
-            bound: entropy_bound(elements, zeros, t.layout.size),
-            negative_zeros,
-            zero_sign_bound: if zeros == 0 {
-                0.0
-            } else {
-                zeros as f64 * h2(negative_zeros as f64 / zeros as f64) / 8.0
-            },
-        });
+        let stored = t.chunks.iter().map(|c| c.2.len() as u64).sum();
+        infos.push(TensorInfo::new(&c.node, c.dtype, c.len, t.layout, (zeros, negative_zeros), stored, &kinds));
     }
     let toc = toc.into_inner();
 
@@ -422,6 +434,7 @@ pub fn encode(pb: &[u8], opts: &EncodeOptions) -> (Vec<u8>, EncodeReport) {
         output_bytes: out.len() as u64,
         skeleton_bytes: skeleton.len() as u64,
         skeleton_stored: skel_blob.len() as u64,
+        from_text: false,
         tensors: infos,
         read_seconds: 0.0,
         encode_seconds: 0.0,
@@ -735,23 +748,19 @@ pub fn decode_graph_def(bytes: &[u8]) -> Result<GraphDef, CodecError> {
 
 /// The tensors a container holds and the bytes each takes.
 pub fn describe(bytes: &[u8]) -> Result<Vec<TensorInfo>, Problem> {
-    let p = parse(bytes, &DecodeOptions::default())?;
+    // Zeros and bounds are not in the table of contents: decode (checking
+    // every CRC) and count them, rather than report figures we do not know.
+    let opts = DecodeOptions::default();
+    let p = parse(bytes, &opts)?;
+    let mut out = vec![0u8; p.total_len];
+    decode_parsed(bytes, &p, &opts, &mut out)?;
     Ok(p.tensors
-        .iter()
+        .par_iter()
         .map(|t| {
             let kinds: Vec<u8> = t.chunks.iter().map(|c| c.kind).collect();
-            TensorInfo {
-                name: t.name.clone(),
-                dtype: dtype_name(t.dtype),
-                bytes: t.len as u64,
-                elements: (t.len / t.layout.size) as u64,
-                zeros: 0,
-                stored: t.chunks.iter().map(|c| c.blob.1 as u64).sum(),
-                coding: coding_name(&kinds),
-                bound: 0.0,
-                negative_zeros: 0,
-                zero_sign_bound: 0.0,
-            }
+            let zeros = chunk::zeros_of(t.layout, &out[t.offset..t.offset + t.len]);
+            let stored = t.chunks.iter().map(|c| c.blob.1 as u64).sum();
+            TensorInfo::new(&t.name, t.dtype, t.len, t.layout, zeros, stored, &kinds)
         })
         .collect())
 }
@@ -829,21 +838,62 @@ fn write(path: &Path, bytes: &[u8]) -> Result<(), CodecError> {
     })
 }
 
+/// The binary GraphDef in `input`: the file itself, or the binary form of a
+/// text GraphDef. A MetaGraphDef, a SavedModel or bytes that are neither are
+/// errors: storing them whole would "succeed" with nothing made smaller.
+enum GraphBytes {
+    Mapped(memmap2::Mmap),
+    FromText(Vec<u8>),
+}
+
+impl std::ops::Deref for GraphBytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            GraphBytes::Mapped(m) => m,
+            GraphBytes::FromText(v) => v,
+        }
+    }
+}
+
+fn graph_input(input: &Path) -> Result<GraphBytes, CodecError> {
+    let unsupported = |msg: String| CodecError::Unsupported { path: input.to_path_buf(), msg };
+    let name = input.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    if name.contains(".meta") || name.starts_with("saved_model.") {
+        return Err(unsupported(
+            "a MetaGraphDef or SavedModel, not a GraphDef; strip it into one first \
+             (`tf-strip --checkpoint_dir=DIR --output_node_names=... --encode` does both)"
+                .into(),
+        ));
+    }
+    let pb = map(input)?;
+    if is_container(&pb) {
+        return Err(unsupported("already a tf-strip sparse container".into()));
+    }
+    let binary = match wire::find_contents(&pb, 1) {
+        Ok(_) => return Ok(GraphBytes::Mapped(pb)),
+        Err(e) => e,
+    };
+    let text = std::str::from_utf8(&pb).ok().and_then(|t| crate::textformat::parse::<GraphDef>(t).ok());
+    match text {
+        Some(def) => Ok(GraphBytes::FromText(prost::Message::encode_to_vec(&def))),
+        None => Err(CodecError::NotGraphFile {
+            path: input.to_path_buf(),
+            msg: format!("{binary}, and not a text GraphDef either"),
+        }),
+    }
+}
+
 /// `tf-strip encode IN.pb OUT`.
 pub fn encode_file(input: &Path, output: &Path, opts: &EncodeOptions) -> Result<EncodeReport, CodecError> {
     let t0 = std::time::Instant::now();
-    let pb = map(input)?;
+    let pb = graph_input(input)?;
     let read_seconds = t0.elapsed().as_secs_f64();
-    if is_container(&pb) {
-        return Err(CodecError::Unsupported {
-            path: input.to_path_buf(),
-            msg: "already a tf-strip sparse container".into(),
-        });
-    }
     let t1 = std::time::Instant::now();
     let (bytes, mut report) = encode(&pb, opts);
     let t2 = std::time::Instant::now();
     write(output, &bytes)?;
+    report.from_text = matches!(pb, GraphBytes::FromText(_));
     report.read_seconds = read_seconds;
     report.encode_seconds = (t2 - t1).as_secs_f64();
     report.write_seconds = t2.elapsed().as_secs_f64();
@@ -856,12 +906,13 @@ pub fn encode_loadable_file(
     output: &Path,
     opts: &loadable::LoadableOptions,
 ) -> Result<loadable::LoadableReport, CodecError> {
-    let pb = read(input)?;
-    let (bytes, report) = loadable::encode(&pb, opts).map_err(|source| CodecError::Loadable {
+    let pb = graph_input(input)?;
+    let (bytes, mut report) = loadable::encode(&pb, opts).map_err(|source| CodecError::Loadable {
         path: input.to_path_buf(),
         source,
     })?;
     write(output, &bytes)?;
+    report.from_text = matches!(pb, GraphBytes::FromText(_));
     Ok(report)
 }
 
@@ -876,40 +927,23 @@ pub fn decode_file(input: &Path, output: &Path) -> Result<DecodeReport, CodecErr
     };
     let opts = DecodeOptions::default();
     let len = decoded_len(&bytes, &opts).map_err(container)?;
-    // Decoded straight into the memory map of a fresh temporary file beside
-    // the output (its pages read as zeros), renamed when complete: no copy
-    // through a buffer, and nothing is left behind on failure.
+    // Decoded straight into the memory map of the output's temporary file
+    // (its pages read as zeros): no copy through a buffer. The pages are the
+    // page cache's, so the rename needs no msync (atomic.rs: no fsync).
     let io = |source| CodecError::Io {
         path: output.to_path_buf(),
         source,
     };
-    let dir = match output.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let name = output
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = tempfile::Builder::new()
-        .prefix(&format!(".{name}."))
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .map_err(io)?;
-    tmp.as_file().set_len(len as u64).map_err(io)?;
-    let mut map = None;
+    let mut out = crate::atomic::AtomicFile::create(output).map_err(io)?;
+    let file = out.file().map_err(io)?;
+    file.set_len(len as u64).map_err(io)?;
     if len > 0 {
         // SAFETY: the file is our own fresh temporary file, mapped once.
-        let mut m = unsafe { memmap2::MmapOptions::new().populate().map_mut(tmp.as_file()) }.map_err(io)?;
+        let mut m = unsafe { memmap2::MmapOptions::new().populate().map_mut(file) }.map_err(io)?;
         decode_into(&bytes, &opts, &mut m).map_err(container)?;
-        map = Some(m);
     }
     let t2 = std::time::Instant::now();
-    if let Some(m) = map {
-        m.flush().map_err(io)?;
-    }
-    tmp.as_file().sync_all().map_err(io)?;
-    tmp.persist(output).map_err(|e| io(e.error))?;
+    out.commit().map_err(io)?;
     Ok(DecodeReport {
         input_bytes: bytes.len() as u64,
         output_bytes: len as u64,
@@ -927,6 +961,6 @@ pub struct DecodeReport {
     pub read_seconds: f64,
     /// Decoding into the output file's memory map.
     pub decode_seconds: f64,
-    /// Flushing, syncing and renaming the output file.
+    /// Renaming the output file into place.
     pub write_seconds: f64,
 }

@@ -19,7 +19,8 @@ pub struct Content {
     pub len: usize,
 }
 
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error("the protobuf wire format is malformed")]
 pub struct WireError;
 
 type R<T> = Result<T, WireError>;

@@ -129,8 +129,9 @@ impl ModelFile {
             for name in ["saved_model.pb", "saved_model.pbtxt"] {
                 let file = path.join(name);
                 if file.is_file() {
-                    let m = read_message(&file)?;
-                    return Ok((file, ModelFile::SavedModel(m)));
+                    let model = ModelFile::SavedModel(read_message(&file)?);
+                    model.validate(&file)?;
+                    return Ok((file, model));
                 }
             }
             return Err(GraphError::Parse {
@@ -146,7 +147,18 @@ impl ModelFile {
         } else {
             ModelFile::Graph(read_message(path)?)
         };
+        model.validate(path)?;
         Ok((path.to_path_buf(), model))
+    }
+
+    /// Every graph the file holds passes `Graph::new`'s checks.
+    fn validate(&self, path: &Path) -> Result<()> {
+        let defs: Vec<&GraphDef> = match self {
+            ModelFile::Graph(g) => vec![g],
+            ModelFile::Meta(m) => m.graph_def.iter().collect(),
+            ModelFile::SavedModel(s) => s.meta_graphs.iter().filter_map(|m| m.graph_def.as_ref()).collect(),
+        };
+        defs.into_iter().try_for_each(|def| super::Graph::validate(def, path))
     }
 
     /// The graph itself (a SavedModel's first meta graph).

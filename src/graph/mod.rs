@@ -35,6 +35,31 @@ pub enum GraphError {
     NoSuchNode { name: String, nearest: Vec<String> },
     #[error("node `{node}` has input `{input}`, which is not in the graph")]
     DanglingInput { node: String, input: String },
+    #[error("node `{node}` has input `{input}`, which is not `name`, `name:N` or `^name`")]
+    BadInput { node: String, input: String },
+    #[error(
+        "the graph has a cycle through `{}` ({}); TensorFlow rejects it: only a while loop's \
+         NextIteration may feed back into a Merge",
+        .cycle[0], .cycle.join(" -> ")
+    )]
+    Cycle { cycle: Vec<String> },
+    /// A graph in a file that is not a valid graph: the file, then what is wrong.
+    #[error("{}: {source}", .path.display())]
+    Invalid {
+        path: PathBuf,
+        #[source]
+        source: Box<GraphError>,
+    },
+}
+
+impl GraphError {
+    /// The error about a graph read from `path`, naming the file.
+    pub fn in_file(self, path: &std::path::Path) -> Self {
+        match self {
+            e @ (GraphError::Io { .. } | GraphError::Parse { .. } | GraphError::TooLarge { .. } | GraphError::Invalid { .. }) => e,
+            e => GraphError::Invalid { path: path.to_path_buf(), source: Box::new(e) },
+        }
+    }
 }
 
 fn suggestion(nearest: &[String]) -> String {
@@ -56,29 +81,32 @@ pub struct InputRef<'a> {
 }
 
 impl<'a> InputRef<'a> {
-    pub fn parse(input: &'a str) -> Self {
+    /// Parses an input string as TensorFlow's `ParseTensorName` does, but
+    /// strictly: `None` for an empty node name, a node name holding `:`, or a
+    /// port that is not a number of at most `i32::MAX` (TensorFlow's `int`),
+    /// never a silent default.
+    pub fn parse(input: &'a str) -> Option<Self> {
         if let Some(node) = input.strip_prefix('^') {
-            return InputRef {
-                node,
-                port: 0,
-                control: true,
-            };
+            let valid = !node.is_empty() && !node.contains(':');
+            return valid.then_some(InputRef { node, port: 0, control: true });
         }
-        match input.rsplit_once(':') {
-            Some((node, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => {
-                InputRef {
-                    node,
-                    port: port.parse().unwrap_or(u32::MAX),
-                    control: false,
-                }
+        let (node, port) = match input.rsplit_once(':') {
+            Some((node, digits)) => {
+                let numeric = !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit());
+                let port = digits.parse::<u32>().ok().filter(|&p| numeric && p <= i32::MAX as u32)?;
+                (node, port)
             }
-            _ => InputRef {
-                node: input,
-                port: 0,
-                control: false,
-            },
-        }
+            None => (input, 0),
+        };
+        let valid = !node.is_empty() && !node.contains(':');
+        valid.then_some(InputRef { node, port, control: false })
     }
+}
+
+/// The inputs of a node of a `Graph`, parsed: `Graph::new` refused any graph
+/// with an input that does not parse.
+pub fn input_refs(node: &NodeDef) -> impl Iterator<Item = InputRef<'_>> {
+    node.input.iter().filter_map(|i| InputRef::parse(i))
 }
 
 /// A `Const` node holding `value`, with its tensor encoded as
@@ -104,9 +132,10 @@ pub fn const_node(name: &str, value: &crate::tensor::Tensor) -> NodeDef {
     node
 }
 
-/// The node name of an input or output string (`name:0` and `^name` name `name`).
+/// The node name of an input or output string (`name:0` and `^name` name
+/// `name`); a string that does not parse is its own name, which no node has.
 pub fn node_name(input: &str) -> &str {
-    InputRef::parse(input).node
+    InputRef::parse(input).map_or(input, |r| r.node)
 }
 
 /// A `GraphDef` indexed by node name. Node order is kept as TensorFlow wrote it.
@@ -117,14 +146,16 @@ pub struct Graph {
 }
 
 impl Graph {
+    /// Indexes `def`, refusing what TensorFlow's importer refuses: two nodes
+    /// of one name, an input that does not parse, a cycle outside while loops.
     pub fn new(def: GraphDef) -> Result<Self> {
-        let mut index = HashMap::with_capacity(def.node.len());
-        for (i, node) in def.node.iter().enumerate() {
-            if index.insert(node.name.clone(), i).is_some() {
-                return Err(GraphError::DuplicateNode(node.name.clone()));
-            }
-        }
+        let index = checked_index(&def)?;
         Ok(Graph { def, index })
+    }
+
+    /// The checks of `new`, for a graph read from `path` (errors name the file).
+    pub fn validate(def: &GraphDef, path: &std::path::Path) -> Result<()> {
+        checked_index(def).map(drop).map_err(|e| e.in_file(path))
     }
 
     pub fn def(&self) -> &GraphDef {
@@ -227,6 +258,80 @@ impl Graph {
     }
 }
 
+fn checked_index(def: &GraphDef) -> Result<HashMap<String, usize>> {
+    let mut index = HashMap::with_capacity(def.node.len());
+    for (i, node) in def.node.iter().enumerate() {
+        if index.insert(node.name.clone(), i).is_some() {
+            return Err(GraphError::DuplicateNode(node.name.clone()));
+        }
+    }
+    for node in &def.node {
+        if let Some(bad) = node.input.iter().find(|i| InputRef::parse(i).is_none()) {
+            return Err(GraphError::BadInput { node: node.name.clone(), input: bad.clone() });
+        }
+    }
+    check_acyclic(def, &index)?;
+    Ok(index)
+}
+
+/// Kahn's topological sort under TensorFlow's importer rule: a `Merge` fed by
+/// a `NextIteration` (a while loop's back edge) is ready after its control
+/// inputs and any one data input. Inputs not in the graph are someone else's
+/// error (extraction reports them) and do not count.
+fn check_acyclic(def: &GraphDef, index: &HashMap<String, usize>) -> Result<()> {
+    let nodes = &def.node;
+    let producer = |input: &str| InputRef::parse(input).and_then(|r| index.get(r.node).copied());
+    let mut pending = vec![0i64; nodes.len()];
+    let mut outputs: Vec<Vec<usize>> = vec![Vec::new(); nodes.len()];
+    for (i, node) in nodes.iter().enumerate() {
+        let mut controls = 0;
+        let mut back_edge = false;
+        for input in &node.input {
+            let Some(p) = producer(input) else { continue };
+            outputs[p].push(i);
+            pending[i] += 1;
+            if input.starts_with('^') {
+                controls += 1;
+            } else if matches!(nodes[p].op.as_str(), "NextIteration" | "RefNextIteration") {
+                back_edge = true;
+            }
+        }
+        if back_edge && matches!(node.op.as_str(), "Merge" | "RefMerge") {
+            pending[i] = controls + 1;
+        }
+    }
+    let mut ready: Vec<usize> = (0..nodes.len()).filter(|&i| pending[i] == 0).collect();
+    let mut done = vec![false; nodes.len()];
+    while let Some(n) = ready.pop() {
+        done[n] = true;
+        for &o in &outputs[n] {
+            pending[o] -= 1;
+            if pending[o] == 0 {
+                ready.push(o);
+            }
+        }
+    }
+    let Some(start) = done.iter().position(|d| !d) else { return Ok(()) };
+    // Every node left has an input left; walking back along those must come
+    // round to a node already on the path: that part of the path is a cycle.
+    let mut path = vec![start];
+    let mut on_path: HashMap<usize, usize> = HashMap::from([(start, 0)]);
+    loop {
+        let last = path[path.len() - 1];
+        let Some(next) = nodes[last].input.iter().filter_map(|i| producer(i)).find(|&p| !done[p]) else {
+            // Unreachable for a node left pending; name it rather than loop.
+            return Err(GraphError::Cycle { cycle: vec![nodes[last].name.clone()] });
+        };
+        if let Some(&at) = on_path.get(&next) {
+            let mut cycle: Vec<String> = path[at..].iter().rev().map(|&i| nodes[i].name.clone()).collect();
+            cycle.push(cycle[0].clone());
+            return Err(GraphError::Cycle { cycle });
+        }
+        on_path.insert(next, path.len());
+        path.push(next);
+    }
+}
+
 /// Function names a node may call: its op (a call of a library function)
 /// and every function-valued attribute (`If` branches, `While` bodies, ...).
 fn called_functions(node: &NodeDef) -> Vec<String> {
@@ -247,10 +352,73 @@ mod tests {
 
     #[test]
     fn input_refs() {
-        assert_eq!(InputRef::parse("a/b:1"), InputRef { node: "a/b", port: 1, control: false });
-        assert_eq!(InputRef::parse("^a"), InputRef { node: "a", port: 0, control: true });
-        assert_eq!(InputRef::parse("a"), InputRef { node: "a", port: 0, control: false });
+        assert_eq!(InputRef::parse("a/b:1"), Some(InputRef { node: "a/b", port: 1, control: false }));
+        assert_eq!(InputRef::parse("^a"), Some(InputRef { node: "a", port: 0, control: true }));
+        assert_eq!(InputRef::parse("a"), Some(InputRef { node: "a", port: 0, control: false }));
+        assert_eq!(InputRef::parse("a:2147483647").map(|r| r.port), Some(i32::MAX as u32));
+        for bad in ["a:x", "a:99999999999", "a:2147483648", "a:", ":1", "", "^", "^a:1", "a:+1", "a:b:1"] {
+            assert_eq!(InputRef::parse(bad), None, "{bad}");
+        }
         assert_eq!(node_name("x:0"), "x");
+    }
+
+    fn node(name: &str, op: &str, inputs: &[&str]) -> NodeDef {
+        NodeDef {
+            name: name.into(),
+            op: op.into(),
+            input: inputs.iter().map(|s| s.to_string()).collect(),
+            ..Default::default()
+        }
+    }
+
+    fn graph(nodes: Vec<NodeDef>) -> Result<Graph> {
+        Graph::new(GraphDef { node: nodes, ..Default::default() })
+    }
+
+    #[test]
+    fn cycles_are_rejected_naming_a_node_on_them() {
+        let err = graph(vec![node("x", "Identity", &["x"])]).unwrap_err();
+        assert!(matches!(&err, GraphError::Cycle { cycle } if cycle == &["x", "x"]), "{err}");
+        // Downstream of the cycle, upstream of it, and a control edge closing it.
+        let err = graph(vec![
+            node("c", "Const", &[]),
+            node("a", "Mul", &["c", "b"]),
+            node("b", "Identity", &["^a"]),
+            node("out", "Identity", &["a"]),
+        ])
+        .unwrap_err();
+        assert!(matches!(&err, GraphError::Cycle { cycle } if cycle.len() == 3 && cycle.contains(&"a".to_string())), "{err}");
+        // A loop through Enter without a NextIteration is no while loop.
+        let err = graph(vec![node("e", "Enter", &["m"]), node("m", "Merge", &["e", "e"])]).unwrap_err();
+        assert!(err.to_string().contains("cycle through"), "{err}");
+    }
+
+    #[test]
+    fn while_loop_back_edges_are_legal() {
+        graph(vec![
+            node("x", "Const", &[]),
+            node("enter", "Enter", &["x"]),
+            node("merge", "Merge", &["enter", "next"]),
+            node("switch", "Switch", &["merge", "cond"]),
+            node("cond", "LoopCond", &["merge"]),
+            node("body", "Identity", &["switch:1"]),
+            node("next", "NextIteration", &["body"]),
+            node("exit", "Exit", &["switch"]),
+        ])
+        .unwrap();
+    }
+
+    #[test]
+    fn long_chains_are_checked_without_recursion() {
+        let mut nodes = vec![node("n0", "Const", &[])];
+        nodes.extend((1..200_000).map(|i| node(&format!("n{i}"), "Identity", &[&format!("n{}", i - 1)])));
+        assert_eq!(graph(nodes).unwrap().nodes().len(), 200_000);
+    }
+
+    #[test]
+    fn inputs_that_do_not_parse_are_errors() {
+        let err = graph(vec![node("a", "Const", &[]), node("b", "Identity", &["a:99999999999"])]).unwrap_err();
+        assert!(err.to_string().contains("`a:99999999999`, which is not"), "{err}");
     }
 
     #[test]

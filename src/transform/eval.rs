@@ -2,12 +2,14 @@
 //! the values flow through `Identity` reads and, for partitioned variables,
 //! the `ConcatV2` that joins the parts.
 
+use std::collections::{HashMap, HashSet};
+
 use bytes::Bytes;
 
 use super::freeze::{is_variable, VariableSource};
 use crate::graph::{Graph, InputRef};
 use crate::proto::tensorflow::attr_value::Value;
-use crate::proto::tensorflow::DataType;
+use crate::proto::tensorflow::{DataType, NodeDef};
 use crate::tensor::{self, Tensor, TensorData};
 
 const PASS_THROUGH: [&str; 4] = ["Identity", "Snapshot", "StopGradient", "ReadVariableOp"];
@@ -27,43 +29,83 @@ impl<'a> Evaluator<'a> {
     }
 
     /// The value of `input` (a `NodeDef.input` string), when it is constant.
+    /// Depth-first with an explicit stack, since a chain of reads can be as
+    /// long as the file makes it; a node met again while its own inputs are
+    /// still being evaluated closes a cycle.
     pub fn evaluate(&mut self, input: &str) -> Result<Tensor, String> {
-        let graph = self.graph;
-        let r = InputRef::parse(input);
-        let node = graph.node(r.node).ok_or_else(|| format!("input `{input}` is not in the graph"))?;
-        let data_inputs = || node.input.iter().filter(|i| !i.starts_with('^'));
+        let root = self.operand(input)?;
+        let mut values: HashMap<&'a str, Tensor> = HashMap::new();
+        let mut open: HashSet<&'a str> = HashSet::new();
+        let mut stack: Vec<(&'a NodeDef, bool)> = vec![(root, false)];
+        while let Some((node, inputs_done)) = stack.pop() {
+            if values.contains_key(node.name.as_str()) {
+                continue;
+            }
+            let inputs = self.inputs(node)?;
+            if inputs_done {
+                let args: Vec<&Tensor> = inputs.iter().map(|i| &values[i.name.as_str()]).collect();
+                let value = self.compute(node, &args)?;
+                open.remove(node.name.as_str());
+                values.insert(&node.name, value);
+                continue;
+            }
+            if !open.insert(&node.name) {
+                return Err(format!("`{}` is on a cycle", node.name));
+            }
+            stack.push((node, true));
+            stack.extend(inputs.into_iter().filter(|i| !values.contains_key(i.name.as_str())).map(|i| (i, false)));
+        }
+        values.remove(root.name.as_str()).ok_or_else(|| format!("`{}` was not evaluated", root.name))
+    }
+
+    /// The node behind an input string, when its output is one we evaluate.
+    fn operand(&self, input: &str) -> Result<&'a NodeDef, String> {
+        let r = InputRef::parse(input).ok_or_else(|| format!("`{input}` is not an input name"))?;
+        let node = self.graph.node(r.node).ok_or_else(|| format!("input `{input}` is not in the graph"))?;
         if r.port != 0 {
             return Err(format!("output {} of `{}` is not constant", r.port, node.name));
         }
+        Ok(node)
+    }
+
+    /// The nodes whose values `node`'s value is computed from, or why it is not constant.
+    fn inputs(&self, node: &'a NodeDef) -> Result<Vec<&'a NodeDef>, String> {
+        if is_variable(node) || node.op == "Const" {
+            return Ok(Vec::new());
+        }
+        let data: Vec<&String> = node.input.iter().filter(|i| !i.starts_with('^')).collect();
+        let wanted = match node.op.as_str() {
+            op if PASS_THROUGH.contains(&op) => {
+                let first = data.first().ok_or_else(|| format!("`{}` has no input", node.name))?;
+                vec![*first]
+            }
+            "Mul" if data.len() == 2 => data,
+            "Mul" => return Err(format!("Mul `{}` does not have two inputs", node.name)),
+            "ConcatV2" if !data.is_empty() => data,
+            "ConcatV2" => return Err(format!("ConcatV2 `{}` has no inputs", node.name)),
+            op => return Err(format!("it depends on `{}`, a {op} op, which is not constant", node.name)),
+        };
+        wanted.into_iter().map(|i| self.operand(i)).collect()
+    }
+
+    /// `node`'s value from the values of its `inputs`.
+    fn compute(&mut self, node: &NodeDef, args: &[&Tensor]) -> Result<Tensor, String> {
         if is_variable(node) {
             self.read.push(node.name.clone());
             return self.variables.value(&node.name).map_err(|e| e.to_string());
         }
-        match node.op.as_str() {
-            "Const" => match node.attr.get("value").and_then(|a| a.value.as_ref()) {
+        match (node.op.as_str(), args) {
+            ("Const", _) => match node.attr.get("value").and_then(|a| a.value.as_ref()) {
                 Some(Value::Tensor(t)) => tensor::from_proto(t).map_err(|e| format!("`{}`: {e}", node.name)),
                 _ => Err(format!("Const `{}` has no tensor value", node.name)),
             },
-            op if PASS_THROUGH.contains(&op) => {
-                let first = data_inputs().next().ok_or_else(|| format!("`{}` has no input", node.name))?;
-                self.evaluate(first)
+            ("Mul", [a, b]) => tensor::multiply(a, b),
+            ("ConcatV2", [parts @ .., axis]) => {
+                let parts: Vec<Tensor> = parts.iter().map(|t| (*t).clone()).collect();
+                concat(&parts, scalar_int(axis)?)
             }
-            "Mul" => {
-                let inputs: Vec<&String> = data_inputs().collect();
-                let [a, b] = inputs.as_slice() else {
-                    return Err(format!("Mul `{}` does not have two inputs", node.name));
-                };
-                let (a, b) = (self.evaluate(a)?, self.evaluate(b)?);
-                tensor::multiply(&a, &b)
-            }
-            "ConcatV2" => {
-                let inputs: Vec<&String> = data_inputs().collect();
-                let (axis, parts) = inputs.split_last().ok_or_else(|| format!("ConcatV2 `{}` has no inputs", node.name))?;
-                let axis = scalar_int(&self.evaluate(axis)?)?;
-                let parts = parts.iter().map(|p| self.evaluate(p)).collect::<Result<Vec<_>, _>>()?;
-                concat(&parts, axis)
-            }
-            op => Err(format!("it depends on `{}`, a {op} op, which is not constant", node.name)),
+            (_, [value]) => Ok((*value).clone()),
+            (op, _) => Err(format!("`{}`: cannot evaluate a {op} op", node.name)),
         }
     }
 }

@@ -6,11 +6,11 @@
 //! dtype; TF1 control flow over a ref variable (`RefEnter`, `RefSwitch`, ...)
 //! becomes the plain ops.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use super::{Result, TransformError};
 use crate::checkpoint::Checkpoint;
-use crate::graph::{const_node, node_name, Graph, InputRef};
+use crate::graph::{const_node, input_refs, node_name, Graph};
 use crate::proto::tensorflow::attr_value::Value;
 use crate::proto::tensorflow::{AttrValue, DataType, NodeDef, VariableDef};
 use crate::tensor::{self, Tensor};
@@ -89,8 +89,7 @@ pub fn freeze(graph: &mut Graph, source: &VariableSource) -> Result<Vec<String>>
     let variables: Vec<NodeDef> = graph.nodes().iter().filter(|n| is_variable(n)).cloned().collect();
     let mut consumers: HashMap<String, Vec<String>> = HashMap::new();
     for node in graph.nodes() {
-        for input in &node.input {
-            let r = InputRef::parse(input);
+        for r in input_refs(node) {
             if !r.control {
                 consumers.entry(r.node.to_string()).or_default().push(node.name.clone());
             }
@@ -127,7 +126,11 @@ fn retype_consumers(
     dtype: DataType,
 ) -> Result<()> {
     let mut work = vec![producer.to_string()];
+    let mut seen: HashSet<String> = HashSet::new();
     while let Some(name) = work.pop() {
+        if !seen.insert(name.clone()) {
+            continue;
+        }
         for consumer in consumers.get(&name).into_iter().flatten() {
             let Some(node) = graph.node(consumer).cloned() else { continue };
             let rewritten = match node.op.as_str() {

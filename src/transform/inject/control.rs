@@ -156,7 +156,7 @@ pub fn rename_train_op(graph: &mut Graph, name: &str) -> Result<String, InjectEr
     graph.retain(|n| n.name != name);
     for n in graph.nodes_mut() {
         for input in &mut n.input {
-            let r = InputRef::parse(input);
+            let Some(r) = InputRef::parse(input) else { continue };
             if r.node == name && !r.control {
                 *input = if r.port == 0 {
                     renamed.clone()

@@ -197,7 +197,7 @@ fn rewire(
             }
             let mut node = node.clone();
             for input in &mut node.input {
-                let r = InputRef::parse(input);
+                let Some(r) = InputRef::parse(input) else { continue };
                 if !r.control && r.port == 0 && r.node == read {
                     *input = masked.to_string();
                 }

@@ -11,7 +11,7 @@ use super::builder::{output, Node, Ops};
 use super::select::VarKind;
 use super::variables::{self, Variable};
 use super::InjectError;
-use crate::graph::{node_name, Graph, InputRef};
+use crate::graph::{node_name, Graph};
 use crate::proto::tensorflow::attr_value::Value;
 use crate::proto::tensorflow::{AttrValue, DataType, SaverDef};
 use crate::tensor::{self, Tensor, TensorData};
@@ -109,7 +109,7 @@ fn find_save(graph: &Graph, start: &str) -> Result<String, InjectError> {
         work.extend(
             node.input
                 .iter()
-                .map(|i| InputRef::parse(i).node.to_string()),
+                .map(|i| node_name(i).to_string()),
         );
     }
     Err(InjectError::Saver(format!(

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use regex::Regex;
 
 use super::InjectError;
-use crate::graph::{node_name, Graph, InputRef};
+use crate::graph::{input_refs, node_name, Graph};
 use crate::proto::tensorflow::attr_value::Value;
 use crate::proto::tensorflow::{DataType, NodeDef};
 use crate::tensor::{self, TensorData};
@@ -402,8 +402,7 @@ pub type Consumers = HashMap<String, Vec<String>>;
 pub fn consumers(graph: &Graph) -> Consumers {
     let mut out = Consumers::new();
     for node in graph.nodes() {
-        for input in &node.input {
-            let r = InputRef::parse(input);
+        for r in input_refs(node) {
             if !r.control {
                 let list = out.entry(r.node.to_string()).or_default();
                 // A node's inputs come together, so a repeat is the last entry.
