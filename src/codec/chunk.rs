@@ -13,7 +13,7 @@
 //! entropy coding); near-random planes (mantissas) are detected by their
 //! byte entropy and stored raw without trying.
 
-use super::format::{Reader, Writer};
+use super::le::{Reader, Writer};
 use super::Problem;
 
 pub const DENSE: u8 = 0;

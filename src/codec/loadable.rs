@@ -358,15 +358,15 @@ fn rewrite(n: &NodeDef, opts: &LoadableOptions) -> Option<(Vec<NodeDef>, Rewritt
 }
 
 /// Rewrites every large sparse float/double/int32/int64 constant of a graph.
-pub fn rewrite_graph(def: &GraphDef, opts: &LoadableOptions) -> Result<(GraphDef, Vec<Rewritten>), LoadableError> {
+pub fn rewrite_graph(mut def: GraphDef, opts: &LoadableOptions) -> Result<(GraphDef, Vec<Rewritten>), LoadableError> {
     use rayon::prelude::*;
     let rewritten: Vec<Option<(Vec<NodeDef>, Rewritten)>> = def.node.par_iter().map(|n| rewrite(n, opts)).collect();
-    let names: std::collections::HashSet<&str> = def.node.iter().map(|n| n.name.as_str()).collect();
-    let mut out = def.clone();
-    out.node.clear();
+    let nodes = std::mem::take(&mut def.node);
+    let names: std::collections::HashSet<String> = nodes.iter().map(|n| n.name.clone()).collect();
+    let mut out = def;
     let mut reports = Vec::new();
     let mut added: BTreeMap<String, ()> = BTreeMap::new();
-    for (n, r) in def.node.iter().zip(rewritten) {
+    for (n, r) in nodes.into_iter().zip(rewritten) {
         match r {
             Some((nodes, report)) => {
                 for m in &nodes {
@@ -379,7 +379,7 @@ pub fn rewrite_graph(def: &GraphDef, opts: &LoadableOptions) -> Result<(GraphDef
                 out.node.extend(nodes);
                 reports.push(report);
             }
-            None => out.node.push(n.clone()),
+            None => out.node.push(n),
         }
     }
     Ok((out, reports))
@@ -387,15 +387,22 @@ pub fn rewrite_graph(def: &GraphDef, opts: &LoadableOptions) -> Result<(GraphDef
 
 /// Serialized GraphDef in, serialized TF-loadable GraphDef out.
 pub fn encode(pb: &[u8], opts: &LoadableOptions) -> Result<(Vec<u8>, LoadableReport), LoadableError> {
+    encode_bytes(bytes::Bytes::copy_from_slice(pb), opts)
+}
+
+/// `encode` of shared bytes (a mapped file): the constants are decoded as
+/// views into `pb`, not copies.
+pub fn encode_bytes(pb: bytes::Bytes, opts: &LoadableOptions) -> Result<(Vec<u8>, LoadableReport), LoadableError> {
+    let input_bytes = pb.len() as u64;
     let def = GraphDef::decode(pb).map_err(|e| LoadableError::NotGraph(e.to_string()))?;
     let graph = crate::graph::Graph::new(def)?;
-    let (out, rewritten) = rewrite_graph(graph.def(), opts)?;
+    let (out, rewritten) = rewrite_graph(graph.into_def(), opts)?;
     if out.encoded_len() as u64 > crate::graph::PROTOBUF_LIMIT {
         return Err(LoadableError::TooLarge);
     }
     let bytes = out.encode_to_vec();
     let report = LoadableReport {
-        input_bytes: pb.len() as u64,
+        input_bytes,
         output_bytes: bytes.len() as u64,
         rewritten,
         from_text: false,

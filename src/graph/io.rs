@@ -37,22 +37,24 @@ pub fn read_message<M: Message + ReflectMessage + Default>(path: &Path) -> Resul
         path: path.to_path_buf(),
         source,
     })?;
-    decode_message(path, &bytes)
+    decode_message(path, bytes::Bytes::from(bytes))
 }
 
-fn decode_message<M: Message + ReflectMessage + Default>(path: &Path, bytes: &[u8]) -> Result<M> {
+/// From `Bytes`, prost gives every `tensor_content` as a view into the
+/// file's bytes, not a copy.
+fn decode_message<M: Message + ReflectMessage + Default>(path: &Path, bytes: bytes::Bytes) -> Result<M> {
     let what = M::default().descriptor().full_name().to_string();
     let parse_error = |msg: String| GraphError::Parse {
         path: path.to_path_buf(),
         msg,
     };
     let as_text = || {
-        let text = std::str::from_utf8(bytes).map_err(|_| "not UTF-8 text".to_string())?;
+        let text = std::str::from_utf8(&bytes).map_err(|_| "not UTF-8 text".to_string())?;
         textformat::parse::<M>(text)
     };
     match Format::from_path(path) {
         Format::Text => as_text().map_err(|e| parse_error(format!("not a text-format {what}: {e}"))),
-        Format::Binary => match M::decode(bytes) {
+        Format::Binary => match M::decode(bytes.clone()) {
             Ok(m) => Ok(m),
             // Text files saved under a binary-looking name are common (`.pb` from `as_text=True`).
             Err(binary) => as_text().map_err(|_| parse_error(format!("not a binary {what}: {binary}"))),
