@@ -151,7 +151,7 @@ fn print_report(r: &InjectReport, output: &Path) {
     }
     for w in r.weights.iter().filter(|w| !w.unmasked_updates.is_empty()) {
         println!(
-            "warning: {} is updated by {} with a gradient inject cannot mask (unknown optimizer op); \
+            "warning: {} is updated by {} with no gradient inject could trace to its layers, so left unmasked; \
              its pruned entries keep training, though they stay masked",
             w.weight,
             w.unmasked_updates.join(", ")

@@ -106,7 +106,7 @@ pub struct WeightReport {
     pub masked_weight: String,
     pub rewired: Vec<String>,
     pub masked_gradients: Vec<String>,
-    /// Optimizer ops updating the weight with a gradient inject could not mask.
+    /// Optimizer ops updating the weight with no gradient traced to its layers (left unmasked).
     pub unmasked_updates: Vec<String>,
 }
 
