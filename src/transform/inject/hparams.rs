@@ -270,7 +270,7 @@ impl PruningHparams {
     /// twice in a map (the last value applies), a pooling function other
     /// than AVG or MAX (looked at only when a weight is block-pruned, and then
     /// an error, so a graph injected without error has none).
-    pub fn warnings(&self) -> Vec<String> {
+    pub(super) fn warnings(&self) -> Vec<String> {
         let mut out = Vec::new();
         for (key, entries) in [
             ("weight_sparsity_map", &self.weight_sparsity_map),

@@ -142,8 +142,9 @@ fn block_mask(
     };
     let (pr, pc) = (rows.div_ceil(bh), cols.div_ceil(bw));
     let pooled = if u.factorized {
-        // [1, 1, rows, cols] pooled along rows, transposed, pooled along
-        // (what were) columns, transposed back: an average of averages.
+        // contrib's use_tpu path (`factorized_pool`): two 1-D poolings, so
+        // an AVG block is an average of row averages, which rounds
+        // differently from one AvgPool over the block.
         let image = ops.reshape(abs, &[1, 1, rows as i64, cols as i64], u.dtype)?;
         let by_rows = pool_op(ops, pool, &image, [1, bh], u.dtype)?;
         let swapped = transpose(ops, &by_rows, u.dtype)?;
