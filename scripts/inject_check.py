@@ -6,6 +6,7 @@ usage:
   inject_check.py build OUT_DIR          write <model>.meta and <model>.json for every model
   inject_check.py train CASES.json       train each case, check pruning, print JSON results
   inject_check.py compare CASES.json     run each case's stripped graph, print JSON results
+  inject_check.py exact CASES.json       train each case, compare with contrib's float32 values, print JSON
 
 Checks made while training (the reference is computed here, in numpy, from the weights):
 at each pruning step every mask's zero count is the schedule's (within one element, block or
@@ -107,6 +108,30 @@ def convnet():
     return {"input_shape": [8, 8, 3], "train_op": train.name, "seed": 11}
 
 
+def cifar_decay():
+    """cifar10.py's shape: a conv layer without weight decay, then an fc weight made by
+    `_variable_with_weight_decay` (l2_loss(w) * 0.004 in the `losses` collection), Momentum."""
+    x = tf1.placeholder(tf.float32, [None, 8, 8, 3], name="input")
+    labels = tf1.placeholder(tf.int32, [None], name="labels")
+    with tf1.variable_scope("conv1"):
+        k = tf1.get_variable("weights", [5, 5, 3, 8], initializer=tf1.truncated_normal_initializer(stddev=0.1))
+        h = tf.nn.relu(tf.nn.conv2d(x, k, [1, 1, 1, 1], "SAME"))
+        h = tf.nn.max_pool2d(h, 2, 2, "SAME")
+    h = tf.reshape(h, [-1, 128])
+    with tf1.variable_scope("fc"):
+        w = tf1.get_variable("weights", [128, 10], initializer=tf1.truncated_normal_initializer(stddev=0.1))
+        tf1.add_to_collection("losses", tf.multiply(tf.nn.l2_loss(w), 0.004, name="weight_loss"))
+        b = tf1.get_variable("biases", [10], initializer=tf1.constant_initializer(0.1))
+        logits = tf.matmul(h, w) + b
+    tf.nn.softmax(logits, name="output")
+    tf1.add_to_collection("losses", tf.reduce_mean(
+        tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)))
+    loss = tf.add_n(tf1.get_collection("losses"), name="loss")
+    gs = tf1.train.get_or_create_global_step()
+    train = tf1.train.MomentumOptimizer(0.1, 0.9).minimize(loss, global_step=gs)
+    return {"input_shape": [8, 8, 3], "train_op": train.name, "seed": 5}
+
+
 def rnn():
     """A tanh RNN in a TF1 while loop: its kernel reaches the MatMul through Enter."""
     x = tf1.placeholder(tf.float32, [None, 5, 6], name="input")
@@ -146,6 +171,7 @@ MODELS = {
     "mlp_sharded": lambda: mlp(),
     "convnet": convnet,
     "rnn": rnn,
+    "cifar_decay": cifar_decay,
     "no_weights": no_weights,
 }
 
@@ -200,12 +226,24 @@ def schedule(hp, step):
              + f(hp["target_sparsity"]))
 
 
-def weight_sparsity(hp, weight, s):
+def map_value(hp, weight):
+    """The weight's weight_sparsity_map value; a pattern given twice has its last value."""
+    found = None
     for entry in hp["weight_sparsity_map"]:
         pattern, value = entry.rsplit(":", 1)
         if re.search(pattern, weight):
-            return np.float32(s * np.float32(float(value) / hp["target_sparsity"]))
-    return s
+            found = float(value)
+    return found
+
+
+def weight_sparsity(hp, weight, s):
+    value = map_value(hp, weight)
+    return s if value is None else ratio_f32(s, value, hp["target_sparsity"])
+
+
+def ratio_f32(s, value, target):
+    """contrib's `sparsity * (value / target)`, the division of two float32 constants."""
+    return np.float32(s * (np.float32(value) / np.float32(target)))
 
 
 def block_dims(hp, weight, shape):
@@ -406,6 +444,158 @@ def check_summaries(sess, hp, names, values, step, last_step):
             if got.get(tag) is None or not np.isclose(got[tag], value, rtol=1e-6)]
 
 
+# ======================================================================================
+# exact references: what TensorFlow 1.15's contrib computes, in float32, op for op
+
+
+def seq_sum(blocks):
+    """Sums the last axis left to right in float32, as TensorFlow's AvgPool accumulates."""
+    acc = np.zeros(blocks.shape[:-1], np.float32)
+    for i in range(blocks.shape[-1]):
+        acc = np.float32(acc + blocks[..., i])
+    return acc
+
+
+def windows(n, b):
+    """SAME padding with stride = window b: ceil(n / b) windows, the padding split with
+    the smaller half before (so a short window can be the first)."""
+    count = -(-n // b)
+    before = (count * b - n) // 2
+    return [(max(i * b - before, 0), min(i * b - before + b, n)) for i in range(count)]
+
+
+def pool_rows(a, b, fn):
+    """AvgPool / MaxPool of a matrix over windows of b rows (stride b, SAME: a short last window)."""
+    out = []
+    for lo, hi in windows(a.shape[0], b):
+        block = np.moveaxis(a[lo:hi], 0, -1)
+        out.append(block.max(axis=-1) if fn == "MAX" else np.float32(seq_sum(block) / np.float32(hi - lo)))
+    return np.stack(out)
+
+
+def factorized_pool(a, bh, bw, fn):
+    """contrib's pruning_utils.factorized_pool (use_tpu): rows, then columns."""
+    return pool_rows(pool_rows(a, bh, fn).T, bw, fn).T
+
+
+def plain_pool(a, bh, bw, fn):
+    """One AvgPool / MaxPool over bh x bw windows: each window summed in row-major order."""
+    return np.array([[a[r0:r1, c0:c1].max() if fn == "MAX" else
+                      np.float32(seq_sum(a[r0:r1, c0:c1].reshape(1, -1))[0] / np.float32((r1 - r0) * (c1 - c0)))
+                      for c0, c1 in windows(a.shape[1], bw)] for r0, r1 in windows(a.shape[0], bh)], np.float32)
+
+
+def reference_mask(w, sparsity, pool=None):
+    """contrib's `_update_mask` (threshold_decay 0) on |W|, or on |W| pooled in blocks by
+    `pool = (bh, bw, function)`: the k-th largest, k = round(size * (1 - sparsity)), and
+    the mask |W| >= it, each block's decision expanded back."""
+    scores = np.abs(w)
+    if pool:
+        bh, bw, pooled = pool
+        scores = pooled(np.abs(w))
+    k = int(np.round(np.float32(scores.size) * (np.float32(1.0) - sparsity)))
+    threshold = np.sort(scores.ravel())[::-1][max(k - 1, 0)]
+    keep = (scores >= threshold).astype(np.float32)
+    if pool:
+        keep = np.repeat(np.repeat(keep, bh, 0), bw, 1)[:w.shape[0], :w.shape[1]]
+    return threshold, keep, k
+
+
+def exact_case(case):
+    """Trains a chained case step by step, comparing every value the kind of case is about
+    with a reference computed here from the same step's inputs, bit for bit."""
+    hp = parse_hparams(case["hparams"])
+    model = json.load(open(case["model"]))
+    report = case["report"]
+    kind = case["kind"]
+    out = {"name": case["name"], "problems": [], "updates": []}
+    g = tf.Graph()
+    with g.as_default(), tf1.Session(graph=g, config=config()) as sess:
+        tf1.train.import_meta_graph(case["meta"])
+        variables = {v.op.name: v for v in tf1.global_variables()}
+        sess.run(tf1.global_variables_initializer())
+        x_in, labels = g.get_tensor_by_name("input:0"), g.get_tensor_by_name("labels:0")
+        train = g.get_operation_by_name(model["train_op"])
+        gstep = value_of(g, report["global_step"], variables)
+        last = value_of(g, report["last_mask_update_step"], variables)
+        out["last_mask_update_step_op"] = g.get_operation_by_name(report["last_mask_update_step"]).type
+        weights = {wr["weight"]: (wr, value_of(g, wr["weight"], variables), value_of(g, wr["mask"], variables),
+                                  value_of(g, wr["threshold"], variables)) for wr in report["weights"]}
+        if kind == "decay":
+            wr, w_t, m_t, _ = weights["fc/weights"]
+            slot_t = variables["fc/weights/Momentum"].value()
+            # The layer's own gradient for W, before inject's mask multiplies it.
+            product = [op for op in g.get_operations() if op.name.endswith("fc/weights/masked_weight_grad/Mul")]
+            layer_grad = product[0].inputs[0]
+            out["layer_gradient"] = layer_grad.name
+        x, y = data(model["seed"], model["input_shape"], 10)
+        previous_last = 0
+        first_old_difference = None
+        for i in range(case["steps"]):
+            j = (i * BATCH) % (len(x) - BATCH)
+            feed = {x_in: x[j:j + BATCH], labels: y[j:j + BATCH]}
+            if kind == "decay":
+                f = np.float32
+                w0, m0, slot0 = sess.run([w_t, m_t, slot_t])
+                t = sess.run([train, layer_grad], feed)[1]
+                w1, slot1, step = sess.run([w_t, slot_t, gstep])
+                # contrib: the layer's gradient through Mul(mask, W), plus l2_loss(W) * 0.004's, unmasked.
+                grad = f(t * m0) + f(w0 * f(0.004))
+                slot_ref = f(slot0 * f(0.9)) + grad
+                w_ref = f(w0 - f(slot_ref * f(0.1)))
+                if not np.array_equal(slot1, slot_ref):
+                    out["problems"].append(f"step {step}: Momentum slot differs from the reference")
+                if not np.array_equal(w1, w_ref):
+                    out["problems"].append(f"step {step}: weight differs from the reference")
+                # What a regularizer reading mask * W (and a wholly masked gradient) gives.
+                old = f(f(f(f(m0 * w0) * f(0.004)) + t) * m0)
+                if first_old_difference is None and not np.array_equal(f(slot0 * f(0.9)) + old, slot1):
+                    first_old_difference = int(step)
+                    pruned = m0 == 0
+                    differs = slot1 != f(slot0 * f(0.9)) + old
+                    out["pruned_at_first_difference"] = int(np.sum(pruned))
+                    out["differing_slots"] = int(np.sum(differs))
+                    out["differing_slots_all_pruned"] = bool(np.all(pruned[differs]))
+                    # There contrib's slot has W * 0.004 that a masked regularizer would not give.
+                    out["max_slot_difference"] = float(np.max(np.abs(slot1 - (f(slot0 * f(0.9)) + old))))
+                    out["max_decay_gradient_of_pruned"] = float(np.max(np.abs(f(w0 * f(0.004))[pruned])))
+            else:
+                sess.run(train, feed)
+                step = sess.run(gstep)
+            last_step = int(sess.run(last))
+            if last_step != step or last_step == previous_last:
+                continue
+            previous_last = last_step
+            sparsity = schedule(hp, step)
+            for name, (wr, w_t_, m_t_, thr_t) in weights.items():
+                w, m, thr = sess.run([w_t_, m_t_, thr_t])
+                s = weight_sparsity(hp, name, sparsity)
+                info = {"weight": name, "step": int(step), "kept": int(np.sum(m)), "size": int(m.size)}
+                if kind == "tpu":
+                    bh, bw = hp["block_height"], hp["block_width"]
+                    fn = hp["block_pooling_function"]
+                    ref_thr, ref_m, k = reference_mask(w, s, (bh, bw, lambda a: factorized_pool(a, bh, bw, fn)))
+                    plain_thr, _, _ = reference_mask(w, s, (bh, bw, lambda a: plain_pool(a, bh, bw, fn)))
+                    info["plain_pool_ulps"] = int(abs(int(np.float32(plain_thr).view(np.int32)) -
+                                                      int(np.float32(ref_thr).view(np.int32))))
+                else:
+                    ref_thr, ref_m, k = reference_mask(w, s)
+                info["reference_kept_k"] = k
+                if map_value(hp, name) is not None:
+                    # The same with the ratio divided in float64, as inject did before.
+                    _, _, info["float64_ratio_k"] = reference_mask(
+                        w, np.float32(sparsity * np.float32(map_value(hp, name) / hp["target_sparsity"])))
+                if thr != ref_thr:
+                    out["problems"].append(f"{name} at step {step}: threshold {thr!r} != reference {ref_thr!r}")
+                if not np.array_equal(m, ref_m):
+                    out["problems"].append(f"{name} at step {step}: mask differs from the reference "
+                                           f"({int(np.sum(m))} vs {int(np.sum(ref_m))} kept)")
+                out["updates"].append(info)
+        out["first_step_a_masked_regularizer_differs"] = first_old_difference
+        out["final_step"] = int(sess.run(gstep))
+    return out
+
+
 def compare_case(case):
     g = tf.Graph()
     gd = tf1.GraphDef()
@@ -422,14 +612,14 @@ def compare_case(case):
 
 
 def main(argv):
-    if len(argv) != 2 or argv[0] not in ("build", "train", "compare"):
+    if len(argv) != 2 or argv[0] not in ("build", "train", "compare", "exact"):
         print(__doc__)
         return 1
     if argv[0] == "build":
         build(argv[1])
         return 0
     cases = json.load(open(argv[1]))
-    fn = train_case if argv[0] == "train" else compare_case
+    fn = {"train": train_case, "compare": compare_case, "exact": exact_case}[argv[0]]
     print(json.dumps([fn(c) for c in cases]))
     return 0
 

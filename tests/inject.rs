@@ -460,3 +460,226 @@ fn bad_inputs_are_clear_errors_and_write_nothing() {
         assert!(!out.exists(), "{args:?}: wrote {}", out.display());
     }
 }
+
+/// Injects `model` with `hparams` (and `--train_op`), trains it step by step in
+/// TensorFlow, and returns how it compares with contrib's values, which
+/// `inject_check.py exact` computes in float32 from the same step's inputs.
+fn train_exactly(
+    tmp: &Path,
+    kind: &str,
+    model: &str,
+    train_op: &str,
+    hparams: &str,
+    steps: u32,
+) -> (MetaGraphDef, Value) {
+    let meta = tmp.join(format!("{kind}.meta"));
+    let hp = format!("--pruning_hparams={hparams}");
+    let out = inject(
+        &models().join(format!("{model}.meta")),
+        &meta,
+        &[&hp, "--json", "--train_op", train_op],
+    );
+    assert!(out.status.success(), "{kind}: {}", stderr(&out));
+    let case = json!([{
+        "name": kind,
+        "kind": kind,
+        "meta": meta,
+        "model": models().join(format!("{model}.json")),
+        "report": serde_json::from_slice::<Value>(&out.stdout).unwrap(),
+        "hparams": hparams,
+        "steps": steps,
+    }]);
+    let cases = tmp.join(format!("{kind}.json"));
+    std::fs::write(&cases, serde_json::to_vec(&case).unwrap()).unwrap();
+    let result = run_check(&["exact", cases.to_str().unwrap()])[0].clone();
+    let problems = result["problems"].as_array().unwrap();
+    assert!(problems.is_empty(), "{kind}: {problems:#?}");
+    (read_meta(&meta), result)
+}
+
+fn updates_of<'r>(result: &'r Value, weight: &str) -> Vec<&'r Value> {
+    result["updates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|u| u["weight"] == weight)
+        .collect()
+}
+
+#[test]
+fn pruned_weights_still_decay_under_l2_as_in_contrib() {
+    let tmp = tempfile::tempdir().unwrap();
+    // cifar10's `_variable_with_weight_decay`: l2_loss(fc/weights) * 0.004; default hparams.
+    let (meta, r) = train_exactly(tmp.path(), "decay", "cifar_decay", "Momentum", "", 40);
+    let g = Graph::new(meta.graph_def.unwrap()).unwrap();
+    let input = |n: &str, i: usize| g.require(n).unwrap().input[i].clone();
+    // The layer and its gradient ops read mask * W; the regularizer and its gradient read W.
+    assert_eq!(input("fc/MatMul", 1), "fc/weights/masked_weight");
+    assert_eq!(
+        input("gradients/fc/MatMul_grad/MatMul", 1),
+        "fc/weights/masked_weight"
+    );
+    assert_eq!(input("fc/L2Loss", 0), "fc/weights/read");
+    assert_eq!(input("gradients/fc/L2Loss_grad/mul", 0), "fc/weights/read");
+    // Only the layer's part of the gradient is masked, before the sum.
+    let product = "gradients/fc/weights/masked_weight_grad/Mul";
+    assert_eq!(
+        g.require(product).unwrap().input,
+        [
+            "gradients/fc/MatMul_grad/tuple/control_dependency_1",
+            "fc/mask/read"
+        ]
+    );
+    let apply = g
+        .require("Momentum/update_fc/weights/ApplyMomentum")
+        .unwrap();
+    let sum = g.require(&apply.input[3]).unwrap();
+    assert_eq!(sum.op, "AddN");
+    assert!(sum.input.iter().any(|i| i == product), "{:?}", sum.input);
+    assert!(sum
+        .input
+        .iter()
+        .any(|i| i == "gradients/fc/L2Loss_grad/mul"));
+
+    // Every step's Momentum slot and weight equal the reference bit for bit
+    // (checked in inject_check.py); a regularizer reading mask * W would have
+    // given other slots from the first step after the first pruning.
+    assert_eq!(r["first_step_a_masked_regularizer_differs"], 11);
+    let pruned = r["pruned_at_first_difference"].as_u64().unwrap();
+    assert!(pruned > 0);
+    assert_eq!(r["differing_slots"].as_u64().unwrap(), pruned);
+    assert_eq!(r["differing_slots_all_pruned"], true);
+    let masks = updates_of(&r, "fc/weights");
+    assert_eq!(masks.len(), 4, "{masks:?}");
+    for u in &masks {
+        assert_eq!(u["kept"], u["reference_kept_k"], "{u}");
+    }
+    eprintln!(
+        "decay: 40 steps, slots and weights equal the reference; at step 11 the {} pruned entries of fc/weights \
+         have slots up to {:e} away from a masked regularizer's (their W * 0.004: up to {:e}); fc/mask keeps {}",
+        pruned,
+        r["max_slot_difference"].as_f64().unwrap(),
+        r["max_decay_gradient_of_pruned"].as_f64().unwrap(),
+        masks
+            .iter()
+            .map(|u| format!("{} at step {}", u["kept"], u["step"]))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+}
+
+#[test]
+fn weight_sparsity_map_ratio_is_computed_in_float32() {
+    let tmp = tempfile::tempdir().unwrap();
+    // 0.65f / 0.8f = 0.81249994: at step 50, 640 * (1 - 0.4625 * ratio) is
+    // 399.5 (kept 400, half to even) in float32, 399.49997 with 0.8125.
+    let hparams =
+        "weight_sparsity_map=[fc3/weights:0.65],target_sparsity=0.8,sparsity_function_end_step=200";
+    let (_, r) = train_exactly(tmp.path(), "float32", "mlp", "GradientDescent", hparams, 60);
+    let fc3 = updates_of(&r, "fc3/weights");
+    let at50 = fc3.iter().find(|u| u["step"] == 50).unwrap();
+    assert_eq!(at50["kept"], 400);
+    assert_eq!(at50["reference_kept_k"], 400);
+    assert_eq!(at50["float64_ratio_k"], 399);
+    assert_eq!(fc3.len(), 6);
+    eprintln!(
+        "float32: fc3/mask keeps {} (of 640) at step 50, the reference {}, a float64 ratio {}; every threshold and mask equal the reference",
+        at50["kept"], at50["reference_kept_k"], at50["float64_ratio_k"]
+    );
+}
+
+#[test]
+fn use_tpu_pools_blocks_in_two_passes_and_keeps_the_step_in_a_resource_variable() {
+    let tmp = tempfile::tempdir().unwrap();
+    // fc3 is 64x10: its 4-wide column windows are SAME-padded.
+    let hparams =
+        "use_tpu=True,block_height=4,block_width=4,pruning_frequency=10,target_sparsity=0.6,\
+                   sparsity_function_end_step=60";
+    let (meta, r) = train_exactly(tmp.path(), "tpu", "mlp", "GradientDescent", hparams, 80);
+    let g = Graph::new(meta.graph_def.unwrap()).unwrap();
+    assert_eq!(
+        g.require("model_pruning/last_mask_update_step").unwrap().op,
+        "VarHandleOp"
+    );
+    assert_eq!(r["last_mask_update_step_op"], "VarHandleOp");
+    let pools: Vec<_> = g
+        .nodes()
+        .iter()
+        .filter(|n| n.op == "AvgPool" && n.name.starts_with("model_pruning/fc1/"))
+        .collect();
+    assert_eq!(pools.len(), 2, "two passes per weight");
+    // Every threshold and mask equal a numpy factorized_pool reference; one
+    // AvgPool over 4x4 blocks would differ in the last bits.
+    let updates = r["updates"].as_array().unwrap();
+    assert_eq!(updates.len(), 24);
+    let ulps: Vec<u64> = updates
+        .iter()
+        .map(|u| u["plain_pool_ulps"].as_u64().unwrap())
+        .collect();
+    assert!(ulps.iter().any(|&u| u > 0), "{ulps:?}");
+    eprintln!(
+        "use_tpu: 24 updates equal the factorized reference; a one-pass AvgPool's thresholds differ in {} of them by {:?} ulps",
+        ulps.iter().filter(|&&u| u > 0).count(),
+        ulps
+    );
+}
+
+#[test]
+fn what_contrib_accepts_is_accepted_with_a_warning() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mlp = models().join("mlp.meta");
+    let out = tmp.path().join("out.meta");
+    for (hparams, warning) in [
+        (
+            "block_pooling_function=MIN",
+            "warning: block_pooling_function=MIN is neither AVG nor MAX; accepted because no weight is block-pruned",
+        ),
+        (
+            "weight_sparsity_map=[fc3/weights:0.5,fc3/weights:0.7],target_sparsity=0.8",
+            "warning: weight_sparsity_map gives `fc3/weights` more than once; the last value applies",
+        ),
+    ] {
+        let r = inject(&mlp, &out, &[&format!("--pruning_hparams={hparams}")]);
+        assert!(r.status.success(), "{hparams}: {}", stderr(&r));
+        assert!(stderr(&r).contains(warning), "{hparams}: {}", stderr(&r));
+    }
+    // The last value: the ratio's numerator.
+    let g = Graph::new(read_meta(&out).graph_def.unwrap()).unwrap();
+    let x = g
+        .require("model_pruning/fc3/weights_pruning_ops/weight_sparsity/x")
+        .unwrap();
+    let t = match x.attr["value"].value.as_ref().unwrap() {
+        tf_strip::proto::tensorflow::attr_value::Value::Tensor(t) => {
+            tf_strip::tensor::from_proto(t).unwrap()
+        }
+        other => panic!("{other:?}"),
+    };
+    let tf_strip::tensor::TensorData::Pod(bytes) = &t.data else {
+        panic!("{t:?}")
+    };
+    assert_eq!(bytes[..], 0.7f32.to_le_bytes());
+
+    // A block-pruned weight needs a known pooling function, as in contrib.
+    let r = inject(
+        &mlp,
+        &out,
+        &["--pruning_hparams=block_height=4,block_pooling_function=MIN"],
+    );
+    assert!(!r.status.success());
+    assert!(
+        stderr(&r).contains("Unknown pooling function for block sparsity: MIN"),
+        "{}",
+        stderr(&r)
+    );
+
+    // The library returns the warnings and prints nothing.
+    let mut meta = read_meta(&mlp);
+    let options = tf_strip::transform::inject::InjectOptions {
+        hparams: tf_strip::transform::inject::PruningHparams::parse("block_pooling_function=avg")
+            .unwrap(),
+        ..Default::default()
+    };
+    let report = tf_strip::transform::inject(&mut meta, &options, true).unwrap();
+    assert_eq!(report.warnings.len(), 1, "{:?}", report.warnings);
+    assert!(report.warnings[0].starts_with("block_pooling_function=avg"));
+}

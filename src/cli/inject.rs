@@ -96,6 +96,9 @@ pub fn run(args: InjectArgs) -> Result<(), CliError> {
             )))
         }
     };
+    for w in &report.warnings {
+        eprintln!("warning: {w}");
+    }
     if args.json {
         print_json(&report);
     } else {
@@ -150,8 +153,8 @@ fn print_report(r: &InjectReport, output: &Path) {
         );
     }
     for w in r.weights.iter().filter(|w| !w.unmasked_updates.is_empty()) {
-        println!(
-            "warning: {} is updated by {} with a gradient inject cannot mask (unknown optimizer op); \
+        eprintln!(
+            "warning: {} is updated by {} with no gradient inject could trace to its layers, so left unmasked; \
              its pruned entries keep training, though they stay masked",
             w.weight,
             w.unmasked_updates.join(", ")

@@ -241,13 +241,9 @@ impl PruningHparams {
             }
         }
         // Beyond `_validate_spec`: values TensorFlow would only reject when
-        // the graph runs (or builds), with the words it would use then.
-        if self.block_pooling_function != "AVG" && self.block_pooling_function != "MAX" {
-            return err(format!(
-                "Unknown pooling function for block sparsity: {}",
-                self.block_pooling_function
-            ));
-        }
+        // the graph runs (or builds), with the words it would use then. (The
+        // pooling function is checked where contrib checks it: when a weight
+        // is block-pruned.)
         for (v, what) in [
             (self.block_height, "block_height"),
             (self.block_width, "block_width"),
@@ -268,6 +264,33 @@ impl PruningHparams {
         }
         self.block_dims()?;
         Ok(())
+    }
+
+    /// What contrib accepts silently but is likely a mistake: a regex given
+    /// twice in a map (the last value applies), a pooling function other
+    /// than AVG or MAX (looked at only when a weight is block-pruned, and then
+    /// an error, so a graph injected without error has none).
+    pub(super) fn warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for (key, entries) in [
+            ("weight_sparsity_map", &self.weight_sparsity_map),
+            ("block_dims_map", &self.block_dims_map),
+        ] {
+            for p in repeated_patterns(entries) {
+                out.push(format!(
+                    "{key} gives `{p}` more than once; the last value applies, as in contrib"
+                ));
+            }
+        }
+        let known = ["AVG", "MAX"].contains(&self.block_pooling_function.as_str());
+        if !known {
+            out.push(format!(
+                "block_pooling_function={} is neither AVG nor MAX; accepted because no weight is \
+                 block-pruned (contrib checks it only then)",
+                self.block_pooling_function
+            ));
+        }
+        out
     }
 
     /// `weight_sparsity_map` as (regex, sparsity) pairs (`_get_weight_sparsity_map`).
@@ -323,12 +346,14 @@ pub fn lookup<'a, T>(
     }
 }
 
-/// `name:value` entries; empty ones are skipped.
+/// `name:value` entries; empty ones are skipped. contrib keys a dict by
+/// `re.compile(name)`, which returns the cached object for a repeated
+/// pattern: a regex given twice keeps its first place and its last value.
 fn map_entries<T>(
     entries: &[String],
     value: impl Fn(&str, &str) -> Result<T, HparamsError>,
 ) -> Result<Vec<(Regex, T)>, HparamsError> {
-    let mut out = Vec::new();
+    let mut out: Vec<(Regex, T)> = Vec::new();
     for entry in entries.iter().filter(|e| !e.is_empty()) {
         let fields: Vec<&str> = entry.split(':').collect();
         let [pattern, v] = fields[..] else {
@@ -338,11 +363,33 @@ fn map_entries<T>(
                 "not enough values to unpack (expected 2, got 1)".into()
             }));
         };
-        let regex =
-            Regex::new(pattern).map_err(|e| HparamsError(format!("bad regex '{pattern}': {e}")))?;
-        out.push((regex, value(pattern, v)?));
+        let v = value(pattern, v)?;
+        match out.iter_mut().find(|(re, _)| re.as_str() == pattern) {
+            Some((_, earlier)) => *earlier = v,
+            None => out.push((
+                Regex::new(pattern)
+                    .map_err(|e| HparamsError(format!("bad regex '{pattern}': {e}")))?,
+                v,
+            )),
+        }
     }
     Ok(out)
+}
+
+/// The patterns `entries` give more than once.
+fn repeated_patterns(entries: &[String]) -> Vec<&str> {
+    let patterns: Vec<&str> = entries
+        .iter()
+        .filter_map(|e| e.split(':').next())
+        .filter(|p| !p.is_empty())
+        .collect();
+    let mut repeated: Vec<&str> = Vec::new();
+    for (i, p) in patterns.iter().enumerate() {
+        if patterns[..i].contains(p) && !repeated.contains(p) {
+            repeated.push(p);
+        }
+    }
+    repeated
 }
 
 fn python_float(v: &str) -> Result<f64, HparamsError> {
@@ -409,6 +456,30 @@ mod tests {
                 .0,
             "Multiple matches in weight_sparsity_map for weight fc1/weights"
         );
+    }
+
+    #[test]
+    fn what_contrib_accepts_is_accepted_with_a_warning() {
+        let hp = PruningHparams::parse(
+            "weight_sparsity_map=[fc3/weights:0.5,fc1:0.2,fc3/weights:0.7],block_pooling_function=MIN",
+        )
+        .unwrap();
+        let map = hp.weight_sparsities().unwrap();
+        assert_eq!(map.len(), 2);
+        assert_eq!(map[0].0.as_str(), "fc3/weights");
+        assert_eq!(
+            lookup(&map, "weight_sparsity_map", "fc3/weights").unwrap(),
+            Some(&0.7)
+        );
+        assert_eq!(
+            hp.warnings(),
+            [
+                "weight_sparsity_map gives `fc3/weights` more than once; the last value applies, as in contrib",
+                "block_pooling_function=MIN is neither AVG nor MAX; accepted because no weight is \
+                 block-pruned (contrib checks it only then)",
+            ]
+        );
+        assert!(PruningHparams::default().warnings().is_empty());
     }
 
     #[test]

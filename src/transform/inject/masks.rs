@@ -2,7 +2,7 @@
 //! `S/weights/masked_weight = Mul(mask, weight)`, and the rewiring of the
 //! weight's readers onto the masked weight.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use super::builder::{join, Node, Ops};
 use super::select::{Consumers, VarKind, Weight};
@@ -23,9 +23,9 @@ pub struct Masked {
     pub masked_weight: String,
     /// Nodes that now read the masked weight.
     pub rewired: Vec<String>,
-    /// Optimizer updates whose gradient is now multiplied by the mask.
+    /// Optimizer updates whose gradient now has the layer's part multiplied by the mask.
     pub masked_gradients: Vec<String>,
-    /// Updates of the weight whose gradient could not be masked (unknown optimizer ops).
+    /// Updates of the weight in whose inputs no gradient of its layers was found.
     pub unmasked_updates: Vec<String>,
 }
 
@@ -142,13 +142,13 @@ pub fn apply_mask(
     let masked_weight = mw.add(
         "masked_weight",
         Node::new("Mul")
-            .input(mask_value)
+            .input(&mask_value)
             .input(weight_value)
             .ty("T", dtype),
     )?;
-    let rewired = rewire(graph, consumers, &weight.reads, &masked_weight)?;
+    let rewired = rewire(graph, consumers, &weight, &masked_weight)?;
     let (masked_gradients, unmasked_updates) =
-        mask_gradients(graph, consumers, &weight, &mask_parts)?;
+        mask_gradients(graph, consumers, &weight, &mask_value, &masked_weight)?;
     Ok(Masked {
         weight,
         scope,
@@ -177,24 +177,27 @@ fn join_partitions(
     top.add(name, Node::new("Identity").input(concat).ty("T", dtype))
 }
 
-/// Points every reader of `reads` at `masked` except the masked weight itself,
-/// the optimizer's updates (they take the variable, not a read, but resource
-/// optimizers may read it too) and the saver.
+/// Points the layer ops (`weight.readers`) and their gradient ops at
+/// `masked`, as contrib's layers consume `apply_mask`'s result. Every other
+/// reader (weight decay, summaries, moving averages, the saver) keeps the
+/// variable's value.
 fn rewire(
     graph: &mut Graph,
     consumers: &Consumers,
-    reads: &[String],
+    weight: &Weight,
     masked: &str,
 ) -> Result<Vec<String>, InjectError> {
     let mut rewired = Vec::new();
-    for read in reads {
+    for read in &weight.reads {
         for consumer in consumers.get(read).into_iter().flatten() {
-            let Some(node) = graph.node(consumer) else {
+            let layer = weight.readers.contains(consumer)
+                || weight
+                    .readers
+                    .iter()
+                    .any(|r| gradient_prefix(consumer, r).is_some());
+            let Some(node) = graph.node(consumer).filter(|_| layer) else {
                 continue;
             };
-            if consumer == masked || consumer.starts_with("save/") || node.op.contains("Apply") {
-                continue;
-            }
             let mut node = node.clone();
             for input in &mut node.input {
                 let Some(r) = InputRef::parse(input) else { continue };
@@ -211,62 +214,152 @@ fn rewire(
     Ok(rewired)
 }
 
-/// Where the gradient goes in TensorFlow's dense optimizer updates (the
-/// `Resource` variants take the same inputs).
-fn gradient_input(op: &str) -> Option<usize> {
-    Some(match op.strip_prefix("Resource").unwrap_or(op) {
-        "ApplyGradientDescent" => 2,
-        "ApplyMomentum" | "ApplyKerasMomentum" | "ApplyAdagrad" | "ApplyFtrl" | "ApplyFtrlV2"
-        | "ApplyAdagradDA" => 3,
-        "ApplyAdagradV2" | "ApplyProximalGradientDescent" => 4,
-        "ApplyProximalAdagrad" => 5,
-        "ApplyAdadelta" | "ApplyAddSign" | "ApplyPowerSign" => 6,
-        "ApplyRMSProp" => 7,
-        "ApplyCenteredRMSProp" | "ApplyAdaMax" => 8,
-        "ApplyAdam" => 9,
-        "ApplyAdamWithAmsgrad" => 10,
-        _ => return None,
-    })
+/// The gradient name scope of `node` when it is one of the ops TensorFlow's
+/// `gradients()` built for `op`: `<gradients scope>/<op>_grad/...`, the scope
+/// named `gradients` or `gradients_N`, possibly nested in a user's scope.
+fn gradient_prefix<'n>(node: &'n str, op: &str) -> Option<&'n str> {
+    let needle = format!("/{op}_grad/");
+    let is_gradients = |scope: &str| match scope.strip_prefix("gradients") {
+        Some("") => true,
+        Some(n) => n
+            .strip_prefix('_')
+            .is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit())),
+        None => false,
+    };
+    node.match_indices(&needle)
+        .map(|(i, _)| &node[..i])
+        .find(|prefix| is_gradients(prefix.rsplit('/').next().unwrap_or(prefix)))
 }
 
-/// The training graph's backward pass was derived for the unmasked weight;
-/// through `Mul(mask, W)` the weight's gradient is the mask times the
-/// gradient of the masked weight (what contrib's graphs compute), so masked
-/// weights stay where they were pruned.
+/// Through `Mul(mask, W)` the gradient of `W` is the mask times the gradient
+/// of the masked weight, and that only for what backpropagates through the
+/// layer: contrib's regularizers read `W`, so their gradients reach the
+/// optimizer unmasked. So each gradient a layer's gradient ops produce for
+/// the weight is multiplied by the mask where it leaves them, before it is
+/// summed with any other; the optimizer then applies exactly contrib's sum.
+/// Returns the optimizer updates that got masked layer gradients and those
+/// in which none could be traced.
 fn mask_gradients(
     graph: &mut Graph,
     consumers: &Consumers,
     weight: &Weight,
-    masks: &[Variable],
+    mask: &str,
+    masked_weight: &str,
 ) -> Result<(Vec<String>, Vec<String>), InjectError> {
     let mut masked = Vec::new();
     let mut unknown = Vec::new();
-    for (part, mask) in weight.parts.iter().zip(masks) {
-        let updates: Vec<_> = consumers
+    let mut products: HashMap<String, String> = HashMap::new();
+    for part in &weight.parts {
+        let updates: Vec<String> = consumers
             .get(&part.var)
             .into_iter()
             .flatten()
-            .filter_map(|n| graph.node(n))
-            .filter(|n| n.op.contains("Apply") && n.input.first().is_some_and(|v| v == &part.var))
+            .filter(|n| {
+                graph.node(n).is_some_and(|n| {
+                    n.op.contains("Apply") && n.input.first().is_some_and(|v| v == &part.var)
+                })
+            })
             .cloned()
             .collect();
-        for mut update in updates {
-            let Some(grad) = gradient_input(&update.op)
-                .and_then(|i| update.input.get(i).map(|g| (i, g.clone())))
-            else {
-                unknown.push(update.name.clone());
+        for update in updates {
+            let found = layer_gradients(graph, weight, &update);
+            if found.is_empty() {
+                unknown.push(update);
                 continue;
-            };
-            let (i, grad) = grad;
-            let mut ops = Ops::new(&mut *graph, &update.name);
-            let product = Node::new("Mul")
-                .input(grad)
-                .input(&mask.read)
-                .ty("T", weight.dtype);
-            update.input[i] = ops.add("masked_gradient", product)?;
-            masked.push(update.name.clone());
-            graph.replace(update)?;
+            }
+            for LayerGradient {
+                tensor,
+                prefix,
+                scope,
+            } in found
+            {
+                if products.contains_key(&tensor) {
+                    continue;
+                }
+                let product = Ops::new(&mut *graph, &format!("{prefix}/{masked_weight}_grad"))
+                    .add(
+                        "Mul",
+                        Node::new("Mul")
+                            .input(&tensor)
+                            .input(mask)
+                            .ty("T", weight.dtype),
+                    )?;
+                let source = InputRef::parse(&tensor);
+                let reads_source = |i: &String| {
+                    let r = InputRef::parse(i);
+                    !r.control && r.node == source.node && r.port == source.port
+                };
+                // Everything outside the layer's gradient ops that took the
+                // weight's gradient (the optimizer, a sum, gradient clipping)
+                // takes the masked one, as it would from contrib's graph.
+                let takers: Vec<String> = graph
+                    .nodes()
+                    .iter()
+                    .filter(|n| n.name != product && !n.name.starts_with(&scope))
+                    .filter(|n| n.input.iter().any(reads_source))
+                    .map(|n| n.name.clone())
+                    .collect();
+                for name in takers {
+                    let mut node = graph.require(&name)?.clone();
+                    for input in &mut node.input {
+                        if reads_source(input) {
+                            *input = product.clone();
+                        }
+                    }
+                    graph.replace(node)?;
+                }
+                products.insert(tensor, product);
+            }
+            masked.push(update);
         }
     }
     Ok((masked, unknown))
+}
+
+/// A gradient of the weight as one of its layers' gradient ops output it.
+struct LayerGradient {
+    tensor: String,
+    /// The `gradients` name scope it was built in.
+    prefix: String,
+    /// `<prefix>/<layer op>_grad/`.
+    scope: String,
+}
+
+/// The layer gradients the update `update` applies: walking back from its
+/// inputs, the first tensors produced inside a reader's gradient scope.
+/// Whatever else reaches the update (a regularizer's gradient, a sum, a
+/// clipping factor) is walked through and left as it is.
+fn layer_gradients(graph: &Graph, weight: &Weight, update: &str) -> Vec<LayerGradient> {
+    let mut found: Vec<LayerGradient> = Vec::new();
+    let mut seen: HashSet<String> = HashSet::from([update.to_string()]);
+    let mut stack = vec![(update.to_string(), 1)];
+    while let Some((name, skip)) = stack.pop() {
+        let Some(node) = graph.node(&name) else {
+            continue;
+        };
+        for input in node.input.iter().skip(skip) {
+            let r = InputRef::parse(input);
+            if r.control {
+                continue;
+            }
+            let layer = weight.readers.iter().find_map(|reader| {
+                let prefix = gradient_prefix(r.node, reader)?;
+                Some((prefix.to_string(), format!("{prefix}/{reader}_grad/")))
+            });
+            if let Some((prefix, scope)) = layer {
+                if !found.iter().any(|g| &g.tensor == input) {
+                    found.push(LayerGradient {
+                        tensor: input.clone(),
+                        prefix,
+                        scope,
+                    });
+                }
+                continue;
+            }
+            if seen.insert(r.node.to_string()) {
+                stack.push((r.node.to_string(), 0));
+            }
+        }
+    }
+    found
 }

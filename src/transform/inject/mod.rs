@@ -106,7 +106,7 @@ pub struct WeightReport {
     pub masked_weight: String,
     pub rewired: Vec<String>,
     pub masked_gradients: Vec<String>,
-    /// Optimizer ops updating the weight with a gradient inject could not mask.
+    /// Optimizer ops updating the weight with no gradient traced to its layers (left unmasked).
     pub unmasked_updates: Vec<String>,
 }
 
@@ -125,6 +125,8 @@ pub struct InjectReport {
     pub summaries: Vec<String>,
     pub train_op: Option<String>,
     pub saver_extended: bool,
+    /// Hyperparameters contrib accepts but that look like mistakes.
+    pub warnings: Vec<String>,
 }
 
 /// Injects pruning into a MetaGraphDef (or a bare GraphDef wrapped in one,
@@ -223,6 +225,7 @@ pub fn inject(
     report.last_mask_update_step = pruning.last_update.name.clone();
     report.summaries = summaries;
     report.train_op = options.train_op.clone();
+    report.warnings = hp.warnings();
     meta.graph_def = Some(graph.into_def());
     Ok(report)
 }

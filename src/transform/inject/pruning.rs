@@ -9,6 +9,7 @@ use super::builder::{output, Node, Ops};
 use super::control::{self, GlobalStep};
 use super::hparams::lookup;
 use super::masks::Masked;
+use super::select::VarKind;
 use super::variables::{self, Spec, Variable};
 use super::{schedule, update, InjectError, InjectOptions};
 use crate::graph::Graph;
@@ -38,7 +39,12 @@ pub fn build(
         &mut ops,
         Spec {
             name: &format!("{}/last_mask_update_step", hp.name),
-            kind: step.kind,
+            // contrib: `variable_scope(name, use_resource=use_tpu)`.
+            kind: if hp.use_tpu {
+                VarKind::Resource
+            } else {
+                step.kind
+            },
             dtype: DataType::DtInt32,
             shape: &[],
             init: 0.0,
@@ -131,11 +137,13 @@ fn update_weight(
     let sparsity =
         match lookup(sparsity_map, "weight_sparsity_map", &w.name).map_err(InjectError::Hparams)? {
             Some(target) => {
-                let scale = ops.scalar(
-                    "weight_sparsity/scale",
-                    DataType::DtFloat,
-                    target / hp.target_sparsity,
-                )?;
+                // contrib divides the two as float32 constants in the graph
+                // (0.65 / 0.8 is 0.81249994 there, not 0.8125), which
+                // decides round() at some steps.
+                let mut ratio = ops.scoped("weight_sparsity");
+                let x = ratio.scalar("x", DataType::DtFloat, *target)?;
+                let y = ratio.scalar("y", DataType::DtFloat, hp.target_sparsity)?;
+                let scale = ratio.binary("RealDiv", &x, &y, DataType::DtFloat)?;
                 ops.binary("Mul", sparsity, &scale, DataType::DtFloat)?
             }
             None => sparsity.to_string(),
@@ -164,6 +172,7 @@ fn update_weight(
             decay: hp.threshold_decay,
             block,
             pooling: &hp.block_pooling_function,
+            factorized: hp.use_tpu,
             structure: options.structure,
             out_axis: w.out_axis,
         },

@@ -48,8 +48,12 @@ pub struct Weight {
     pub parts: Vec<Part>,
     /// The axis partitions are concatenated along.
     pub concat_axis: usize,
-    /// Nodes producing the weight's value whose consumers are rewired.
+    /// Nodes producing the weight's value (the variable's reads).
     pub reads: Vec<String>,
+    /// The ops that take the weight as a layer operand, and the `Enter`s that
+    /// carry it into their while loop: what contrib hands `apply_mask`'s
+    /// result to. They and their gradient ops read the masked weight.
+    pub readers: Vec<String>,
     /// The concatenated value of a partitioned weight (`S/weights` Identity).
     pub joined: Option<String>,
     pub out_axis: OutAxis,
@@ -159,12 +163,13 @@ pub fn select(
             let Some(input) = node.input.get(i) else {
                 continue;
             };
-            let Some(producer) = graph
+            let Some((producer, mut readers)) = graph
                 .node(node_name(input))
                 .map(|p| outside_loops(graph, p))
             else {
                 continue;
             };
+            readers.push(node.name.clone());
             if producer.op == "Mul" && producer.name.ends_with("masked_weight") {
                 if let Some(w) = producer.input.get(1).map(|w| weight_name(graph, w)) {
                     if !already_masked.contains(&w) {
@@ -173,9 +178,10 @@ pub fn select(
                 }
                 continue;
             }
-            let Some(weight) = resolve(graph, consumers, producer, out_axis)? else {
+            let Some(mut weight) = resolve(graph, consumers, producer, out_axis)? else {
                 continue;
             };
+            weight.readers = readers;
             if filters.masked.contains(&weight.name) {
                 if !already_masked.contains(&weight.name) {
                     already_masked.push(weight.name.clone());
@@ -189,9 +195,14 @@ pub fn select(
             }
             match found.get_mut(&weight.name) {
                 Some(w) => {
-                    for r in weight.reads {
-                        if !w.reads.contains(&r) {
-                            w.reads.push(r);
+                    for (have, more) in [
+                        (&mut w.reads, weight.reads),
+                        (&mut w.readers, weight.readers),
+                    ] {
+                        for r in more {
+                            if !have.contains(&r) {
+                                have.push(r);
+                            }
                         }
                     }
                 }
@@ -248,15 +259,19 @@ pub fn select(
 }
 
 /// A weight used inside a while loop (an RNN cell) enters it through `Enter`;
-/// its read is outside, and rewiring that read's consumers covers the `Enter`.
-fn outside_loops<'g>(graph: &'g Graph, mut node: &'g NodeDef) -> &'g NodeDef {
+/// its read is outside. Returns the read and the `Enter`s passed, outermost first.
+fn outside_loops<'g>(graph: &'g Graph, mut node: &'g NodeDef) -> (&'g NodeDef, Vec<String>) {
+    let mut enters = Vec::new();
     while node.op == "Enter" || node.op == "RefEnter" {
         match node.input.first().and_then(|i| graph.node(node_name(i))) {
-            Some(outer) => node = outer,
+            Some(outer) => {
+                enters.insert(0, node.name.clone());
+                node = outer;
+            }
             None => break,
         }
     }
-    node
+    (node, enters)
 }
 
 /// The variable name behind a masked weight's weight input.
@@ -295,6 +310,7 @@ fn resolve(
             device: var.device.clone(),
             concat_axis: 0,
             reads,
+            readers: Vec::new(),
             joined: None,
             out_axis,
         }));
@@ -365,6 +381,7 @@ fn resolve(
         parts,
         concat_axis: axis,
         reads: vec![producer.name.clone()],
+        readers: Vec::new(),
         joined: Some(producer.name.clone()),
         out_axis,
     }))

@@ -4,6 +4,7 @@
 //! the threshold smoothed by `threshold_decay`.
 
 use super::builder::{Node, Ops};
+use super::hparams::HparamsError;
 use super::select::OutAxis;
 use super::InjectError;
 use crate::proto::tensorflow::DataType;
@@ -30,6 +31,8 @@ pub struct Update<'a> {
     /// Block height and width, -1 for the whole dimension.
     pub block: [i64; 2],
     pub pooling: &'a str,
+    /// Pool in two passes, rows then columns (`use_tpu`: contrib's `factorized_pool`).
+    pub factorized: bool,
     pub structure: Structure,
     pub out_axis: OutAxis,
 }
@@ -128,24 +131,29 @@ fn block_mask(
     [rows, cols]: [u64; 2],
     [bh, bw]: [u64; 2],
 ) -> Result<(String, String), InjectError> {
-    let image = ops.reshape(abs, &[1, rows as i64, cols as i64, 1], u.dtype)?;
-    let pool = if u.pooling == "MAX" {
-        "MaxPool"
-    } else {
-        "AvgPool"
+    let pool = match u.pooling {
+        "AVG" => "AvgPool",
+        "MAX" => "MaxPool",
+        other => {
+            return Err(InjectError::Hparams(HparamsError(format!(
+                "Unknown pooling function for block sparsity: {other}"
+            ))))
+        }
     };
-    let window = [1, bh as i64, bw as i64, 1];
-    let pooled = ops.add(
-        pool,
-        Node::new(pool)
-            .input(image)
-            .ty("T", u.dtype)
-            .ints("ksize", &window)
-            .ints("strides", &window)
-            .string("padding", "SAME")
-            .string("data_format", "NHWC"),
-    )?;
     let (pr, pc) = (rows.div_ceil(bh), cols.div_ceil(bw));
+    let pooled = if u.factorized {
+        // contrib's use_tpu path (`factorized_pool`): two 1-D poolings, so
+        // an AVG block is an average of row averages, which rounds
+        // differently from one AvgPool over the block.
+        let image = ops.reshape(abs, &[1, 1, rows as i64, cols as i64], u.dtype)?;
+        let by_rows = pool_op(ops, pool, &image, [1, bh], u.dtype)?;
+        let swapped = transpose(ops, &by_rows, u.dtype)?;
+        let by_cols = pool_op(ops, pool, &swapped, [1, bw], u.dtype)?;
+        transpose(ops, &by_cols, u.dtype)?
+    } else {
+        let image = ops.reshape(abs, &[1, rows as i64, cols as i64, 1], u.dtype)?;
+        pool_op(ops, pool, &image, [bh, bw], u.dtype)?
+    };
     let pooled = ops.reshape(&pooled, &[pr as i64, pc as i64], u.dtype)?;
     let smoothed = kth_largest(ops, u, &pooled, pr * pc)?;
     let block_mask = at_least(ops, &pooled, &smoothed, u.dtype)?;
@@ -165,6 +173,40 @@ fn block_mask(
     )?;
     let mask = ops.reshape(&cropped, &dims(u.shape), u.dtype)?;
     Ok((smoothed, mask))
+}
+
+/// `pool` (AvgPool or MaxPool) over NHWC windows of `window`, stride = window, SAME padding.
+fn pool_op(
+    ops: &mut Ops,
+    pool: &str,
+    x: &str,
+    [h, w]: [u64; 2],
+    dtype: DataType,
+) -> Result<String, InjectError> {
+    let window = [1, h as i64, w as i64, 1];
+    ops.add(
+        pool,
+        Node::new(pool)
+            .input(x)
+            .ty("T", dtype)
+            .ints("ksize", &window)
+            .ints("strides", &window)
+            .string("padding", "SAME")
+            .string("data_format", "NHWC"),
+    )
+}
+
+/// Swaps the last two axes of a rank-4 tensor.
+fn transpose(ops: &mut Ops, x: &str, dtype: DataType) -> Result<String, InjectError> {
+    let perm = ops.int32s("transpose/perm", &[0, 1, 3, 2])?;
+    ops.add(
+        "transpose",
+        Node::new("Transpose")
+            .input(x)
+            .input(perm)
+            .ty("T", dtype)
+            .ty("Tperm", I32),
+    )
 }
 
 /// Thresholds the L2 norm of each output channel; a channel is kept or
