@@ -2,6 +2,7 @@
 //! from node names to positions, and the parsing of TensorFlow's input
 //! strings (`node`, `node:1`, `^node`).
 
+mod builder;
 mod io;
 mod meta;
 mod sink;
@@ -10,6 +11,7 @@ mod subgraph;
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 
+pub use builder::NodeBuilder;
 pub use io::{read_message, write_message, write_message_to, Format, ModelFile, PROTOBUF_LIMIT};
 pub use meta::{collection_nodes, variable_defs};
 pub use subgraph::{extract_subgraph, reachable_from};
@@ -100,6 +102,29 @@ impl<'a> InputRef<'a> {
         };
         let valid = !node.is_empty() && !node.contains(':');
         valid.then_some(InputRef { node, port, control: false })
+    }
+}
+
+impl<'a> InputRef<'a> {
+    /// Output `port` of `node`.
+    pub fn output(node: &'a str, port: u32) -> Self {
+        InputRef { node, port, control: false }
+    }
+
+    /// A control dependency on `node`.
+    pub fn control_of(node: &'a str) -> Self {
+        InputRef { node, port: 0, control: true }
+    }
+}
+
+/// As TensorFlow writes it in `NodeDef.input`: `node`, `node:1` or `^node`.
+impl std::fmt::Display for InputRef<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.control, self.port) {
+            (true, _) => write!(f, "^{}", self.node),
+            (false, 0) => f.write_str(self.node),
+            (false, port) => write!(f, "{}:{port}", self.node),
+        }
     }
 }
 

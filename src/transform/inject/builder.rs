@@ -1,89 +1,13 @@
-//! Terse construction of the nodes inject adds: a name scope that makes names
-//! unique the way TensorFlow does (`x`, `x_1`, ...), typed attributes, and an
+//! Adding inject's nodes (built with `graph::NodeBuilder`) under a name scope
+//! that makes names unique the way TensorFlow does (`x`, `x_1`, ...), with an
 //! optional control input put on every node, which is how ops join a branch
 //! of a Switch/Merge conditional (a dead control input makes the node dead).
 
-use crate::graph::Graph;
-use crate::proto::tensorflow::attr_value::{ListValue, Value};
-use crate::proto::tensorflow::{AttrValue, DataType, NodeDef, TensorShapeProto};
+use crate::graph::{const_node, Graph, InputRef, NodeBuilder};
+use crate::proto::tensorflow::{DataType, NodeDef};
 use crate::tensor::{Tensor, TensorData};
-use crate::graph::const_node;
 
 use super::InjectError;
-
-pub(super) struct Node(NodeDef);
-
-impl Node {
-    pub fn new(op: &str) -> Self {
-        Node(NodeDef {
-            op: op.into(),
-            ..Default::default()
-        })
-    }
-
-    pub fn input(mut self, input: impl Into<String>) -> Self {
-        self.0.input.push(input.into());
-        self
-    }
-
-    pub fn inputs<S: Into<String>>(mut self, inputs: impl IntoIterator<Item = S>) -> Self {
-        self.0.input.extend(inputs.into_iter().map(Into::into));
-        self
-    }
-
-    pub fn device(mut self, device: &str) -> Self {
-        self.0.device = device.to_string();
-        self
-    }
-
-    fn attr(mut self, key: &str, value: Value) -> Self {
-        self.0
-            .attr
-            .insert(key.into(), AttrValue { value: Some(value) });
-        self
-    }
-
-    pub fn ty(self, key: &str, dtype: DataType) -> Self {
-        self.attr(key, Value::Type(dtype as i32))
-    }
-
-    pub fn int(self, key: &str, i: i64) -> Self {
-        self.attr(key, Value::I(i))
-    }
-
-    pub fn boolean(self, key: &str, b: bool) -> Self {
-        self.attr(key, Value::B(b))
-    }
-
-    pub fn string(self, key: &str, s: &str) -> Self {
-        self.attr(key, Value::S(s.as_bytes().to_vec().into()))
-    }
-
-    pub fn ints(self, key: &str, values: &[i64]) -> Self {
-        self.attr(
-            key,
-            Value::List(ListValue {
-                i: values.to_vec(),
-                ..Default::default()
-            }),
-        )
-    }
-
-    pub fn types(self, key: &str, dtypes: &[DataType]) -> Self {
-        let ty = dtypes.iter().map(|&d| d as i32).collect();
-        self.attr(
-            key,
-            Value::List(ListValue {
-                r#type: ty,
-                ..Default::default()
-            }),
-        )
-    }
-
-    pub fn shape(self, key: &str, dims: &[u64]) -> Self {
-        self.attr(key, Value::Shape(TensorShapeProto::from_dims(dims)))
-    }
-}
 
 /// Adds nodes to a graph under a name scope.
 pub(super) struct Ops<'g> {
@@ -117,7 +41,7 @@ impl<'g> Ops<'g> {
         Ops {
             graph: &mut *self.graph,
             scope: scope.to_string(),
-            control: Some(format!("^{control}")),
+            control: Some(InputRef::control_of(control).to_string()),
         }
     }
 
@@ -138,8 +62,8 @@ impl<'g> Ops<'g> {
     }
 
     /// Adds `node` as `scope/name` (made unique) and returns its name.
-    pub fn add(&mut self, name: &str, node: Node) -> Result<String, InjectError> {
-        self.insert(name, node.0)
+    pub fn add(&mut self, name: &str, node: NodeBuilder) -> Result<String, InjectError> {
+        self.insert(name, node.build(""))
     }
 
     pub fn constant(&mut self, name: &str, value: Tensor) -> Result<String, InjectError> {
@@ -182,7 +106,7 @@ impl<'g> Ops<'g> {
     }
 
     pub fn unary(&mut self, op: &str, x: &str, dtype: DataType) -> Result<String, InjectError> {
-        self.add(op, Node::new(op).input(x).ty("T", dtype))
+        self.add(op, NodeBuilder::new(op).input(x).ty("T", dtype))
     }
 
     pub fn binary(
@@ -192,13 +116,13 @@ impl<'g> Ops<'g> {
         b: &str,
         dtype: DataType,
     ) -> Result<String, InjectError> {
-        self.add(op, Node::new(op).input(a).input(b).ty("T", dtype))
+        self.add(op, NodeBuilder::new(op).input(a).input(b).ty("T", dtype))
     }
 
     pub fn cast(&mut self, x: &str, from: DataType, to: DataType) -> Result<String, InjectError> {
         self.add(
             "Cast",
-            Node::new("Cast").input(x).ty("SrcT", from).ty("DstT", to),
+            NodeBuilder::new("Cast").input(x).ty("SrcT", from).ty("DstT", to),
         )
     }
 
@@ -209,7 +133,7 @@ impl<'g> Ops<'g> {
         dtype: DataType,
     ) -> Result<String, InjectError> {
         let axis = self.scalar("concat/axis", DataType::DtInt32, axis as f64)?;
-        let node = Node::new("ConcatV2")
+        let node = NodeBuilder::new("ConcatV2")
             .inputs(inputs.iter().cloned())
             .input(axis);
         let node = node
@@ -228,21 +152,12 @@ impl<'g> Ops<'g> {
         let s = self.int32s("Reshape/shape", shape)?;
         self.add(
             "Reshape",
-            Node::new("Reshape")
+            NodeBuilder::new("Reshape")
                 .input(x)
                 .input(s)
                 .ty("T", dtype)
                 .ty("Tshape", DataType::DtInt32),
         )
-    }
-}
-
-/// Output `i` of `node` as an input string.
-pub(super) fn output(node: &str, i: usize) -> String {
-    if i == 0 {
-        node.to_string()
-    } else {
-        format!("{node}:{i}")
     }
 }
 

@@ -1,7 +1,8 @@
 //! The global step, the Switch/Merge conditional that runs the mask update
 //! only on pruning steps, and the chaining of a train op into it.
 
-use super::builder::{Node, Ops};
+use super::builder::{Ops};
+use crate::graph::{NodeBuilder};
 use super::select::{var_dtype, VarKind};
 use super::variables::{self, Spec, Variable};
 use super::InjectError;
@@ -69,7 +70,7 @@ pub fn step_int32(
     let value = match step.kind {
         VarKind::Ref => step.name.clone(),
         VarKind::Resource => {
-            let mut read = Node::new("ReadVariableOp")
+            let mut read = NodeBuilder::new("ReadVariableOp")
                 .input(&step.name)
                 .ty("dtype", step.dtype);
             if let Some(a) = after {
@@ -78,7 +79,7 @@ pub fn step_int32(
             ops.add("ReadVariableOp", read)?
         }
     };
-    let mut cast = Node::new("Cast")
+    let mut cast = NodeBuilder::new("Cast")
         .input(value)
         .ty("SrcT", step.dtype)
         .ty("DstT", DataType::DtInt32);
@@ -101,20 +102,20 @@ pub fn cond(ops: &mut Ops, pred: &str) -> Result<Cond, InjectError> {
     let scope = c.scope().to_string();
     let switch = c.add(
         "Switch",
-        Node::new("Switch")
+        NodeBuilder::new("Switch")
             .input(pred)
             .input(pred)
             .ty("T", DataType::DtBool),
     )?;
     let switch_t = c.add(
         "switch_t",
-        Node::new("Identity")
+        NodeBuilder::new("Identity")
             .input(format!("{switch}:1"))
             .ty("T", DataType::DtBool),
     )?;
     let switch_f = c.add(
         "switch_f",
-        Node::new("Identity")
+        NodeBuilder::new("Identity")
             .input(&switch)
             .ty("T", DataType::DtBool),
     )?;
@@ -129,18 +130,18 @@ pub fn cond(ops: &mut Ops, pred: &str) -> Result<Cond, InjectError> {
 pub fn merge(ops: &mut Ops, cond: &Cond, taken: &str, name: &str) -> Result<String, InjectError> {
     let mut c = Ops::new(&mut *ops.graph, &cond.scope);
     let after = |c: &mut Ops, side: &str, dep: &str| {
-        let node = Node::new("Identity").input(side).input(format!("^{dep}"));
+        let node = NodeBuilder::new("Identity").input(side).input(format!("^{dep}"));
         c.add("control_dependency", node.ty("T", DataType::DtBool))
     };
     let t = after(&mut c, &cond.switch_t, taken)?;
     let skip = c.add(
         "NoOp",
-        Node::new("NoOp").input(format!("^{}", cond.switch_f)),
+        NodeBuilder::new("NoOp").input(format!("^{}", cond.switch_f)),
     )?;
     let f = after(&mut c, &cond.switch_f, &skip)?;
     ops.add(
         name,
-        Node::new("Merge")
+        NodeBuilder::new("Merge")
             .input(t)
             .input(f)
             .ty("T", DataType::DtBool)
@@ -173,7 +174,7 @@ pub fn rename_train_op(graph: &mut Graph, name: &str) -> Result<String, InjectEr
 
 /// The op users already run, now doing the training step and then the conditional update.
 pub fn finish_train_op(graph: &mut Graph, name: &str, deps: &[&str]) -> Result<(), InjectError> {
-    let node = Node::new("NoOp").inputs(deps.iter().map(|d| format!("^{d}")));
+    let node = NodeBuilder::new("NoOp").inputs(deps.iter().map(|d| format!("^{d}")));
     let added = Ops::new(graph, "").add(name, node)?;
     if added != name {
         return Err(InjectError::NameTaken(name.to_string()));

@@ -4,7 +4,8 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::builder::{join, Node, Ops};
+use super::builder::{join, Ops};
+use crate::graph::{NodeBuilder};
 use super::select::{Consumers, VarKind, Weight};
 use super::variables::{self, Slice, Spec, Variable};
 use super::InjectError;
@@ -141,7 +142,7 @@ pub fn apply_mask(
     };
     let masked_weight = mw.add(
         "masked_weight",
-        Node::new("Mul")
+        NodeBuilder::new("Mul")
             .input(&mask_value)
             .input(weight_value)
             .ty("T", dtype),
@@ -174,7 +175,7 @@ fn join_partitions(
     let concat = top
         .scoped(&format!("{name}/ConcatPartitions"))
         .concat(reads, axis, dtype)?;
-    top.add(name, Node::new("Identity").input(concat).ty("T", dtype))
+    top.add(name, NodeBuilder::new("Identity").input(concat).ty("T", dtype))
 }
 
 /// Points the layer ops (`weight.readers`) and their gradient ops at
@@ -279,16 +280,14 @@ fn mask_gradients(
                 let product = Ops::new(&mut *graph, &format!("{prefix}/{masked_weight}_grad"))
                     .add(
                         "Mul",
-                        Node::new("Mul")
+                        NodeBuilder::new("Mul")
                             .input(&tensor)
                             .input(mask)
                             .ty("T", weight.dtype),
                     )?;
+                // Both are inputs of nodes of the graph, which Graph::new parsed.
                 let source = InputRef::parse(&tensor);
-                let reads_source = |i: &String| {
-                    let r = InputRef::parse(i);
-                    !r.control && r.node == source.node && r.port == source.port
-                };
+                let reads_source = |i: &String| source.is_some() && InputRef::parse(i) == source;
                 // Everything outside the layer's gradient ops that took the
                 // weight's gradient (the optimizer, a sum, gradient clipping)
                 // takes the masked one, as it would from contrib's graph.
@@ -338,10 +337,9 @@ fn layer_gradients(graph: &Graph, weight: &Weight, update: &str) -> Vec<LayerGra
             continue;
         };
         for input in node.input.iter().skip(skip) {
-            let r = InputRef::parse(input);
-            if r.control {
+            let Some(r) = InputRef::parse(input).filter(|r| !r.control) else {
                 continue;
-            }
+            };
             let layer = weight.readers.iter().find_map(|reader| {
                 let prefix = gradient_prefix(r.node, reader)?;
                 Some((prefix.to_string(), format!("{prefix}/{reader}_grad/")))

@@ -5,7 +5,8 @@
 
 use regex::Regex;
 
-use super::builder::{output, Node, Ops};
+use super::builder::{Ops};
+use crate::graph::{InputRef, NodeBuilder};
 use super::control::{self, GlobalStep};
 use super::hparams::lookup;
 use super::masks::Masked;
@@ -65,7 +66,7 @@ pub fn build(
     let increment = match (&train_step, &step.created) {
         (Some(t), Some(_)) => {
             let one = ops.scalar("increment_global_step/value", DataType::DtInt64, 1.0)?;
-            let add = Node::new("AssignAdd")
+            let add = NodeBuilder::new("AssignAdd")
                 .input(&step.name)
                 .input(one)
                 .input(format!("^{t}"));
@@ -104,7 +105,7 @@ pub fn build(
     }
     let mask_update = branch.add(
         "mask_update",
-        Node::new("NoOp").inputs(assigns.iter().map(|a| format!("^{a}"))),
+        NodeBuilder::new("NoOp").inputs(assigns.iter().map(|a| format!("^{a}"))),
     )?;
     let conditional = control::merge(&mut ops, &cond, &mask_update, "conditional_mask_update")?;
 
@@ -196,7 +197,7 @@ fn update_weight(
             let axis = split_ops.scalar("split_dim", DataType::DtInt32, w.concat_axis as f64)?;
             let split = split_ops.add(
                 "SplitV",
-                Node::new("SplitV")
+                NodeBuilder::new("SplitV")
                     .input(&mask)
                     .input(sizes)
                     .input(axis)
@@ -204,7 +205,7 @@ fn update_weight(
                     .ty("Tlen", DataType::DtInt32)
                     .int("num_split", n as i64),
             )?;
-            (0..n).map(|i| output(&split, i)).collect()
+            (0..n).map(|i| InputRef::output(&split, i as u32).to_string()).collect()
         }
     };
     for (part, value) in m.mask_parts.iter().zip(values) {

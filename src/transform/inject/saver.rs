@@ -7,7 +7,8 @@ use std::collections::HashSet;
 
 use bytes::Bytes;
 
-use super::builder::{output, Node, Ops};
+use super::builder::{Ops};
+use crate::graph::{InputRef, NodeBuilder};
 use super::select::VarKind;
 use super::variables::{self, Variable};
 use super::InjectError;
@@ -69,7 +70,7 @@ pub fn extend(graph: &mut Graph, saver: &SaverDef, vars: &[&Variable]) -> Result
     let dtypes: Vec<DataType> = vars.iter().map(|v| v.dtype).collect();
     let restore = ops.add(
         "RestoreV2_pruning",
-        Node::new("RestoreV2")
+        NodeBuilder::new("RestoreV2")
             .input(node_name(&saver.filename_tensor_name))
             .input(names)
             .input(slices)
@@ -80,7 +81,7 @@ pub fn extend(graph: &mut Graph, saver: &SaverDef, vars: &[&Variable]) -> Result
         assigns.push(variables::assign(
             &mut ops,
             v,
-            &output(&restore, i),
+            &InputRef::output(&restore, i as u32).to_string(),
             "Assign_pruning",
         )?);
     }

@@ -1,7 +1,8 @@
 //! The sparsity schedule and the pruning-step predicate, from the global step
 //! cast to int32 (contrib's `_setup_sparsity` and `maybe_update_masks`).
 
-use super::builder::{Node, Ops};
+use super::builder::{Ops};
+use crate::graph::{NodeBuilder};
 use super::hparams::PruningHparams;
 use super::InjectError;
 use crate::proto::tensorflow::DataType;
@@ -20,7 +21,7 @@ pub fn sparsity(ops: &mut Ops, hp: &PruningHparams, step: &str) -> Result<String
     let span = ops.scalar("truediv/y", F32, span)?;
     let p = ops.add(
         "truediv",
-        Node::new("RealDiv").input(since).input(span).ty("T", F32),
+        NodeBuilder::new("RealDiv").input(since).input(span).ty("T", F32),
     )?;
     let zero = ops.scalar("Maximum/x", F32, 0.0)?;
     let p = ops.binary("Maximum", &zero, &p, F32)?;
@@ -35,7 +36,7 @@ pub fn sparsity(ops: &mut Ops, hp: &PruningHparams, step: &str) -> Result<String
     let target = ops.scalar("sparsity/y", F32, hp.target_sparsity)?;
     ops.add(
         "sparsity",
-        Node::new("AddV2").input(scaled).input(target).ty("T", F32),
+        NodeBuilder::new("AddV2").input(scaled).input(target).ty("T", F32),
     )
 }
 
@@ -54,13 +55,13 @@ pub fn is_pruning_step(
         let before_end = ops.binary("LessEqual", step, &end, I32)?;
         in_range = ops.add(
             "LogicalAnd",
-            Node::new("LogicalAnd").input(in_range).input(before_end),
+            NodeBuilder::new("LogicalAnd").input(in_range).input(before_end),
         )?;
     }
     let freq = ops.scalar("add/y", I32, hp.pruning_frequency as f64)?;
     let due = ops.add(
         "add",
-        Node::new("AddV2")
+        NodeBuilder::new("AddV2")
             .input(last_update)
             .input(freq)
             .ty("T", I32),
@@ -68,6 +69,6 @@ pub fn is_pruning_step(
     let due = ops.binary("LessEqual", &due, step, I32)?;
     ops.add(
         "LogicalAnd",
-        Node::new("LogicalAnd").input(in_range).input(due),
+        NodeBuilder::new("LogicalAnd").input(in_range).input(due),
     )
 }

@@ -3,7 +3,8 @@
 
 use bytes::Bytes;
 
-use super::builder::{Node, Ops};
+use super::builder::{Ops};
+use crate::graph::{NodeBuilder};
 use super::masks::Masked;
 use super::InjectError;
 use crate::graph::Graph;
@@ -56,7 +57,7 @@ fn scalar(ops: &mut Ops, name: &str, value: &str, dtype: DataType) -> Result<Str
     let tags = ops.constant(&format!("{name}/tags"), tags)?;
     ops.add(
         name,
-        Node::new("ScalarSummary")
+        NodeBuilder::new("ScalarSummary")
             .input(tags)
             .input(value)
             .ty("T", dtype),
@@ -71,7 +72,7 @@ fn zero_fraction(ops: &mut Ops, x: &str, dtype: DataType) -> Result<String, Inje
     let axis = ops.scalar("Const", DataType::DtInt32, 0.0)?;
     ops.add(
         "fraction",
-        Node::new("Mean")
+        NodeBuilder::new("Mean")
             .input(flat)
             .input(axis)
             .ty("T", DataType::DtFloat)

@@ -3,7 +3,8 @@
 //! |W|, of |W| pooled over blocks, or of each output channel's L2 norm, with
 //! the threshold smoothed by `threshold_decay`.
 
-use super::builder::{Node, Ops};
+use super::builder::{Ops};
+use crate::graph::{NodeBuilder};
 use super::hparams::HparamsError;
 use super::select::OutAxis;
 use super::InjectError;
@@ -77,7 +78,7 @@ fn kth_largest(ops: &mut Ops, u: &Update, values: &str, n: u64) -> Result<String
     let flat = ops.reshape(values, &[-1], u.dtype)?;
     let sorted = ops.add(
         "TopKV2",
-        Node::new("TopKV2")
+        NodeBuilder::new("TopKV2")
             .input(flat)
             .input(&size)
             .ty("T", u.dtype)
@@ -90,7 +91,7 @@ fn kth_largest(ops: &mut Ops, u: &Update, values: &str, n: u64) -> Result<String
     let axis = ops.scalar("GatherV2/axis", I32, 0.0)?;
     let current = ops.add(
         "GatherV2",
-        Node::new("GatherV2")
+        NodeBuilder::new("GatherV2")
             .input(sorted)
             .input(index)
             .input(axis)
@@ -104,7 +105,7 @@ fn kth_largest(ops: &mut Ops, u: &Update, values: &str, n: u64) -> Result<String
     let previous = ops.binary("Mul", u.threshold, &decay, u.dtype)?;
     ops.add(
         "AddN",
-        Node::new("AddN")
+        NodeBuilder::new("AddN")
             .input(current)
             .input(previous)
             .ty("T", u.dtype)
@@ -164,7 +165,7 @@ fn block_mask(
     let size = ops.int32s("Slice/size", &[rows as i64, cols as i64])?;
     let cropped = ops.add(
         "Slice",
-        Node::new("Slice")
+        NodeBuilder::new("Slice")
             .input(expanded)
             .input(begin)
             .input(size)
@@ -186,7 +187,7 @@ fn pool_op(
     let window = [1, h as i64, w as i64, 1];
     ops.add(
         pool,
-        Node::new(pool)
+        NodeBuilder::new(pool)
             .input(x)
             .ty("T", dtype)
             .ints("ksize", &window)
@@ -201,7 +202,7 @@ fn transpose(ops: &mut Ops, x: &str, dtype: DataType) -> Result<String, InjectEr
     let perm = ops.int32s("transpose/perm", &[0, 1, 3, 2])?;
     ops.add(
         "transpose",
-        Node::new("Transpose")
+        NodeBuilder::new("Transpose")
             .input(x)
             .input(perm)
             .ty("T", dtype)
@@ -236,7 +237,7 @@ fn channel_mask(ops: &mut Ops, u: &Update) -> Result<(String, String), InjectErr
     let axis = ops.scalar("Sum/reduction_indices", I32, reduce as f64)?;
     let sums = ops.add(
         "Sum",
-        Node::new("Sum")
+        NodeBuilder::new("Sum")
             .input(squares)
             .input(axis)
             .ty("T", u.dtype)
@@ -256,7 +257,7 @@ fn tile(ops: &mut Ops, x: &str, multiples: &[i64], dtype: DataType) -> Result<St
     let m = ops.int32s("Tile/multiples", multiples)?;
     ops.add(
         "Tile",
-        Node::new("Tile")
+        NodeBuilder::new("Tile")
             .input(x)
             .input(m)
             .ty("T", dtype)

@@ -4,7 +4,8 @@
 
 use prost::Message;
 
-use super::builder::{Node, Ops};
+use super::builder::{Ops};
+use crate::graph::{NodeBuilder};
 use super::select::VarKind;
 use super::InjectError;
 use crate::proto::tensorflow::{DataType, SaveSliceInfoDef, VariableDef};
@@ -78,10 +79,10 @@ pub fn create(ops: &mut Ops, spec: Spec) -> Result<Variable, InjectError> {
     } = spec;
     let mut top = Ops::new(&mut *ops.graph, "");
     let var = match kind {
-        VarKind::Ref => Node::new("VariableV2")
+        VarKind::Ref => NodeBuilder::new("VariableV2")
             .ty("dtype", dtype)
             .shape("shape", shape),
-        VarKind::Resource => Node::new("VarHandleOp")
+        VarKind::Resource => NodeBuilder::new("VarHandleOp")
             .ty("dtype", dtype)
             .shape("shape", shape)
             .string("shared_name", name),
@@ -96,7 +97,7 @@ pub fn create(ops: &mut Ops, spec: Spec) -> Result<Variable, InjectError> {
         VarKind::Ref => {
             let assign = scope.add(
                 "Assign",
-                Node::new("Assign")
+                NodeBuilder::new("Assign")
                     .input(name)
                     .input(&initial)
                     .ty("T", dtype)
@@ -104,20 +105,20 @@ pub fn create(ops: &mut Ops, spec: Spec) -> Result<Variable, InjectError> {
             )?;
             (
                 assign,
-                scope.add("read", Node::new("Identity").input(name).ty("T", dtype))?,
+                scope.add("read", NodeBuilder::new("Identity").input(name).ty("T", dtype))?,
             )
         }
         VarKind::Resource => {
             let assign = scope.add(
                 "Assign",
-                Node::new("AssignVariableOp")
+                NodeBuilder::new("AssignVariableOp")
                     .input(name)
                     .input(&initial)
                     .ty("dtype", dtype),
             )?;
             let read = scope.scoped("Read").add(
                 "ReadVariableOp",
-                Node::new("ReadVariableOp").input(name).ty("dtype", dtype),
+                NodeBuilder::new("ReadVariableOp").input(name).ty("dtype", dtype),
             )?;
             (assign, read)
         }
@@ -168,7 +169,7 @@ fn initial_value(
     let value = init_scope.scalar("Const", dtype, init)?;
     scope.add(
         label,
-        Node::new("Fill")
+        NodeBuilder::new("Fill")
             .input(dims)
             .input(value)
             .ty("T", dtype)
@@ -184,12 +185,12 @@ pub fn assign(
     name: &str,
 ) -> Result<String, InjectError> {
     let node = match var.kind {
-        VarKind::Ref => Node::new("Assign")
+        VarKind::Ref => NodeBuilder::new("Assign")
             .input(&var.name)
             .input(value)
             .ty("T", var.dtype)
             .boolean("validate_shape", true),
-        VarKind::Resource => Node::new("AssignVariableOp")
+        VarKind::Resource => NodeBuilder::new("AssignVariableOp")
             .input(&var.name)
             .input(value)
             .ty("dtype", var.dtype),
@@ -206,10 +207,10 @@ pub fn read_now(
     dtype: DataType,
 ) -> Result<String, InjectError> {
     match kind {
-        VarKind::Ref => ops.add("read", Node::new("Identity").input(var_name).ty("T", dtype)),
+        VarKind::Ref => ops.add("read", NodeBuilder::new("Identity").input(var_name).ty("T", dtype)),
         VarKind::Resource => ops.add(
             "ReadVariableOp",
-            Node::new("ReadVariableOp")
+            NodeBuilder::new("ReadVariableOp")
                 .input(var_name)
                 .ty("dtype", dtype),
         ),
