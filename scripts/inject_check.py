@@ -23,7 +23,7 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 # Plain Eigen kernels unless the caller chose (scripts/test exports the suite's choice);
-# compare runs both graphs it compares in one process, so either way is exact.
+# compare runs every graph it compares in one process, under the same kernels, either way.
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 import numpy as np  # noqa: E402
