@@ -28,6 +28,9 @@ ap.add_argument("--no-reference", action="store_true", help="skip gzip/zstd/xz (
 ap.add_argument("--no-tf", action="store_true", help="skip the TensorFlow timings")
 a = ap.parse_args()
 os.makedirs(a.scratch, exist_ok=True)
+# Eigen's kernels: bench_codec_tf.py checks the TF-loadable graph's outputs bit for bit against
+# the dense graph's in the same process, which holds only when the kernels do not depend on
+# whether a weight is a Const (oneDNN's matmul does: `is_filter_const`).
 env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", TF_ENABLE_ONEDNN_OPTS="0")
 
 

@@ -12,6 +12,8 @@ prints one JSON object: {graph path: {load_s, first_run_s, steady_s, steady_min_
 import json, os, sys, time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# "identical" compares graphs run in this process; with oneDNN the TF-loadable graph's
+# computed weights select other matmul kernels than the dense graph's Consts, so use Eigen's.
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 import numpy as np
 import tensorflow as tf

@@ -5,7 +5,8 @@ graphs `tf-strip inject` made from them, and runs stripped graphs. Pinned TF 2.2
 usage:
   inject_check.py build OUT_DIR          write <model>.meta and <model>.json for every model
   inject_check.py train CASES.json       train each case, check pruning, print JSON results
-  inject_check.py compare CASES.json     run each case's stripped graph, print JSON results
+  inject_check.py compare CASES.json     run each case's stripped graph, TF's strip and the training graph,
+                                         print JSON results
   inject_check.py exact CASES.json       train each case, compare with contrib's float32 values, print JSON
 
 Checks made while training (the reference is computed here, in numpy, from the weights):
@@ -22,10 +23,13 @@ import re
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# Plain Eigen kernels unless the caller chose (scripts/test exports the suite's choice);
+# compare runs every graph it compares in one process, under the same kernels, either way.
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from tensorflow.python.util import _pywrap_util_port  # noqa: E402
 
 tf1 = tf.compat.v1
 tf1.disable_v2_behavior()
@@ -596,19 +600,41 @@ def exact_case(case):
     return out
 
 
-def compare_case(case):
+def run_output(gd, x):
     g = tf.Graph()
-    gd = tf1.GraphDef()
-    with open(case["stripped"], "rb") as f:
-        gd.ParseFromString(f.read())
     with g.as_default():
         tf1.import_graph_def(gd, name="")
-    x = np.load(os.path.join(case["ckpt_dir"], "eval_input.npy"))
-    want = np.load(os.path.join(case["ckpt_dir"], "eval_output.npy"))
     with tf1.Session(graph=g, config=config()) as sess:
-        got = sess.run("output:0", {"input:0": x})
-    return {"name": case["name"], "equal": bool(np.array_equal(got, want)),
-            "max_abs_diff": float(np.max(np.abs(got - want)))}
+        return sess.run("output:0", {"input:0": x})
+
+
+def compare_case(case):
+    """The stripped graph against references run here, in this process, on the same inputs
+    (outputs of another process or machine may differ in the last bits): TensorFlow's own
+    strip of the same checkpoint, which must give bit-identical outputs, and the training
+    graph restored from the checkpoint. The output `train` recorded is a sanity check only."""
+    import make_fixtures
+
+    x = np.load(os.path.join(case["ckpt_dir"], "eval_input.npy"))
+    recorded = np.load(os.path.join(case["ckpt_dir"], "eval_output.npy"))
+    g = tf.Graph()
+    with g.as_default(), tf1.Session(graph=g, config=config()) as sess:
+        prefix = tf1.train.latest_checkpoint(case["ckpt_dir"])
+        tf1.train.import_meta_graph(prefix + ".meta", clear_devices=True).restore(sess, prefix)
+        training = sess.run("output:0", {"input:0": x})
+    theirs = run_output(make_fixtures.tf_strip(case["ckpt_dir"], ["output"]), x)
+    ours_gd = tf1.GraphDef()
+    with open(case["stripped"], "rb") as f:
+        ours_gd.ParseFromString(f.read())
+    ours = run_output(ours_gd, x)
+    close = lambda a, b: bool(np.allclose(a, b, rtol=1e-5, atol=1e-6))  # noqa: E731
+    return {"name": case["name"], "equal": bool(np.array_equal(ours, theirs)),
+            "max_abs_diff": float(np.max(np.abs(ours - theirs))),
+            "onednn": bool(_pywrap_util_port.IsMklEnabled()),
+            "equal_to_training_graph": bool(np.array_equal(ours, training)),
+            "close_to_training_graph": close(ours, training),
+            "max_abs_diff_training_graph": float(np.max(np.abs(ours - training))),
+            "close_to_recorded": close(training, recorded)}
 
 
 def main(argv):

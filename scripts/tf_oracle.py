@@ -38,8 +38,6 @@ import struct
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-# Same kernels as the fixture generator, so outputs are comparable bit for bit.
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 NON_NUMERIC = ("bool", "string")
 

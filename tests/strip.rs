@@ -11,7 +11,7 @@ use prost::Message;
 use tf_strip::graph::Graph;
 use tf_strip::proto::tensorflow::attr_value::Value as Attr;
 use tf_strip::proto::tensorflow::{GraphDef, NodeDef};
-use tf_strip::tensor::{self, Tensor, TensorData};
+use tf_strip::tensor::{self, Tensor};
 
 fn run_strip(f: &Fixture, out_dir: &Path) -> GraphDef {
     let out = tf_strip()
@@ -74,36 +74,14 @@ fn stripped_graphs_match_tensorflows_own_strip() {
     }
 }
 
-fn read_tensor(io_dir: &Path, spec: &serde_json::Value) -> Tensor {
-    let dtype = tf_strip::proto::tensorflow::DataType::from_name(spec["dtype"].as_str().unwrap()).unwrap();
-    let shape = spec["shape"].as_array().unwrap().iter().map(|d| d.as_u64().unwrap()).collect();
-    let bytes = std::fs::read(io_dir.join(spec["file"].as_str().unwrap())).unwrap();
-    Tensor { dtype, shape, data: TensorData::Pod(bytes.into()) }
-}
-
 #[test]
 fn stripped_graphs_run_in_tensorflow_with_bit_identical_outputs() {
     let tmp = tempfile::tempdir().unwrap();
     for f in pruned_fixtures() {
         let out_dir = tmp.path().join(&f.name);
         run_strip(&f, &out_dir);
-        let io = read_json(&f.expected("io.json"));
-        let io_dir = f.dir.join("expected");
-        let feeds: Vec<(String, Tensor)> = io["inputs"]
-            .as_object()
-            .unwrap()
-            .iter()
-            .map(|(name, spec)| (name.clone(), read_tensor(&io_dir, spec)))
-            .collect();
-        let (fetches, expected): (Vec<String>, Vec<Tensor>) = io["outputs"]
-            .as_object()
-            .unwrap()
-            .iter()
-            .map(|(name, spec)| (name.clone(), read_tensor(&io_dir, spec)))
-            .unzip();
         let model = tf_model(&std::fs::read(out_dir.join("pruning_stripped.pb")).unwrap());
-        let got = model.run(&feeds, &fetches).unwrap_or_else(|e| panic!("{}: {e}", f.name));
-        assert_eq!(got, expected, "{}: outputs differ from TensorFlow's", f.name);
+        Reference::of(&f).assert_same_outputs(&model, "tf-strip's output");
     }
 }
 

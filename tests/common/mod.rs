@@ -71,7 +71,8 @@ pub fn pruned_fixtures() -> Vec<Fixture> {
 }
 
 /// The pinned TensorFlow's Python. Missing TensorFlow fails the test: it is
-/// never a reason to skip.
+/// never a reason to skip. It inherits `TF_ENABLE_ONEDNN_OPTS`, so scripts
+/// run TensorFlow with the settings the suite runs with.
 pub fn python() -> Command {
     let python = std::env::var_os("TF_STRIP_PYTHON")
         .map(PathBuf::from)
@@ -82,7 +83,7 @@ pub fn python() -> Command {
         python.display()
     );
     let mut cmd = Command::new(python);
-    cmd.env("TF_CPP_MIN_LOG_LEVEL", "3").env("TF_ENABLE_ONEDNN_OPTS", "0");
+    cmd.env("TF_CPP_MIN_LOG_LEVEL", "3");
     cmd
 }
 
@@ -131,10 +132,106 @@ pub fn describe(t: &Tensor) -> Value {
     })
 }
 
-/// A GraphDef loaded in the real TensorFlow runtime. The fixtures' expected
-/// outputs were computed with TensorFlow's plain Eigen kernels; oneDNN's
-/// rewrites round differently, so they are turned off first.
+/// A GraphDef loaded in the real TensorFlow runtime, with the process's own
+/// settings (`TF_ENABLE_ONEDNN_OPTS` as the caller set it): every graph a test
+/// compares runs in this process under the same ones.
 pub fn tf_model(graph_def: &[u8]) -> tf_strip::runtime::Model {
-    std::env::set_var("TF_ENABLE_ONEDNN_OPTS", "0");
     tf_strip::runtime::Model::from_graph_def(graph_def).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// A raw little-endian tensor the fixture generator wrote under `expected/`.
+pub fn read_io_tensor(f: &Fixture, spec: &Value) -> Tensor {
+    let dtype = tf_strip::proto::tensorflow::DataType::from_name(spec["dtype"].as_str().unwrap()).unwrap();
+    let shape = spec["shape"].as_array().unwrap().iter().map(|d| d.as_u64().unwrap()).collect();
+    let bytes = std::fs::read(f.expected(spec["file"].as_str().unwrap())).unwrap();
+    Tensor { dtype, shape, data: TensorData::Pod(bytes.into()) }
+}
+
+/// TensorFlow's own outputs for a pruned fixture, computed in this process.
+///
+/// Float kernels differ in the last bits between CPUs (and with oneDNN on or
+/// off), so the outputs recorded in `expected/outputs/` on the machine that
+/// made the fixtures cannot be an exact oracle here. The exact oracle is
+/// TensorFlow's own strip output (`expected/stripped.pb`) run in this process
+/// on the recorded inputs; the recorded outputs only sanity-check it, with a
+/// tolerance.
+pub struct Reference {
+    pub fixture: String,
+    pub feeds: Vec<(String, Tensor)>,
+    pub fetches: Vec<String>,
+    pub outputs: Vec<Tensor>,
+}
+
+impl Reference {
+    pub fn of(f: &Fixture) -> Self {
+        Self::with_fed(f, Vec::new())
+    }
+
+    /// The same, with the strip output's tensors named in `fed` fed these
+    /// values: TensorFlow then treats them as computed, not constant.
+    pub fn with_fed(f: &Fixture, fed: Vec<(String, Tensor)>) -> Self {
+        let io = read_json(&f.expected("io.json"));
+        let feeds: Vec<(String, Tensor)> =
+            io["inputs"].as_object().unwrap().iter().map(|(n, s)| (n.clone(), read_io_tensor(f, s))).collect();
+        let (fetches, recorded): (Vec<String>, Vec<Tensor>) =
+            io["outputs"].as_object().unwrap().iter().map(|(n, s)| (n.clone(), read_io_tensor(f, s))).unzip();
+        let model = tf_model(&std::fs::read(f.expected("stripped.pb")).unwrap());
+        let all: Vec<(String, Tensor)> = feeds.iter().cloned().chain(fed).collect();
+        let outputs = model.run(&all, &fetches).unwrap_or_else(|e| panic!("{}: TensorFlow's strip: {e}", f.name));
+        for ((name, got), want) in fetches.iter().zip(&outputs).zip(&recorded) {
+            assert_close(got, want, &format!("{}: {name} of TensorFlow's strip vs the recorded output", f.name));
+        }
+        Reference { fixture: f.name.clone(), feeds, fetches, outputs }
+    }
+
+    /// Runs `model` on the reference's inputs: its outputs must be TensorFlow's
+    /// bit for bit (same process, same settings, so any difference is ours).
+    pub fn assert_same_outputs(&self, model: &tf_strip::runtime::Model, what: &str) {
+        let got = model
+            .run(&self.feeds, &self.fetches)
+            .unwrap_or_else(|e| panic!("{}: {what}: {e}", self.fixture));
+        for ((name, got), want) in self.fetches.iter().zip(&got).zip(&self.outputs) {
+            assert!(
+                got == want,
+                "{}: {what}: {name} is not bit-identical to TensorFlow's strip run in this process \
+                 (max abs diff {:e})",
+                self.fixture,
+                max_abs_diff(got, want)
+            );
+        }
+    }
+}
+
+fn floats(t: &Tensor) -> Option<Vec<f64>> {
+    let TensorData::Pod(b) = &t.data else { return None };
+    use tf_strip::proto::tensorflow::DataType;
+    match t.dtype {
+        DataType::DtFloat => Some(b.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap()) as f64).collect()),
+        DataType::DtDouble => Some(b.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap())).collect()),
+        _ => None,
+    }
+}
+
+fn max_abs_diff(a: &Tensor, b: &Tensor) -> f64 {
+    match (floats(a), floats(b)) {
+        (Some(x), Some(y)) if x.len() == y.len() => x.iter().zip(&y).map(|(p, q)| (p - q).abs()).fold(0.0, f64::max),
+        _ => f64::NAN,
+    }
+}
+
+/// Float tensors within 1e-5 relative of each other; the absolute floor is for
+/// values near 0, where a last-bit difference upstream is large relative to
+/// the value. Other dtypes compare exactly.
+pub fn assert_close(got: &Tensor, want: &Tensor, what: &str) {
+    const REL: f64 = 1e-5;
+    const ABS: f64 = 1e-6;
+    assert_eq!((got.dtype, &got.shape), (want.dtype, &want.shape), "{what}: dtype or shape");
+    let (Some(x), Some(y)) = (floats(got), floats(want)) else {
+        assert_eq!(got, want, "{what}");
+        return;
+    };
+    for (i, (a, b)) in x.iter().zip(&y).enumerate() {
+        let ok = (a.is_nan() && b.is_nan()) || a == b || (a - b).abs() <= ABS + REL * a.abs().max(b.abs());
+        assert!(ok, "{what}: element {i} is {a:e}, recorded {b:e}");
+    }
 }
