@@ -10,8 +10,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::checkpoint::{Checkpoint, CheckpointError};
-use crate::graph::{node_name, Graph, ModelFile};
-use crate::proto::tensorflow::attr_value::Value;
+use crate::graph::{node_name, Attrs, Graph, ModelFile};
 use crate::proto::tensorflow::{DataType, GraphDef};
 use crate::tensor::{self, Tensor, TensorData};
 
@@ -164,10 +163,7 @@ pub fn inspect_graph(path: &Path, model: &ModelFile) -> Result<GraphReport, crat
         .nodes()
         .par_iter()
         .filter(|n| n.op == "Const")
-        .filter_map(|n| match n.attr.get("value")?.value.as_ref()? {
-            Value::Tensor(t) => Some((n.name.as_str(), tensor::from_proto(t).ok()?)),
-            _ => None,
-        })
+        .filter_map(|n| Some((n.name.as_str(), tensor::from_proto(n.tensor_value().ok()?).ok()?)))
         .collect();
     let mut constants: Vec<TensorRow> = consts.iter().map(|(n, t)| row(n, t, 0)).collect();
     constants.sort_by(|a, b| a.name.cmp(&b.name));

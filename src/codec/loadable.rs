@@ -31,9 +31,8 @@ use bytes::Bytes;
 use prost::Message;
 use serde::Serialize;
 
-use crate::proto::tensorflow::attr_value::Value;
-use crate::proto::tensorflow::{AttrValue, DataType, GraphDef, NodeDef, TensorShapeProto};
-use crate::graph;
+use crate::proto::tensorflow::{DataType, GraphDef, NodeDef};
+use crate::graph::{self, Attrs, InputRef, NodeBuilder};
 use crate::tensor::{self, Tensor, TensorData};
 
 #[derive(Debug, Clone)]
@@ -85,37 +84,6 @@ pub enum LoadableError {
     Graph(#[from] crate::graph::GraphError),
 }
 
-fn attr(v: Value) -> AttrValue {
-    AttrValue { value: Some(v) }
-}
-
-fn dtype_attr(d: DataType) -> AttrValue {
-    attr(Value::Type(d as i32))
-}
-
-fn node(name: &str, op: &str, inputs: &[&str], attrs: Vec<(&str, AttrValue)>, device: &str) -> NodeDef {
-    NodeDef {
-        name: name.to_string(),
-        op: op.to_string(),
-        input: inputs.iter().map(|s| s.to_string()).collect(),
-        device: device.to_string(),
-        attr: attrs.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
-        ..Default::default()
-    }
-}
-
-fn const_node(name: &str, dtype: DataType, dims: &[u64], content: Vec<u8>, device: &str) -> NodeDef {
-    let value = Tensor {
-        dtype,
-        shape: dims.to_vec(),
-        data: TensorData::Pod(Bytes::from(content)),
-    };
-    NodeDef {
-        device: device.to_string(),
-        ..graph::const_node(name, &value)
-    }
-}
-
 fn i32s(v: &[i32]) -> Vec<u8> {
     v.iter().flat_map(|x| x.to_le_bytes()).collect()
 }
@@ -134,10 +102,7 @@ fn rewrite(n: &NodeDef, opts: &LoadableOptions) -> Option<(Vec<NodeDef>, Rewritt
     if n.op != "Const" {
         return None;
     }
-    let Some(Value::Tensor(proto)) = n.attr.get("value")?.value.as_ref() else {
-        return None;
-    };
-    let t = tensor::from_proto(proto).ok()?;
+    let t = tensor::from_proto(n.tensor_value().ok()?).ok()?;
     let dtype = t.dtype;
     let int = carrier(dtype)?;
     let TensorData::Pod(bytes) = &t.data else { return None };
@@ -166,183 +131,79 @@ fn rewrite(n: &NodeDef, opts: &LoadableOptions) -> Option<(Vec<NodeDef>, Rewritt
     let name = n.name.as_str();
     let dev = n.device.as_str();
     let p = |s: &str| format!("{name}/sparse/{s}");
-    fn ty(k: &str, d: DataType) -> (&str, AttrValue) {
-        (k, dtype_attr(d))
-    }
+    let constant = |s: &str, dtype: DataType, dims: &[u64], content: Vec<u8>| {
+        let value = Tensor { dtype, shape: dims.to_vec(), data: TensorData::Pod(Bytes::from(content)) };
+        NodeDef { device: dev.to_string(), ..graph::const_node(&p(s), &value) }
+    };
+    let op = |o: &str| NodeBuilder::new(o).device(dev);
     let shared = format!("{name}/sparse/cache_{:08x}", crc32c::crc32c(bytes));
-    let shape = TensorShapeProto::from_dims(&t.shape);
+    let (u8_, i32_, i64_, bool_) = (DataType::DtUint8, DataType::DtInt32, DataType::DtInt64, DataType::DtBool);
     let mut g = vec![
-        const_node(&p("mask"), DataType::DtUint8, &[mask.len() as u64], mask, dev),
-        const_node(&p("values"), int, &[nnz as u64], values, dev),
-        const_node(
-            &p("bit_weights"),
-            DataType::DtUint8,
-            &[8],
-            vec![1, 2, 4, 8, 16, 32, 64, 128],
-            dev,
-        ),
-        const_node(&p("column"), DataType::DtInt32, &[2], i32s(&[-1, 1]), dev),
-        const_node(&p("flat"), DataType::DtInt32, &[1], i32s(&[-1]), dev),
-        const_node(&p("zero"), DataType::DtUint8, &[], vec![0], dev),
-        const_node(
-            &p("dense_shape"),
-            DataType::DtInt64,
-            &[1],
-            (elements as i64).to_le_bytes().to_vec(),
-            dev,
-        ),
-        const_node(
-            &p("shape"),
-            DataType::DtInt64,
-            &[t.shape.len() as u64],
-            t.shape.iter().flat_map(|&d| (d as i64).to_le_bytes()).collect(),
-            dev,
-        ),
-        node(
-            &p("cache"),
-            "VarHandleOp",
-            &[],
-            vec![
-                ty("dtype", dtype),
-                ("shape", attr(Value::Shape(shape))),
-                ("shared_name", attr(Value::S(Bytes::from(shared.into_bytes())))),
-                ("container", attr(Value::S(Bytes::new()))),
-            ],
-            dev,
-        ),
-        node(&p("is_cached"), "VarIsInitializedOp", &[&p("cache")], vec![], dev),
-        node(
-            &p("pred"),
-            "Switch",
-            &[&p("is_cached"), &p("is_cached")],
-            vec![ty("T", DataType::DtBool)],
-            dev,
-        ),
-        node(
-            &p("cached"),
-            "Identity",
-            &[&format!("{}:1", p("pred"))],
-            vec![ty("T", DataType::DtBool)],
-            dev,
-        ),
+        constant("mask", u8_, &[mask.len() as u64], mask),
+        constant("values", int, &[nnz as u64], values),
+        constant("bit_weights", u8_, &[8], vec![1, 2, 4, 8, 16, 32, 64, 128]),
+        constant("column", i32_, &[2], i32s(&[-1, 1])),
+        constant("flat", i32_, &[1], i32s(&[-1])),
+        constant("zero", u8_, &[], vec![0]),
+        constant("dense_shape", i64_, &[1], (elements as i64).to_le_bytes().to_vec()),
+        constant("shape", i64_, &[t.shape.len() as u64], t.shape.iter().flat_map(|&d| (d as i64).to_le_bytes()).collect()),
+        op("VarHandleOp")
+            .ty("dtype", dtype)
+            .shape("shape", &t.shape)
+            .string("shared_name", &shared)
+            .string("container", "")
+            .build(&p("cache")),
+        op("VarIsInitializedOp").input(p("cache")).build(&p("is_cached")),
+        op("Switch").input(p("is_cached")).input(p("is_cached")).ty("T", bool_).build(&p("pred")),
+        op("Identity").output(&p("pred"), 1).ty("T", bool_).build(&p("cached")),
         // The false branch's pivot: every constant of the rebuild hangs on it
         // by a control edge, so once cached the whole rebuild is dead and
         // neither it nor its constants run.
-        node(
-            &p("rebuild"),
-            "Identity",
-            &[&format!("{}:0", p("pred"))],
-            vec![ty("T", DataType::DtBool)],
-            dev,
-        ),
-        node(
-            &p("mask_column"),
-            "Reshape",
-            &[&p("mask"), &p("column")],
-            vec![ty("T", DataType::DtUint8), ty("Tshape", DataType::DtInt32)],
-            dev,
-        ),
-        node(
-            &p("bits"),
-            "BitwiseAnd",
-            &[&p("mask_column"), &p("bit_weights")],
-            vec![ty("T", DataType::DtUint8)],
-            dev,
-        ),
-        node(
-            &p("bool"),
-            "NotEqual",
-            &[&p("bits"), &p("zero")],
-            vec![ty("T", DataType::DtUint8)],
-            dev,
-        ),
-        node(
-            &p("bool_flat"),
-            "Reshape",
-            &[&p("bool"), &p("flat")],
-            vec![ty("T", DataType::DtBool), ty("Tshape", DataType::DtInt32)],
-            dev,
-        ),
+        op("Identity").output(&p("pred"), 0).ty("T", bool_).build(&p("rebuild")),
+        op("Reshape").input(p("mask")).input(p("column")).ty("T", u8_).ty("Tshape", i32_).build(&p("mask_column")),
+        op("BitwiseAnd").input(p("mask_column")).input(p("bit_weights")).ty("T", u8_).build(&p("bits")),
+        op("NotEqual").input(p("bits")).input(p("zero")).ty("T", u8_).build(&p("bool")),
+        op("Reshape").input(p("bool")).input(p("flat")).ty("T", bool_).ty("Tshape", i32_).build(&p("bool_flat")),
     ];
     let mut flags = p("bool_flat");
     if elements % 8 != 0 {
-        g.push(const_node(&p("begin"), DataType::DtInt32, &[1], i32s(&[0]), dev));
-        g.push(const_node(
-            &p("size"),
-            DataType::DtInt32,
-            &[1],
-            i32s(&[elements as i32]),
-            dev,
-        ));
-        g.push(node(
-            &p("bool_trim"),
-            "Slice",
-            &[&p("bool_flat"), &p("begin"), &p("size")],
-            vec![ty("T", DataType::DtBool), ty("Index", DataType::DtInt32)],
-            dev,
-        ));
+        g.push(constant("begin", i32_, &[1], i32s(&[0])));
+        g.push(constant("size", i32_, &[1], i32s(&[elements as i32])));
+        g.push(
+            op("Slice")
+                .input(p("bool_flat"))
+                .input(p("begin"))
+                .input(p("size"))
+                .ty("T", bool_)
+                .ty("Index", i32_)
+                .build(&p("bool_trim")),
+        );
         flags = p("bool_trim");
     }
-    g.extend([
-        node(&p("where"), "Where", &[&flags], vec![ty("T", DataType::DtBool)], dev),
-        node(
-            &p("scatter"),
-            "ScatterNd",
-            &[&p("where"), &p("values"), &p("dense_shape")],
-            vec![ty("T", int), ty("Tindices", DataType::DtInt64)],
-            dev,
-        ),
-    ]);
+    g.push(op("Where").input(flags).ty("T", bool_).build(&p("where")));
+    g.push(
+        op("ScatterNd")
+            .input(p("where"))
+            .input(p("values"))
+            .input(p("dense_shape"))
+            .ty("T", int)
+            .ty("Tindices", i64_)
+            .build(&p("scatter")),
+    );
     let mut flat_value = p("scatter");
     if int != dtype {
-        g.push(node(
-            &p("bitcast"),
-            "Bitcast",
-            &[&p("scatter")],
-            vec![ty("T", int), ty("type", dtype)],
-            dev,
-        ));
+        g.push(op("Bitcast").input(p("scatter")).ty("T", int).ty("type", dtype).build(&p("bitcast")));
         flat_value = p("bitcast");
     }
     g.extend([
-        node(
-            &p("rebuilt"),
-            "Reshape",
-            &[&flat_value, &p("shape")],
-            vec![ty("T", dtype), ty("Tshape", DataType::DtInt64)],
-            dev,
-        ),
-        node(
-            &p("store"),
-            "AssignVariableOp",
-            &[&p("cache"), &p("rebuilt")],
-            vec![ty("dtype", dtype)],
-            dev,
-        ),
-        node(
-            &p("read_new"),
-            "ReadVariableOp",
-            &[&p("cache"), &format!("^{}", p("store"))],
-            vec![ty("dtype", dtype)],
-            dev,
-        ),
-        node(
-            &p("read_cached"),
-            "ReadVariableOp",
-            &[&p("cache"), &format!("^{}", p("cached"))],
-            vec![ty("dtype", dtype)],
-            dev,
-        ),
+        op("Reshape").input(flat_value).input(p("shape")).ty("T", dtype).ty("Tshape", i64_).build(&p("rebuilt")),
+        op("AssignVariableOp").input(p("cache")).input(p("rebuilt")).ty("dtype", dtype).build(&p("store")),
+        op("ReadVariableOp").input(p("cache")).after(&p("store")).ty("dtype", dtype).build(&p("read_new")),
+        op("ReadVariableOp").input(p("cache")).after(&p("cached")).ty("dtype", dtype).build(&p("read_cached")),
         // Keeps the constant's name: consumers and fetches of `W` / `W:0` are unchanged.
-        node(
-            name,
-            "Merge",
-            &[&p("read_cached"), &p("read_new")],
-            vec![ty("T", dtype), ("N", attr(Value::I(2)))],
-            dev,
-        ),
+        op("Merge").input(p("read_cached")).input(p("read_new")).ty("T", dtype).int("N", 2).build(name),
     ]);
-    let pivot = format!("^{}", p("rebuild"));
+    let pivot = InputRef::control_of(&p("rebuild")).to_string();
     for n in g.iter_mut().filter(|n| n.op == "Const") {
         n.input.push(pivot.clone());
     }

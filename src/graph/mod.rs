@@ -2,6 +2,7 @@
 //! from node names to positions, and the parsing of TensorFlow's input
 //! strings (`node`, `node:1`, `^node`).
 
+mod attrs;
 mod builder;
 mod io;
 mod meta;
@@ -11,6 +12,7 @@ mod subgraph;
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 
+pub use attrs::Attrs;
 pub use builder::NodeBuilder;
 pub use io::{read_message, write_message, write_message_to, Format, ModelFile, PROTOBUF_LIMIT};
 pub use meta::{collection_nodes, variable_defs};
@@ -37,6 +39,8 @@ pub enum GraphError {
     NoSuchNode { name: String, nearest: Vec<String> },
     #[error("node `{node}` has input `{input}`, which is not in the graph")]
     DanglingInput { node: String, input: String },
+    #[error("node `{node}`: its attribute `{key}` is not {want}")]
+    Attr { node: String, key: String, want: String },
     #[error("node `{node}` has input `{input}`, which is not `name`, `name:N` or `^name`")]
     BadInput { node: String, input: String },
     #[error(

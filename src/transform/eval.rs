@@ -7,8 +7,7 @@ use std::collections::{HashMap, HashSet};
 use bytes::Bytes;
 
 use super::freeze::{is_variable, VariableSource};
-use crate::graph::{Graph, InputRef};
-use crate::proto::tensorflow::attr_value::Value;
+use crate::graph::{Attrs, Graph, InputRef};
 use crate::proto::tensorflow::{DataType, NodeDef};
 use crate::tensor::{self, Tensor, TensorData};
 
@@ -95,10 +94,10 @@ impl<'a> Evaluator<'a> {
             return self.variables.value(&node.name).map_err(|e| e.to_string());
         }
         match (node.op.as_str(), args) {
-            ("Const", _) => match node.attr.get("value").and_then(|a| a.value.as_ref()) {
-                Some(Value::Tensor(t)) => tensor::from_proto(t).map_err(|e| format!("`{}`: {e}", node.name)),
-                _ => Err(format!("Const `{}` has no tensor value", node.name)),
-            },
+            ("Const", _) => {
+                let t = node.tensor_value().map_err(|e| e.to_string())?;
+                tensor::from_proto(t).map_err(|e| format!("`{}`: {e}", node.name))
+            }
             ("Mul", [a, b]) => tensor::multiply(a, b),
             ("ConcatV2", [parts @ .., axis]) => {
                 let parts: Vec<Tensor> = parts.iter().map(|t| (*t).clone()).collect();

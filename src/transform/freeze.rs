@@ -10,7 +10,7 @@ use std::collections::{HashMap, HashSet};
 
 use super::{Result, TransformError};
 use crate::checkpoint::Checkpoint;
-use crate::graph::{const_node, input_refs, node_name, Graph};
+use crate::graph::{const_node, input_refs, node_name, Attrs, Graph, NodeBuilder};
 use crate::proto::tensorflow::attr_value::Value;
 use crate::proto::tensorflow::{AttrValue, DataType, NodeDef, VariableDef};
 use crate::tensor::{self, Tensor};
@@ -70,18 +70,6 @@ pub fn is_variable(node: &NodeDef) -> bool {
     VARIABLE_OPS.contains(&node.op.as_str())
 }
 
-fn attr_type(node: &NodeDef, name: &str) -> Option<DataType> {
-    match node.attr.get(name)?.value.as_ref()? {
-        Value::Type(t) => DataType::try_from(*t).ok(),
-        _ => None,
-    }
-}
-
-fn type_attr(dtype: DataType) -> AttrValue {
-    AttrValue {
-        value: Some(Value::Type(dtype as i32)),
-    }
-}
 
 
 /// Replaces every variable in `graph` with its value; returns their names.
@@ -99,7 +87,7 @@ pub fn freeze(graph: &mut Graph, source: &VariableSource) -> Result<Vec<String>>
     let mut frozen = Vec::with_capacity(variables.len());
     for var in variables {
         let value = source.value(&var.name)?;
-        let declared = attr_type(&var, "dtype");
+        let declared = var.dtype_attr("dtype")?;
         if declared.is_some_and(|d| d.base() != value.dtype) {
             return Err(TransformError::Fold {
                 node: var.name.clone(),
@@ -134,7 +122,7 @@ fn retype_consumers(
         for consumer in consumers.get(&name).into_iter().flatten() {
             let Some(node) = graph.node(consumer).cloned() else { continue };
             let rewritten = match node.op.as_str() {
-                "ReadVariableOp" => read_as_identity(&node, dtype),
+                "ReadVariableOp" => read_as_identity(&node, dtype)?,
                 "ResourceGather" => {
                     let (gather, axis) = gather_as_gather_v2(&node, dtype)?;
                     if !graph.contains(&axis.name) {
@@ -148,9 +136,9 @@ fn retype_consumers(
                     work.push(n.name.clone());
                     n
                 }
-                _ if attr_type(&node, "T") == Some(DataType::DtResource) => {
+                _ if node.dtype_attr("T")? == Some(DataType::DtResource) => {
                     let mut n = node.clone();
-                    n.attr.insert("T".into(), type_attr(dtype));
+                    n.attr.insert("T".into(), AttrValue { value: Some(Value::Type(dtype as i32)) });
                     work.push(n.name.clone());
                     n
                 }
@@ -169,24 +157,18 @@ fn keep_colocation(from: &NodeDef, to: &mut NodeDef) {
     }
 }
 
-fn read_as_identity(read: &NodeDef, dtype: DataType) -> NodeDef {
-    let mut node = NodeDef {
-        name: read.name.clone(),
-        op: "Identity".into(),
-        input: read.input.iter().take(1).cloned().collect(),
-        device: read.device.clone(),
-        ..Default::default()
-    };
-    node.attr.insert("T".into(), type_attr(attr_type(read, "dtype").unwrap_or(dtype)));
+fn read_as_identity(read: &NodeDef, dtype: DataType) -> Result<NodeDef> {
+    let mut node = NodeBuilder::new("Identity")
+        .inputs(read.input.iter().take(1).cloned())
+        .device(&read.device)
+        .ty("T", read.dtype_attr("dtype")?.unwrap_or(dtype))
+        .build(&read.name);
     keep_colocation(read, &mut node);
-    node
+    Ok(node)
 }
 
 fn gather_as_gather_v2(gather: &NodeDef, dtype: DataType) -> Result<(NodeDef, NodeDef)> {
-    let batch_dims = match gather.attr.get("batch_dims").and_then(|a| a.value.as_ref()) {
-        Some(Value::I(i)) => *i,
-        _ => 0,
-    };
+    let batch_dims = gather.int_attr("batch_dims")?.unwrap_or(0);
     if batch_dims != 0 {
         return Err(TransformError::Fold {
             node: gather.name.clone(),
@@ -199,7 +181,7 @@ fn gather_as_gather_v2(gather: &NodeDef, dtype: DataType) -> Result<(NodeDef, No
             msg: "ResourceGather needs two inputs".into(),
         });
     };
-    let tindices = attr_type(gather, "Tindices").unwrap_or(DataType::DtInt32);
+    let tindices = gather.dtype_attr("Tindices")?.unwrap_or(DataType::DtInt32);
     let axis_value = match tindices {
         DataType::DtInt64 => 0i64.to_le_bytes().to_vec(),
         _ => 0i32.to_le_bytes().to_vec(),
@@ -212,17 +194,14 @@ fn gather_as_gather_v2(gather: &NodeDef, dtype: DataType) -> Result<(NodeDef, No
             data: tensor::TensorData::Pod(axis_value.into()),
         },
     );
-    let mut node = NodeDef {
-        name: gather.name.clone(),
-        op: "GatherV2".into(),
-        input: vec![params.clone(), indices.clone(), axis.name.clone()],
-        device: gather.device.clone(),
-        ..Default::default()
-    };
-    node.attr.insert("Tparams".into(), type_attr(attr_type(gather, "dtype").unwrap_or(dtype)));
-    node.attr.insert("Tindices".into(), type_attr(tindices));
-    node.attr.insert("Taxis".into(), type_attr(tindices));
-    node.attr.insert("batch_dims".into(), AttrValue { value: Some(Value::I(0)) });
+    let mut node = NodeBuilder::new("GatherV2")
+        .inputs([params, indices, &axis.name])
+        .device(&gather.device)
+        .ty("Tparams", gather.dtype_attr("dtype")?.unwrap_or(dtype))
+        .ty("Tindices", tindices)
+        .ty("Taxis", tindices)
+        .int("batch_dims", 0)
+        .build(&gather.name);
     keep_colocation(gather, &mut node);
     Ok((node, axis))
 }

@@ -4,8 +4,7 @@
 use std::collections::HashSet;
 
 use super::{drop_dangling_colocation, fold_masks, freeze, MaskedWeight, Result, VariableSource};
-use crate::graph::{extract_subgraph, Graph};
-use crate::proto::tensorflow::attr_value::Value;
+use crate::graph::{extract_subgraph, Attrs, Graph};
 
 #[derive(Debug, Clone, Default)]
 pub struct StripOptions {
@@ -67,12 +66,10 @@ fn count_constants(graph: &Graph, folded: &[MaskedWeight]) -> (u64, u64) {
     let mut nonzeros: u64 = folded.iter().map(|m| m.elements - m.zeros).sum();
     let folded: HashSet<&str> = folded.iter().map(|m| m.name.as_str()).collect();
     for node in graph.nodes().iter().filter(|n| n.op == "Const" && !folded.contains(n.name.as_str())) {
-        if let Some(Value::Tensor(t)) = node.attr.get("value").and_then(|a| a.value.as_ref()) {
-            if let Ok(t) = crate::tensor::from_proto(t) {
-                let n = t.num_elements();
-                params += n;
-                nonzeros += n - t.count_zeros().unwrap_or(0);
-            }
+        if let Some(t) = node.tensor_value().ok().and_then(|t| crate::tensor::from_proto(t).ok()) {
+            let n = t.num_elements();
+            params += n;
+            nonzeros += n - t.count_zeros().unwrap_or(0);
         }
     }
     (params, nonzeros)

@@ -74,7 +74,7 @@ pub fn step_int32(
                 .input(&step.name)
                 .ty("dtype", step.dtype);
             if let Some(a) = after {
-                read = read.input(format!("^{a}"));
+                read = read.after(a);
             }
             ops.add("ReadVariableOp", read)?
         }
@@ -84,7 +84,7 @@ pub fn step_int32(
         .ty("SrcT", step.dtype)
         .ty("DstT", DataType::DtInt32);
     if let (Some(a), VarKind::Ref) = (after, step.kind) {
-        cast = cast.input(format!("^{a}"));
+        cast = cast.after(a);
     }
     ops.add("Cast", cast)
 }
@@ -130,13 +130,13 @@ pub fn cond(ops: &mut Ops, pred: &str) -> Result<Cond, InjectError> {
 pub fn merge(ops: &mut Ops, cond: &Cond, taken: &str, name: &str) -> Result<String, InjectError> {
     let mut c = Ops::new(&mut *ops.graph, &cond.scope);
     let after = |c: &mut Ops, side: &str, dep: &str| {
-        let node = NodeBuilder::new("Identity").input(side).input(format!("^{dep}"));
+        let node = NodeBuilder::new("Identity").input(side).after(dep);
         c.add("control_dependency", node.ty("T", DataType::DtBool))
     };
     let t = after(&mut c, &cond.switch_t, taken)?;
     let skip = c.add(
         "NoOp",
-        NodeBuilder::new("NoOp").input(format!("^{}", cond.switch_f)),
+        NodeBuilder::new("NoOp").after(&cond.switch_f),
     )?;
     let f = after(&mut c, &cond.switch_f, &skip)?;
     ops.add(
@@ -174,7 +174,7 @@ pub fn rename_train_op(graph: &mut Graph, name: &str) -> Result<String, InjectEr
 
 /// The op users already run, now doing the training step and then the conditional update.
 pub fn finish_train_op(graph: &mut Graph, name: &str, deps: &[&str]) -> Result<(), InjectError> {
-    let node = NodeBuilder::new("NoOp").inputs(deps.iter().map(|d| format!("^{d}")));
+    let node = deps.iter().fold(NodeBuilder::new("NoOp"), |n, d| n.after(d));
     let added = Ops::new(graph, "").add(name, node)?;
     if added != name {
         return Err(InjectError::NameTaken(name.to_string()));

@@ -69,7 +69,7 @@ pub fn build(
             let add = NodeBuilder::new("AssignAdd")
                 .input(&step.name)
                 .input(one)
-                .input(format!("^{t}"));
+                .after(t);
             Some(ops.add("increment_global_step", add.ty("T", DataType::DtInt64))?)
         }
         _ => None,
@@ -105,7 +105,7 @@ pub fn build(
     }
     let mask_update = branch.add(
         "mask_update",
-        NodeBuilder::new("NoOp").inputs(assigns.iter().map(|a| format!("^{a}"))),
+        assigns.iter().fold(NodeBuilder::new("NoOp"), |n, a| n.after(a)),
     )?;
     let conditional = control::merge(&mut ops, &cond, &mask_update, "conditional_mask_update")?;
 

@@ -88,7 +88,7 @@ pub fn extend(graph: &mut Graph, saver: &SaverDef, vars: &[&Variable]) -> Result
     let mut restore_node = graph.require(&restore_op)?.clone();
     restore_node
         .input
-        .extend(assigns.iter().map(|a| format!("^{a}")));
+        .extend(assigns.iter().map(|a| InputRef::control_of(a).to_string()));
     graph.replace(restore_node)?;
     Ok(())
 }
