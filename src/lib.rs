@@ -20,6 +20,8 @@ pub mod checkpoint;
 pub mod codec;
 pub mod graph;
 pub mod inspect;
+pub mod jobs;
+pub mod model;
 pub mod tensor;
 pub mod transform;
 pub mod textformat;

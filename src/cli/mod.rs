@@ -55,6 +55,8 @@ pub enum CliError {
     Transform(#[from] TransformError),
     #[error(transparent)]
     Codec(#[from] tf_strip::codec::CodecError),
+    #[error(transparent)]
+    Job(#[from] tf_strip::jobs::JobError),
     #[error("{}: {source}", .path.display())]
     Io {
         path: std::path::PathBuf,

@@ -1,0 +1,49 @@
+//! The commands' jobs as library functions: which files to read, the chain
+//! of passes, where to write. The CLI parses flags into a job and renders
+//! its report; a Rust program calls the same function.
+
+mod strip;
+
+use std::path::PathBuf;
+
+pub use strip::{strip_checkpoint, StripJob, StripSummary};
+
+use crate::checkpoint::CheckpointError;
+use crate::codec::CodecError;
+use crate::graph::GraphError;
+use crate::transform::TransformError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    #[error(transparent)]
+    Graph(#[from] GraphError),
+    #[error(transparent)]
+    Transform(#[from] TransformError),
+    #[error(transparent)]
+    Codec(#[from] CodecError),
+    #[error("{}: {source}", .path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The job as asked cannot be done (a missing `.meta`, an output that
+    /// would overwrite an input); the message says what to change.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Told where a long job is, for a progress display.
+pub trait Progress {
+    /// The job starts, on inputs of this many bytes (a display may show
+    /// itself only for big ones).
+    fn begin(&self, _input_bytes: u64) {}
+    fn step(&self, what: &'static str);
+}
+
+/// No display.
+impl Progress for () {
+    fn step(&self, _: &'static str) {}
+}

@@ -1,0 +1,128 @@
+//! The job of `strip_pruning_vars`, from files to a file: resolve the
+//! checkpoint, load its graph, run the strip passes, write the result.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use super::{JobError, Progress};
+use crate::atomic::AtomicFile;
+use crate::checkpoint::{self, Checkpoint};
+use crate::graph::{node_name, write_message_to, Format};
+use crate::model::Model;
+use crate::transform::{strip, StripOptions, StripReport, VariableSource};
+
+#[derive(Debug, Clone)]
+pub struct StripJob {
+    /// A checkpoint prefix (`DIR/model.ckpt-1000`), or a directory a Saver
+    /// saved into (its latest checkpoint).
+    pub checkpoint: PathBuf,
+    /// The graph, when not the checkpoint's own `.meta`: a MetaGraphDef or a
+    /// GraphDef.
+    pub graph: Option<PathBuf>,
+    /// Output node names (`name` or `name:0`).
+    pub outputs: Vec<String>,
+    /// TensorFlow's tool clears device placements; keep them instead.
+    pub keep_devices: bool,
+    /// The file to write (its folder must exist).
+    pub output: PathBuf,
+    pub format: Format,
+    /// Write the sparse container (`codec`) instead of the `.pb`.
+    pub encode: bool,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct StripSummary {
+    pub checkpoint: String,
+    pub graph: String,
+    pub output: String,
+    /// Checkpoint and graph files read.
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub seconds: f64,
+    /// About the inputs, e.g. a `checkpoint` file naming a path on another machine.
+    pub warnings: Vec<String>,
+    #[serde(flatten)]
+    pub report: StripReport,
+}
+
+/// Strips `job.checkpoint` into `job.output`. Nothing is written on failure,
+/// and no input is ever overwritten.
+pub fn strip_checkpoint(job: &StripJob, progress: &dyn Progress) -> Result<StripSummary, JobError> {
+    let start = Instant::now();
+    let resolved = checkpoint::resolve_prefix(&job.checkpoint)?;
+    let prefix = resolved.prefix;
+    let graph_path = match &job.graph {
+        Some(p) => p.clone(),
+        None => {
+            let meta = checkpoint::meta_path(&prefix);
+            if !meta.is_file() {
+                return Err(JobError::Invalid(format!(
+                    "{}: the checkpoint's MetaGraphDef is missing; pass --input_meta_graph or --input_graph",
+                    meta.display()
+                )));
+            }
+            meta
+        }
+    };
+    let model = Model::load(&graph_path)?;
+    let (variables, masks) = (model.variables(), model.collection("masks"));
+    let (model_path, mut graph) = (model.path, model.graph);
+    for name in &job.outputs {
+        graph.require(node_name(name))?;
+    }
+
+    let ckpt = Checkpoint::open(&prefix)?;
+    let mut inputs: Vec<PathBuf> = ckpt.data_paths().to_vec();
+    inputs.push(checkpoint::index_path(&prefix));
+    inputs.push(model_path.clone());
+    check_not_an_input(&job.output, &inputs)?;
+    let io = |source| JobError::Io { path: job.output.clone(), source };
+    let mut out = AtomicFile::create(&job.output).map_err(io)?;
+
+    let bytes_in: u64 = inputs.iter().filter_map(|p| std::fs::metadata(p).ok()).map(|m| m.len()).sum();
+    progress.begin(bytes_in);
+    progress.step("freezing variables and folding masks");
+    let options = StripOptions { outputs: job.outputs.clone(), keep_devices: job.keep_devices, masks };
+    let source = VariableSource::new(&ckpt, &variables);
+    let report = strip(&mut graph, &source, &options)?;
+
+    progress.step("writing the stripped graph");
+    let bytes_out = if job.encode {
+        let mut pb = Vec::new();
+        write_message_to(&mut pb, &job.output, graph.def(), job.format)?;
+        let (container, _) = crate::codec::encode(&pb, &Default::default());
+        std::io::Write::write_all(&mut out, &container).map_err(io)?;
+        container.len() as u64
+    } else {
+        write_message_to(&mut out, &job.output, graph.def(), job.format)?
+    };
+    out.commit().map_err(io)?;
+    // The process usually ends right after: unmapping hundreds of MB of
+    // folded weights one by one would only delay it.
+    std::mem::forget(graph);
+
+    Ok(StripSummary {
+        checkpoint: prefix.display().to_string(),
+        graph: model_path.display().to_string(),
+        output: job.output.display().to_string(),
+        bytes_in,
+        bytes_out,
+        seconds: start.elapsed().as_secs_f64(),
+        warnings: resolved.warnings,
+        report,
+    })
+}
+
+/// Refuses to overwrite any file the job reads.
+fn check_not_an_input(output: &Path, inputs: &[PathBuf]) -> Result<(), JobError> {
+    let Ok(out) = output.canonicalize() else { return Ok(()) };
+    for input in inputs {
+        if input.canonicalize().is_ok_and(|i| i == out) {
+            return Err(JobError::Invalid(format!(
+                "{}: the output would overwrite an input file; choose another --output_dir or --filename",
+                output.display()
+            )));
+        }
+    }
+    Ok(())
+}
