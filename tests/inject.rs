@@ -691,13 +691,13 @@ fn what_contrib_accepts_is_accepted_with_a_warning() {
     );
 
     // The library returns the warnings and prints nothing.
-    let mut meta = read_meta(&mlp);
+    let mut model = tf_strip::model::Model::load(&mlp).unwrap();
     let options = tf_strip::transform::inject::InjectOptions {
         hparams: tf_strip::transform::inject::PruningHparams::parse("block_pooling_function=avg")
             .unwrap(),
         ..Default::default()
     };
-    let report = tf_strip::transform::inject(&mut meta, &options, true).unwrap();
+    let report = tf_strip::transform::inject(&mut model, &options).unwrap();
     assert_eq!(report.warnings.len(), 1, "{:?}", report.warnings);
     assert!(report.warnings[0].starts_with("block_pooling_function=avg"));
 }

@@ -4,15 +4,12 @@
 use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
-use prost::Message;
-use prost_reflect::ReflectMessage;
 use regex::Regex;
 
 use super::render::print_json;
 use super::CliError;
-use tf_strip::atomic;
-use tf_strip::graph::{self, Format, ModelFile};
-use tf_strip::transform::inject::{self, InjectOptions, InjectReport, PruningHparams, Structure};
+use tf_strip::jobs::inject_file;
+use tf_strip::transform::inject::{InjectOptions, InjectReport, PruningHparams, Structure};
 
 #[derive(Debug, Args)]
 pub struct InjectArgs {
@@ -72,30 +69,7 @@ pub fn run(args: InjectArgs) -> Result<(), CliError> {
         },
         train_op: args.train_op.clone(),
     };
-    let (path, model) = ModelFile::load(&args.input)?;
-    let failed = |source| CliError::Inject {
-        path: path.clone(),
-        source,
-    };
-    let format = Format::from_path(&args.output);
-    let report = match model {
-        ModelFile::Meta(mut meta) => {
-            let report = inject::inject(&mut meta, &options, true).map_err(failed)?;
-            save(&report, &path, &args.output, &meta, format)?;
-            report
-        }
-        ModelFile::Graph(mut def) => {
-            let report = inject::inject_graph(&mut def, &options).map_err(failed)?;
-            save(&report, &path, &args.output, &def, format)?;
-            report
-        }
-        ModelFile::SavedModel(_) => {
-            return Err(CliError::Usage(format!(
-                "{}: a SavedModel; inject takes the training graph as a .meta MetaGraphDef or a GraphDef",
-                path.display()
-            )))
-        }
-    };
+    let report = inject_file(&args.input, &args.output, &options)?;
     for w in &report.warnings {
         eprintln!("warning: {w}");
     }
@@ -105,28 +79,6 @@ pub fn run(args: InjectArgs) -> Result<(), CliError> {
         print_report(&report, &args.output);
     }
     Ok(())
-}
-
-/// Writes the result; an unchanged graph stays byte for byte what TensorFlow
-/// wrote (a re-encoding may order fields differently).
-fn save<M: Message + ReflectMessage + Default>(
-    report: &InjectReport,
-    input: &Path,
-    output: &Path,
-    message: &M,
-    format: Format,
-) -> Result<(), CliError> {
-    if !report.weights.is_empty() || Format::from_path(input) != format {
-        return Ok(graph::write_message(output, message, format)?);
-    }
-    let bytes = std::fs::read(input).map_err(|source| CliError::Io {
-        path: input.to_path_buf(),
-        source,
-    })?;
-    atomic::write_file(output, &bytes).map_err(|source| CliError::Io {
-        path: output.to_path_buf(),
-        source,
-    })
 }
 
 fn print_report(r: &InjectReport, output: &Path) {

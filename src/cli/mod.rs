@@ -63,12 +63,6 @@ pub enum CliError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{}: {source}", .path.display())]
-    Inject {
-        path: std::path::PathBuf,
-        #[source]
-        source: tf_strip::transform::InjectError,
-    },
     #[error("{0}")]
     Usage(String),
 }

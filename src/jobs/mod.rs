@@ -2,10 +2,12 @@
 //! of passes, where to write. The CLI parses flags into a job and renders
 //! its report; a Rust program calls the same function.
 
+mod inject;
 mod strip;
 
 use std::path::PathBuf;
 
+pub use inject::inject_file;
 pub use strip::{strip_checkpoint, StripJob, StripSummary};
 
 use crate::checkpoint::CheckpointError;
@@ -23,6 +25,12 @@ pub enum JobError {
     Transform(#[from] TransformError),
     #[error(transparent)]
     Codec(#[from] CodecError),
+    #[error("{}: {source}", .path.display())]
+    Inject {
+        path: PathBuf,
+        #[source]
+        source: crate::transform::InjectError,
+    },
     #[error("{}: {source}", .path.display())]
     Io {
         path: PathBuf,

@@ -31,8 +31,9 @@ use masks::Masked;
 use select::{Filters, VarKind};
 use variables::Variable;
 
-use crate::graph::{Graph, GraphError};
-use crate::proto::tensorflow::{GraphDef, MetaGraphDef};
+use crate::graph::GraphError;
+use crate::model::Model;
+use crate::proto::tensorflow::MetaGraphDef;
 
 #[derive(Debug, thiserror::Error)]
 pub enum InjectError {
@@ -129,19 +130,20 @@ pub struct InjectReport {
     pub warnings: Vec<String>,
 }
 
-/// Injects pruning into a MetaGraphDef (or a bare GraphDef wrapped in one,
-/// with `require_saver` false). On error `meta` is unchanged.
-pub fn inject(
-    meta: &mut MetaGraphDef,
-    options: &InjectOptions,
-    require_saver: bool,
-) -> Result<InjectReport, InjectError> {
+/// Injects pruning into a model: a training MetaGraphDef, whose collections
+/// and saver are extended, or a bare GraphDef, which has neither. On error
+/// `model` is unchanged.
+pub fn inject(model: &mut Model, options: &InjectOptions) -> Result<InjectReport, InjectError> {
     let hp = &options.hparams;
     hp.validate().map_err(InjectError::Hparams)?;
-    if require_saver && meta.saver_def.is_none() {
-        return Err(InjectError::NoSaver);
-    }
-    let mut graph = Graph::new(meta.graph_def.clone().unwrap_or_default())?;
+    let mut scratch = MetaGraphDef::default();
+    let meta = match model.meta.as_mut() {
+        Some(meta) if meta.saver_def.is_none() => return Err(InjectError::NoSaver),
+        Some(meta) => meta,
+        // The collections a bare GraphDef does not have are written nowhere.
+        None => &mut scratch,
+    };
+    let mut graph = model.graph.clone();
     let trainable: HashSet<String> = collections::names(meta, "trainable_variables")
         .into_iter()
         .collect();
@@ -226,22 +228,8 @@ pub fn inject(
     report.summaries = summaries;
     report.train_op = options.train_op.clone();
     report.warnings = hp.warnings();
-    meta.graph_def = Some(graph.into_def());
+    model.graph = graph;
     Ok(report)
-}
-
-/// Injects into a bare GraphDef: no collections or saver to extend.
-pub fn inject_graph(
-    graph: &mut GraphDef,
-    options: &InjectOptions,
-) -> Result<InjectReport, InjectError> {
-    let mut meta = MetaGraphDef {
-        graph_def: Some(std::mem::take(graph)),
-        ..Default::default()
-    };
-    let result = inject(&mut meta, options, false);
-    *graph = meta.graph_def.unwrap_or_default();
-    result
 }
 
 fn weight_report(m: &Masked) -> WeightReport {
