@@ -270,3 +270,51 @@ pub fn encode_bytes(pb: bytes::Bytes, opts: &LoadableOptions) -> Result<(Vec<u8>
     };
     Ok((bytes, report))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn constant(name: &str, values: &[f32]) -> NodeDef {
+        let data = values.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>();
+        let t = Tensor { dtype: DataType::DtFloat, shape: vec![values.len() as u64], data: TensorData::Pod(data.into()) };
+        graph::const_node(name, &t)
+    }
+
+    fn sparse(n: usize) -> Vec<f32> {
+        (0..n).map(|i| if i % 10 == 3 { i as f32 } else { 0.0 }).collect()
+    }
+
+    #[test]
+    fn sparse_constants_are_rebuilt_under_their_own_name_and_dense_ones_stay() {
+        let opts = LoadableOptions { min_bytes: 64, ..Default::default() };
+        let dense: Vec<f32> = (1..=100).map(|i| i as f32).collect();
+        let def = GraphDef {
+            node: vec![constant("w", &sparse(100)), constant("b", &dense), constant("small", &[0.0; 4])],
+            ..Default::default()
+        };
+        let (out, rewritten) = rewrite_graph(def, &opts).unwrap();
+        assert_eq!(rewritten.len(), 1);
+        assert_eq!((rewritten[0].name.as_str(), rewritten[0].nonzeros), ("w", 10));
+        let w = out.node.iter().find(|n| n.name == "w").unwrap();
+        assert_eq!(w.op, "Merge");
+        assert_eq!(w.input, ["w/sparse/read_cached", "w/sparse/read_new"]);
+        assert!(out.node.iter().any(|n| n.name == "w/sparse/mask" && n.op == "Const"));
+        // 100 elements is no multiple of 8: the padding bits are sliced off.
+        assert!(out.node.iter().any(|n| n.name == "w/sparse/bool_trim"));
+        for name in ["b", "small"] {
+            assert_eq!(out.node.iter().find(|n| n.name == name).unwrap().op, "Const", "{name}");
+        }
+        // Every constant of the rebuild waits for the false branch's pivot.
+        let pivot = "^w/sparse/rebuild".to_string();
+        assert!(out.node.iter().filter(|n| n.name.starts_with("w/sparse/") && n.op == "Const").all(|n| n.input.contains(&pivot)));
+    }
+
+    #[test]
+    fn a_name_the_rebuild_needs_that_is_taken_is_an_error() {
+        let opts = LoadableOptions { min_bytes: 64, ..Default::default() };
+        let def = GraphDef { node: vec![constant("w", &sparse(100)), constant("w/sparse/mask", &[1.0])], ..Default::default() };
+        let err = rewrite_graph(def, &opts).unwrap_err().to_string();
+        assert!(err.contains("`w/sparse/mask` is already taken"), "{err}");
+    }
+}

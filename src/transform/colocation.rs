@@ -22,3 +22,26 @@ pub fn drop_dangling_colocation(graph: &mut Graph) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::tensorflow::attr_value::ListValue;
+    use crate::transform::testing::*;
+
+    #[test]
+    fn only_constraints_naming_missing_nodes_go() {
+        let class = |targets: &[&str]| {
+            let s = targets.iter().map(|t| format!("loc:@{t}").into_bytes().into()).collect();
+            Value::List(ListValue { s, ..Default::default() })
+        };
+        let mut kept = op("a", "Identity", &[]);
+        kept.attr.insert("_class".into(), crate::proto::tensorflow::AttrValue { value: Some(class(&["b", "gone"])) });
+        let mut dropped = op("b", "Identity", &[]);
+        dropped.attr.insert("_class".into(), crate::proto::tensorflow::AttrValue { value: Some(class(&["gone"])) });
+        let mut g = graph(vec![kept, dropped]);
+        drop_dangling_colocation(&mut g);
+        assert_eq!(g.node("a").unwrap().attr["_class"].value, Some(class(&["b"])));
+        assert!(!g.node("b").unwrap().attr.contains_key("_class"));
+    }
+}

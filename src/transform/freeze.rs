@@ -205,3 +205,53 @@ fn gather_as_gather_v2(gather: &NodeDef, dtype: DataType) -> Result<(NodeDef, No
     keep_colocation(gather, &mut node);
     Ok((node, axis))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::Attrs;
+    use crate::transform::testing::*;
+
+    #[test]
+    fn ref_variables_become_constants_their_reads_stay() {
+        let ckpt = checkpoint(&[("w", f32s(&[2], &[1.0, -2.0]))]);
+        let mut g = graph(vec![ref_variable("w", &[2]), op("w/read", "Identity", &["w"])]);
+        let frozen = freeze(&mut g, &VariableSource::new(&ckpt.checkpoint, &[])).unwrap();
+        assert_eq!(frozen, ["w"]);
+        let w = g.node("w").unwrap();
+        assert_eq!(w.op, "Const");
+        assert_eq!(values(&tensor::from_proto(w.tensor_value().unwrap()).unwrap()), [1.0, -2.0]);
+        assert_eq!(g.node("w/read").unwrap().op, "Identity");
+    }
+
+    #[test]
+    fn resource_reads_become_identities_and_gathers_gather_v2() {
+        let ckpt = checkpoint(&[("emb", f32s(&[2, 2], &[1.0, 2.0, 3.0, 4.0]))]);
+        let handle = NodeBuilder::new("VarHandleOp").ty("dtype", DataType::DtFloat).shape("shape", &[2, 2]).build("emb");
+        let read = NodeBuilder::new("ReadVariableOp").input("emb").ty("dtype", DataType::DtFloat).build("emb/read");
+        let gather = NodeBuilder::new("ResourceGather")
+            .input("emb")
+            .input("ids")
+            .ty("dtype", DataType::DtFloat)
+            .ty("Tindices", DataType::DtInt64)
+            .build("lookup");
+        let ids = NodeBuilder::new("Placeholder").ty("dtype", DataType::DtInt64).build("ids");
+        let mut g = graph(vec![handle, read, ids, gather]);
+        freeze(&mut g, &VariableSource::new(&ckpt.checkpoint, &[])).unwrap();
+        let read = g.node("emb/read").unwrap();
+        assert_eq!((read.op.as_str(), read.dtype_attr("T").unwrap()), ("Identity", Some(DataType::DtFloat)));
+        let gather = g.node("lookup").unwrap();
+        assert_eq!(gather.op, "GatherV2");
+        assert_eq!(gather.input, ["emb", "ids", "lookup/axis"]);
+        assert_eq!(gather.dtype_attr("Taxis").unwrap(), Some(DataType::DtInt64));
+        assert_eq!(g.node("lookup/axis").unwrap().op, "Const");
+    }
+
+    #[test]
+    fn a_variable_the_checkpoint_lacks_is_named() {
+        let ckpt = checkpoint(&[("other", f32s(&[1], &[0.0]))]);
+        let mut g = graph(vec![ref_variable("w", &[1])]);
+        let err = freeze(&mut g, &VariableSource::new(&ckpt.checkpoint, &[])).unwrap_err().to_string();
+        assert!(err.contains("`w`") && err.contains("has no tensor `w`"), "{err}");
+    }
+}

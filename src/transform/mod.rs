@@ -8,6 +8,8 @@ mod fold_masks;
 mod freeze;
 pub mod inject;
 mod strip;
+#[cfg(test)]
+mod testing;
 
 use std::path::PathBuf;
 

@@ -74,3 +74,51 @@ fn count_constants(graph: &Graph, folded: &[MaskedWeight]) -> (u64, u64) {
     }
     (params, nonzeros)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transform::testing::*;
+
+    /// input -> MatMul(masked_weight) -> output, with the pruning machinery beside it.
+    fn pruned_layer() -> Graph {
+        graph(vec![
+            op("input", "Placeholder", &[]),
+            ref_variable("fc/weights", &[2]),
+            op("fc/weights/read", "Identity", &["fc/weights"]),
+            ref_variable("fc/mask", &[2]),
+            op("fc/mask/read", "Identity", &["fc/mask"]),
+            ref_variable("fc/threshold", &[]),
+            op("fc/weights/masked_weight", "Mul", &["fc/mask/read", "fc/weights/read"]),
+            op("output", "Mul", &["input", "fc/weights/masked_weight"]),
+            op("model_pruning/mask_update", "Assign", &["fc/mask", "fc/threshold"]),
+        ])
+    }
+
+    #[test]
+    fn folds_masks_freezes_the_rest_and_keeps_what_the_outputs_need() {
+        let ckpt = checkpoint(&[
+            ("fc/weights", f32s(&[2], &[-3.0, 5.0])),
+            ("fc/mask", f32s(&[2], &[0.0, 1.0])),
+            ("fc/threshold", f32s(&[], &[4.0])),
+        ]);
+        let mut g = pruned_layer();
+        let options = StripOptions { outputs: vec!["output".into()], ..Default::default() };
+        let report = strip(&mut g, &VariableSource::new(&ckpt.checkpoint, &[]), &options).unwrap();
+        let names: Vec<&str> = g.nodes().iter().map(|n| n.name.as_str()).collect();
+        assert_eq!(names, ["input", "fc/weights/masked_weight", "output"]);
+        let folded = crate::tensor::from_proto(g.node("fc/weights/masked_weight").unwrap().tensor_value().unwrap()).unwrap();
+        // mask * weight as TensorFlow computes it: a masked negative weight is -0.0.
+        assert_eq!(values(&folded).iter().map(|v| v.to_bits()).collect::<Vec<_>>(), [(-0.0f32).to_bits(), 5.0f32.to_bits()]);
+        assert_eq!((report.masked_weights.len(), report.masked_weights[0].zeros), (1, 1));
+        assert_eq!((report.params, report.nonzeros, report.nodes_in, report.nodes_out), (2, 1, 9, 3));
+    }
+
+    #[test]
+    fn an_unknown_output_is_an_error_naming_the_nearest() {
+        let ckpt = checkpoint(&[]);
+        let options = StripOptions { outputs: vec!["outptu".into()], ..Default::default() };
+        let err = strip(&mut pruned_layer(), &VariableSource::new(&ckpt.checkpoint, &[]), &options).unwrap_err();
+        assert!(err.to_string().contains("nearest names: output"), "{err}");
+    }
+}
