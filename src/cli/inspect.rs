@@ -7,9 +7,9 @@ use clap::Args;
 
 use super::render::{human_bytes, percent, print_json, shape, table};
 use super::CliError;
-use tf_strip::checkpoint::{self, Checkpoint};
-use tf_strip::graph::ModelFile;
-use tf_strip::inspect::{inspect_checkpoint, inspect_graph, PrunedLayer, TensorRow, Totals};
+use tf_strip::codec;
+use tf_strip::inspect::{PrunedLayer, TensorRow, Totals};
+use tf_strip::jobs::{inspect_path, Inspection};
 
 #[derive(Debug, Args)]
 pub struct InspectArgs {
@@ -23,55 +23,32 @@ pub struct InspectArgs {
     encodings: bool,
 }
 
-fn is_graph(path: &Path) -> bool {
-    path.join("saved_model.pb").is_file()
-        || path.join("saved_model.pbtxt").is_file()
-        || (path.is_file()
-            && ["pb", "pbtxt", "pbtext", "meta", "txt"]
-                .iter()
-                .any(|e| path.extension().is_some_and(|x| x == *e)))
-}
-
 pub fn run(args: InspectArgs) -> Result<(), CliError> {
-    if super::encode::is_container_file(&args.path) {
-        return super::encode::inspect_container(&args.path, args.json);
-    }
-    if args.encodings {
-        return super::encode::print_encodings(&args.path, args.json);
-    }
-    if is_graph(&args.path) {
-        let (file, model) = ModelFile::load(&args.path)?;
-        let report = inspect_graph(&file, &model)?;
-        if args.json {
-            print_json(&report);
-            return Ok(());
+    match inspect_path(&args.path, args.encodings)? {
+        Inspection::Container { bytes, tensors } => print_container(&args.path, bytes, &tensors, args.json),
+        Inspection::Encodings(estimates) => print_encodings(&estimates, args.json),
+        Inspection::Graph(report) if args.json => print_json(&report),
+        Inspection::Graph(report) => {
+            print!("{} {} ({} nodes)\n\n", report.kind, report.path, report.nodes);
+            let ops: Vec<Vec<String>> = report.ops.iter().map(|(op, n)| vec![op.clone(), n.to_string()]).collect();
+            println!("{}", table(&["op", "count"], &ops));
+            print_tensors("constant", &report.constants, &report.totals);
+            print_pruning(&report.pruning);
         }
-        print!("{} {} ({} nodes)\n\n", report.kind, report.path, report.nodes);
-        let ops: Vec<Vec<String>> = report.ops.iter().map(|(op, n)| vec![op.clone(), n.to_string()]).collect();
-        println!("{}", table(&["op", "count"], &ops));
-        print_tensors("constant", &report.constants, &report.totals);
-        print_pruning(&report.pruning);
-        return Ok(());
+        Inspection::Checkpoint { report, warnings } => {
+            for w in &warnings {
+                eprintln!("tf-strip: warning: {w}");
+            }
+            if args.json {
+                print_json(&report);
+                return Ok(());
+            }
+            let shards = if report.shards == 1 { "" } else { "s" };
+            print!("checkpoint {} ({} data shard{shards})\n\n", report.prefix, report.shards);
+            print_tensors("tensor", &report.tensors, &report.totals);
+            print_pruning(&report.pruning);
+        }
     }
-
-    let resolved = checkpoint::resolve_prefix(&args.path)?;
-    for w in &resolved.warnings {
-        eprintln!("tf-strip: warning: {w}");
-    }
-    let ckpt = Checkpoint::open(&resolved.prefix)?;
-    let meta_path = checkpoint::meta_path(&resolved.prefix);
-    let meta = match meta_path.is_file() {
-        true => Some(ModelFile::load(&meta_path)?.1),
-        false => None,
-    };
-    let report = inspect_checkpoint(&ckpt, meta.as_ref().and_then(ModelFile::graph_def))?;
-    if args.json {
-        print_json(&report);
-        return Ok(());
-    }
-    print!("checkpoint {} ({} data shard{})\n\n", report.prefix, report.shards, if report.shards == 1 { "" } else { "s" });
-    print_tensors("tensor", &report.tensors, &report.totals);
-    print_pruning(&report.pruning);
     Ok(())
 }
 
@@ -119,5 +96,89 @@ fn print_pruning(layers: &[PrunedLayer]) {
     print!(
         "{}",
         table(&["weight", "mask", "threshold", "elements", "mask zeros", "mask*weight zeros"], &rows)
+    );
+}
+
+/// `inspect CONTAINER`: the tensors it holds and what each takes.
+fn print_container(path: &Path, bytes: u64, tensors: &[codec::TensorInfo], json: bool) {
+    if json {
+        print_json(&tensors);
+        return;
+    }
+    let rows: Vec<Vec<String>> = tensors
+        .iter()
+        .map(|t| {
+            vec![
+                t.name.clone(),
+                t.dtype.clone(),
+                t.elements.to_string(),
+                human_bytes(t.bytes),
+                human_bytes(t.stored),
+                t.coding.clone(),
+            ]
+        })
+        .collect();
+    print!(
+        "tf-strip sparse container {} ({})\n\n",
+        path.display(),
+        human_bytes(bytes)
+    );
+    print!(
+        "{}",
+        table(&["tensor", "dtype", "elements", "decoded", "stored", "coding"], &rows)
+    );
+}
+
+/// `inspect --encodings GRAPH`: per large constant, the bytes each encoding would take.
+fn print_encodings(est: &[codec::Estimate], json: bool) {
+    if json {
+        print_json(&est);
+        return;
+    }
+    let rows: Vec<Vec<String>> = est
+        .iter()
+        .map(|e| {
+            vec![
+                e.name.clone(),
+                e.dtype.clone(),
+                e.elements.to_string(),
+                percent((e.elements > 0).then(|| e.zeros as f64 / e.elements as f64)),
+                human_bytes(e.raw),
+                human_bytes(e.zstd),
+                human_bytes(e.dense),
+                human_bytes(e.sparse),
+                human_bytes(e.bitmask),
+                human_bytes(e.bound as u64),
+            ]
+        })
+        .collect();
+    println!("bytes each encoding would take (constants of at least 1 KiB):");
+    print!(
+        "{}",
+        table(
+            &[
+                "constant",
+                "dtype",
+                "elements",
+                "zeros",
+                "raw",
+                "zstd -3",
+                "planes",
+                "sparse",
+                "bitmask+values",
+                "entropy bound"
+            ],
+            &rows
+        )
+    );
+    let sum = |f: fn(&codec::Estimate) -> u64| est.iter().map(f).sum::<u64>();
+    println!(
+        "total: raw {}, zstd -3 {}, planes {}, sparse {}, bitmask+values (tf-loadable) {}, bound {}",
+        human_bytes(sum(|e| e.raw)),
+        human_bytes(sum(|e| e.zstd)),
+        human_bytes(sum(|e| e.dense)),
+        human_bytes(sum(|e| e.sparse)),
+        human_bytes(sum(|e| e.bitmask)),
+        human_bytes(est.iter().map(|e| e.bound).sum::<f64>() as u64)
     );
 }

@@ -3,11 +3,13 @@
 //! its report; a Rust program calls the same function.
 
 mod inject;
+mod inspect;
 mod strip;
 
 use std::path::PathBuf;
 
 pub use inject::inject_file;
+pub use inspect::{inspect_path, Inspection};
 pub use strip::{strip_checkpoint, StripJob, StripSummary};
 
 use crate::checkpoint::CheckpointError;
