@@ -43,8 +43,6 @@ pub enum CheckpointError {
         name: String,
         msg: String,
     },
-    #[error("{}: {msg}", .path.display())]
-    Invalid { path: PathBuf, msg: String },
 }
 
 impl CheckpointError {

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use clap::Args;
 
-use super::render::{human_bytes, percent, print_json, table};
+use super::render::{fraction, human_bytes, print_json, table};
 use super::CliError;
 use tf_strip::codec::{self, loadable, EncodeOptions};
 
@@ -71,7 +71,7 @@ pub fn encode(args: EncodeArgs) -> Result<(), CliError> {
                     r.name.clone(),
                     r.dtype.clone(),
                     r.elements.to_string(),
-                    percent((r.elements > 0).then(|| 1.0 - r.nonzeros as f64 / r.elements as f64)),
+                    fraction(r.elements - r.nonzeros, r.elements),
                     human_bytes(r.dense_bytes),
                     human_bytes(r.sparse_bytes),
                 ]
@@ -142,7 +142,7 @@ fn render_report(tensors: &[codec::TensorInfo]) -> String {
                 t.name.clone(),
                 t.dtype.clone(),
                 t.elements.to_string(),
-                percent((t.elements > 0).then(|| t.zeros as f64 / t.elements as f64)),
+                fraction(t.zeros, t.elements),
                 human_bytes(t.bytes),
                 human_bytes(t.stored),
                 human_bytes(t.bound as u64),

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 
-use super::render::{human_bytes, percent, print_json, shape, table};
+use super::render::{fraction, human_bytes, percent, print_json, shape, table};
 use super::CliError;
 use tf_strip::codec;
 use tf_strip::inspect::{PrunedLayer, TensorRow, Totals};
@@ -142,7 +142,7 @@ fn print_encodings(est: &[codec::Estimate], json: bool) {
                 e.name.clone(),
                 e.dtype.clone(),
                 e.elements.to_string(),
-                percent((e.elements > 0).then(|| e.zeros as f64 / e.elements as f64)),
+                fraction(e.zeros, e.elements),
                 human_bytes(e.raw),
                 human_bytes(e.zstd),
                 human_bytes(e.dense),

@@ -10,9 +10,6 @@ mod strip;
 
 use clap::{Parser, Subcommand};
 
-use tf_strip::checkpoint::CheckpointError;
-use tf_strip::graph::GraphError;
-use tf_strip::transform::TransformError;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -47,12 +44,6 @@ enum Command {
 /// Everything that stops a command, reported once by `main`.
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
-    #[error(transparent)]
-    Checkpoint(#[from] CheckpointError),
-    #[error(transparent)]
-    Graph(#[from] GraphError),
-    #[error(transparent)]
-    Transform(#[from] TransformError),
     #[error(transparent)]
     Codec(#[from] tf_strip::codec::CodecError),
     #[error(transparent)]

@@ -19,6 +19,11 @@ pub fn percent(f: Option<f64>) -> String {
     f.map_or_else(|| "-".into(), |f| format!("{:.1}%", f * 100.0))
 }
 
+/// The share of `part` in `whole`, `-` for nothing.
+pub fn fraction(part: u64, whole: u64) -> String {
+    percent((whole > 0).then(|| part as f64 / whole as f64))
+}
+
 pub fn shape(dims: &[u64]) -> String {
     format!("[{}]", dims.iter().map(u64::to_string).collect::<Vec<_>>().join(","))
 }

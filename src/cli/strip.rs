@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use clap::{ArgAction, Args};
 
 use super::progress::Steps;
-use super::render::{human_bytes, percent, print_json, shape, table};
+use super::render::{fraction, human_bytes, percent, print_json, shape, table};
 use super::CliError;
 use tf_strip::graph::Format;
 use tf_strip::jobs::{strip_checkpoint, StripJob, StripSummary};
@@ -118,7 +118,7 @@ fn render(summary: &StripSummary) -> String {
                 m.dtype.clone(),
                 shape(&m.shape),
                 m.elements.to_string(),
-                percent((m.elements > 0).then(|| m.zeros as f64 / m.elements as f64)),
+                fraction(m.zeros, m.elements),
             ]
         })
         .collect();

@@ -21,7 +21,6 @@ pub use strip::{strip, StripOptions, StripReport};
 
 use crate::checkpoint::CheckpointError;
 use crate::graph::GraphError;
-use crate::tensor::TensorError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TransformError {
@@ -29,12 +28,6 @@ pub enum TransformError {
     Graph(#[from] GraphError),
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
-    #[error("node `{node}`: {source}")]
-    Tensor {
-        node: String,
-        #[source]
-        source: TensorError,
-    },
     #[error("variable `{node}` is needed by the outputs but {} has no tensor `{key}`", .checkpoint.display())]
     MissingVariable {
         node: String,
@@ -43,8 +36,6 @@ pub enum TransformError {
     },
     #[error("cannot fold `{node}`: {msg}")]
     Fold { node: String, msg: String },
-    #[error("{0}")]
-    Invalid(String),
 }
 
 pub type Result<T, E = TransformError> = std::result::Result<T, E>;
