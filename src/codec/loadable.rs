@@ -32,7 +32,7 @@ use prost::Message;
 use serde::Serialize;
 
 use crate::proto::tensorflow::{DataType, GraphDef, NodeDef};
-use crate::graph::{self, Attrs, InputRef, NodeBuilder};
+use crate::graph::{self, Attrs, Graph, InputRef, NodeBuilder};
 use crate::tensor::{self, Tensor, TensorData};
 
 #[derive(Debug, Clone)]
@@ -218,8 +218,15 @@ fn rewrite(n: &NodeDef, opts: &LoadableOptions) -> Option<(Vec<NodeDef>, Rewritt
     Some((g, report))
 }
 
-/// Rewrites every large sparse float/double/int32/int64 constant of a graph.
-pub fn rewrite_graph(mut def: GraphDef, opts: &LoadableOptions) -> Result<(GraphDef, Vec<Rewritten>), LoadableError> {
+/// The pass: rewrites every large sparse float/double/int32/int64 constant
+/// of `graph`.
+pub fn rewrite_graph(graph: &mut Graph, opts: &LoadableOptions) -> Result<Vec<Rewritten>, LoadableError> {
+    let (def, rewritten) = rewrite_def(std::mem::take(graph).into_def(), opts)?;
+    *graph = Graph::new(def)?;
+    Ok(rewritten)
+}
+
+fn rewrite_def(mut def: GraphDef, opts: &LoadableOptions) -> Result<(GraphDef, Vec<Rewritten>), LoadableError> {
     use rayon::prelude::*;
     let rewritten: Vec<Option<(Vec<NodeDef>, Rewritten)>> = def.node.par_iter().map(|n| rewrite(n, opts)).collect();
     let nodes = std::mem::take(&mut def.node);
@@ -256,8 +263,9 @@ pub fn encode(pb: &[u8], opts: &LoadableOptions) -> Result<(Vec<u8>, LoadableRep
 pub fn encode_bytes(pb: bytes::Bytes, opts: &LoadableOptions) -> Result<(Vec<u8>, LoadableReport), LoadableError> {
     let input_bytes = pb.len() as u64;
     let def = GraphDef::decode(pb).map_err(|e| LoadableError::NotGraph(e.to_string()))?;
-    let graph = crate::graph::Graph::new(def)?;
-    let (out, rewritten) = rewrite_graph(graph.into_def(), opts)?;
+    let mut graph = Graph::new(def)?;
+    let rewritten = rewrite_graph(&mut graph, opts)?;
+    let out = graph.into_def();
     if out.encoded_len() as u64 > crate::graph::PROTOBUF_LIMIT {
         return Err(LoadableError::TooLarge);
     }
@@ -293,7 +301,9 @@ mod tests {
             node: vec![constant("w", &sparse(100)), constant("b", &dense), constant("small", &[0.0; 4])],
             ..Default::default()
         };
-        let (out, rewritten) = rewrite_graph(def, &opts).unwrap();
+        let mut graph = Graph::new(def).unwrap();
+        let rewritten = rewrite_graph(&mut graph, &opts).unwrap();
+        let out = graph.into_def();
         assert_eq!(rewritten.len(), 1);
         assert_eq!((rewritten[0].name.as_str(), rewritten[0].nonzeros), ("w", 10));
         let w = out.node.iter().find(|n| n.name == "w").unwrap();
@@ -314,7 +324,7 @@ mod tests {
     fn a_name_the_rebuild_needs_that_is_taken_is_an_error() {
         let opts = LoadableOptions { min_bytes: 64, ..Default::default() };
         let def = GraphDef { node: vec![constant("w", &sparse(100)), constant("w/sparse/mask", &[1.0])], ..Default::default() };
-        let err = rewrite_graph(def, &opts).unwrap_err().to_string();
+        let err = rewrite_graph(&mut Graph::new(def).unwrap(), &opts).unwrap_err().to_string();
         assert!(err.contains("`w/sparse/mask` is already taken"), "{err}");
     }
 }

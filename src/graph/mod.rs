@@ -168,7 +168,7 @@ pub fn node_name(input: &str) -> &str {
 }
 
 /// A `GraphDef` indexed by node name. Node order is kept as TensorFlow wrote it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Graph {
     def: GraphDef,
     index: HashMap<String, usize>,
