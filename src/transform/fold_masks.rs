@@ -256,7 +256,8 @@ mod tests {
         let (graph, folded) = fold(nodes);
         let folded = folded.unwrap();
         assert_eq!(folded.len(), 1, "the Enters named after the Mul are not masked weights");
-        assert_eq!((folded[0].name.as_str(), folded[0].constant.as_str()), (mw, "while/fc/weights/masked_weight/folded"));
+        assert_eq!(folded[0].name, mw);
+        assert_eq!(folded[0].constant, "while/fc/weights/masked_weight/folded");
         assert_eq!(folded[0].zeros, 2);
         // The Mul's name now enters the loop: no control input from the loop's pivot.
         assert_enters(&graph, mw, &folded[0].constant, "while", 32);
@@ -314,7 +315,8 @@ mod tests {
         assert!(err.contains("cannot fold `while/masked_weight`") && err.contains("is_constant=false"), "{err}");
 
         // The kernel times the loop variable, which the loop's Switch forwards.
-        let err = fold_error(loop_with_mul(["while/k", "while/x"], vec![enter("while/k", "fc/kernel/read", "while", true)]));
+        let kernel = enter("while/k", "fc/kernel/read", "while", true);
+        let err = fold_error(loop_with_mul(["while/k", "while/x"], vec![kernel]));
         assert!(err.contains("output 1 of `while/Switch` is not constant"), "{err}");
     }
 
