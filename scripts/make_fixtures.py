@@ -19,7 +19,10 @@ thresholds, masked_weights, kernel; the `model_pruning` name scope with the cubi
 schedule driven by global_step, model_pruning/last_mask_update_step, per-weight update ops
 (top_k over |W| flattened), the mask_update NoOp inside a tf.cond conditional update, and the
 scalar summaries. Training runs the conditional update after every step, so masks really
-become sparse.
+become sparse. contrib's MaskedBasicLSTMCell and MaskedLSTMCell are rebuilt the same way
+(`masked_lstm_cells`); under dynamic_rnn their masked kernel is computed inside the while loop,
+which TensorFlow's own strip cannot strip: those fixtures say `"tf_strip": false` (and why) in
+fixture.json, get no expected/stripped.pb, and record the training graph's outputs.
 
 The canonical-bytes rule for expected/tensors.json is implemented (once) in
 scripts/tf_oracle.py: numeric/bool = little-endian raw element bytes (bool one byte, bfloat16
@@ -35,7 +38,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.dont_write_bytecode = True  # importing tf_oracle must not leave scripts/__pycache__
 
-FIXTURES = ["convnet", "mlp90", "resource", "partitioned", "sharded", "controlflow", "dtypes"]
+FIXTURES = ["convnet", "mlp90", "resource", "partitioned", "sharded", "controlflow", "dtypes", "lstm",
+            "lstm_peephole"]
 FIXED_TIMESTAMP = "1577836800.0"  # replaces Saver's wall-clock timestamps in `checkpoint`
 IO_BATCH = 2
 
@@ -733,6 +737,166 @@ def build_controlflow(d):
             save_fixture(sess, saver, d, gs, meta)
 
 
+def masked_lstm_cells():
+    """contrib's MaskedBasicLSTMCell and MaskedLSTMCell (model_pruning/python/layers/rnn_cells.py
+    of TF 1.15), rebuilt on the TF1 cells TF 2.x still ships: `build` adds `mask` (ones) and
+    `threshold` (zero) beside the parent's `kernel`/`bias` and the Mul `weights/masked_weight`,
+    registered in the four collections; `call` is the parent's with the masked kernel. Under
+    dynamic_rnn the cell is built inside the while loop: the variables go outside it (TF1
+    creates variables in the init scope), the Mul stays in the loop, mask and kernel enter it
+    through Enter."""
+    _, tf, tf1 = tf_modules()
+    from tensorflow.python.keras.layers.legacy_rnn import rnn_cell_impl
+
+    class MaskedKernel:
+        def build(self, inputs_shape):
+            super().build(inputs_shape)
+            self.built = False
+            input_depth = tf.compat.dimension_value(tf.TensorShape(inputs_shape)[-1])
+            h_depth = self._num_units
+            self._mask = self.add_variable(
+                name="mask",
+                shape=[input_depth + h_depth, 4 * h_depth],
+                initializer=tf1.ones_initializer(),
+                trainable=False,
+                dtype=self.dtype,
+            )
+            self._threshold = self.add_variable(
+                name="threshold", shape=[], initializer=tf1.zeros_initializer(), trainable=False,
+                dtype=self.dtype,
+            )
+            self._masked_kernel = tf.multiply(self._mask, self._kernel, MASKED_WEIGHT_NAME)
+            if not _in_collection(self._mask, MASK_COLLECTION):
+                tf1.add_to_collection(MASK_COLLECTION, self._mask)
+                tf1.add_to_collection(MASKED_WEIGHT_COLLECTION, self._masked_kernel)
+                tf1.add_to_collection(THRESHOLD_COLLECTION, self._threshold)
+                tf1.add_to_collection(WEIGHT_COLLECTION, self._kernel)
+            self.built = True
+
+    class MaskedBasicLSTMCell(MaskedKernel, rnn_cell_impl.BasicLSTMCell):
+        def call(self, inputs, state):
+            c, h = state
+            one = tf.constant(1, dtype=tf.int32)
+            gate_inputs = tf.matmul(tf.concat([inputs, h], 1), self._masked_kernel)
+            gate_inputs = tf.nn.bias_add(gate_inputs, self._bias)
+            i, j, f, o = tf.split(value=gate_inputs, num_or_size_splits=4, axis=one)
+            forget_bias = tf.constant(self._forget_bias, dtype=f.dtype)
+            new_c = tf.add(
+                tf.multiply(c, tf.sigmoid(tf.add(f, forget_bias))),
+                tf.multiply(tf.sigmoid(i), self._activation(j)),
+            )
+            new_h = tf.multiply(self._activation(new_c), tf.sigmoid(o))
+            return new_h, rnn_cell_impl.LSTMStateTuple(new_c, new_h)
+
+    class MaskedLSTMCell(MaskedKernel, rnn_cell_impl.LSTMCell):
+        def call(self, inputs, state):
+            c_prev, m_prev = state
+            lstm_matrix = tf.matmul(tf.concat([inputs, m_prev], 1), self._masked_kernel)
+            lstm_matrix = tf.nn.bias_add(lstm_matrix, self._bias)
+            i, j, f, o = tf.split(value=lstm_matrix, num_or_size_splits=4, axis=1)
+            sigmoid = tf.sigmoid
+            if self._use_peepholes:
+                c = sigmoid(f + self._forget_bias + self._w_f_diag * c_prev) * c_prev + sigmoid(
+                    i + self._w_i_diag * c_prev
+                ) * self._activation(j)
+            else:
+                c = sigmoid(f + self._forget_bias) * c_prev + sigmoid(i) * self._activation(j)
+            if self._cell_clip is not None:
+                c = tf.clip_by_value(c, -self._cell_clip, self._cell_clip)
+            if self._use_peepholes:
+                m = sigmoid(o + self._w_o_diag * c) * self._activation(c)
+            else:
+                m = sigmoid(o) * self._activation(c)
+            if self._num_proj is not None:
+                m = tf.matmul(m, self._proj_kernel)
+                if self._proj_clip is not None:
+                    m = tf.clip_by_value(m, -self._proj_clip, self._proj_clip)
+            return m, rnn_cell_impl.LSTMStateTuple(c, m)
+
+    return MaskedBasicLSTMCell, MaskedLSTMCell
+
+
+TF_STRIP_FAILS_IN_LOOPS = (
+    "TensorFlow's strip_pruning_vars cannot strip this model: it evaluates every *masked_weight* "
+    "node in a session, and this one is inside the dynamic_rnn while loop, so evaluating it asks "
+    "for the input placeholder (InvalidArgumentError); there is no expected/stripped.pb"
+)
+
+
+def build_lstm_fixture(d, cell_fn, seed, description, passes=None):
+    """A pruned LSTM classifier over [-1, 6, 8] sequences: the cell under tf.nn.dynamic_rnn
+    (scope `rnn`), its last output through the pruned fc `fc` (16x10), softmax `output`.
+    `passes`: run dynamic_rnn that many times inside an outer tf.while_loop, each pass starting
+    from the previous final state (the masked kernel is then two loops deep)."""
+    _, tf, tf1 = tf_modules()
+    from tensorflow.python.keras.layers.legacy_rnn.rnn_cell_impl import LSTMStateTuple
+
+    tf1.disable_v2_behavior()
+    hp = (
+        "name=model_pruning,begin_pruning_step=0,end_pruning_step=-1,pruning_frequency=5,"
+        "target_sparsity=0.8,sparsity_function_begin_step=0,sparsity_function_end_step=25"
+    )
+    steps, time_steps, depth, units = 40, 6, 8, 16
+    g = tf.Graph()
+    with g.as_default():
+        tf1.set_random_seed(seed)
+        x_in = tf1.placeholder(tf.float32, [None, time_steps, depth], name="input")
+        labels = tf1.placeholder(tf.int32, [None], name="labels")
+        cell = cell_fn(units)
+        if passes is None:
+            outputs, _ = tf1.nn.dynamic_rnn(cell, x_in, dtype=tf.float32)
+            last = outputs[:, -1, :]
+        else:
+            batch = tf.shape(x_in)[0]
+
+            def one_pass(i, c, h):
+                _, state = tf1.nn.dynamic_rnn(cell, x_in, initial_state=LSTMStateTuple(c, h))
+                return i + 1, state.c, state.h
+
+            zeros = tf.zeros(tf.stack([batch, units]))
+            _, _, last = tf1.while_loop(
+                lambda i, c, h: i < passes, one_pass, [tf.constant(0), zeros, zeros], name="passes"
+            )
+        logits = fc_layer(last, "fc", units, 10, relu=False)
+        probs, loss = softmax_head(logits, labels)
+        gs, train_op, update = pruning_train_ops(loss, hp, learning_rate=0.5)
+        saver = tf1.train.Saver(save_relative_paths=True)
+        x, y = synthetic_data(seed + 100, (time_steps, depth), 10)
+        fb = batches(x, y, 16)
+        with tf1.Session(config=session_config()) as sess:
+            sess.run(tf1.global_variables_initializer())
+            train_pruned(sess, train_op, update, lambda i: dict(zip((x_in, labels), fb(i))), steps, 0.8)
+            meta = pruned_fixture_meta(
+                [probs.op.name],
+                {"input:0": {"dtype": "float32", "shape": [-1, time_steps, depth]}},
+                hp,
+                steps,
+                {"description": description, "tf_strip": False, "tf_strip_failure": TF_STRIP_FAILS_IN_LOOPS},
+            )
+            save_fixture(sess, saver, d, gs, meta)
+
+
+def build_lstm(d):
+    basic, _ = masked_lstm_cells()
+    build_lstm_fixture(
+        d, lambda units: basic(units), 71,
+        "MaskedBasicLSTMCell(16) under dynamic_rnn over 6 steps of 8 features, fc 16x10, ref "
+        "variables, 0.8; the masked kernel is computed inside the while loop",
+    )
+
+
+def build_lstm_peephole(d):
+    _, full = masked_lstm_cells()
+    build_lstm_fixture(
+        d,
+        lambda units: full(units, use_peepholes=True, cell_clip=3.0, num_proj=units),
+        81,
+        "MaskedLSTMCell(16, use_peepholes, cell_clip=3, num_proj=16) under dynamic_rnn, run twice "
+        "in an outer while_loop (the masked kernel is two loops deep), fc 16x10, ref variables, 0.8",
+        passes=2,
+    )
+
+
 def build_resource(d):
     """Resource variables (VarHandleOp/ReadVariableOp), control flow v2 (tf.cond -> If),
     an unpruned embedding read with ResourceGather feeding two pruned layers."""
@@ -878,6 +1042,8 @@ BUILDERS = {
     "sharded": build_sharded,
     "controlflow": build_controlflow,
     "dtypes": build_dtypes,
+    "lstm": build_lstm,
+    "lstm_peephole": build_lstm_peephole,
 }
 
 
@@ -954,11 +1120,25 @@ def make_expected(d):
     if not fixture["pruned"]:
         return
     outs = fixture["output_nodes"]
-    stripped = tf_strip(d, outs)
-    with open(os.path.join(exp, "stripped.pb"), "wb") as f:
-        f.write(stripped.SerializeToString(deterministic=True))
-    ops = sorted({n.op for n in stripped.node})
-    print(f"stripped.pb: {len(stripped.node)} nodes, ops {' '.join(ops)}")
+    # Fixtures TensorFlow's own strip cannot strip (fixture.json says so and why) get no
+    # stripped.pb; their recorded outputs are the training graph's.
+    tf_strips = fixture.get("tf_strip", True)
+    if tf_strips:
+        stripped = tf_strip(d, outs)
+        with open(os.path.join(exp, "stripped.pb"), "wb") as f:
+            f.write(stripped.SerializeToString(deterministic=True))
+        ops = sorted({n.op for n in stripped.node})
+        print(f"stripped.pb: {len(stripped.node)} nodes, ops {' '.join(ops)}")
+    else:
+        try:
+            tf_strip(d, outs)
+        except tf.errors.InvalidArgumentError as e:
+            why = [line for line in e.message.splitlines() if "placeholder" in line]
+            if not why:
+                raise
+            print(f"TensorFlow's strip fails, as fixture.json says: {why[0].strip()}")
+        else:
+            raise SystemExit("TensorFlow's strip succeeded on a fixture marked tf_strip: false")
 
     feeds = make_inputs(fixture, seed=1000 + sum(map(ord, os.path.basename(d))))
     fetches = [o + ":0" for o in outs]
@@ -970,10 +1150,11 @@ def make_expected(d):
             f.write(le_bytes(v))
         io["inputs"][name] = {"dtype": v.dtype.name, "shape": list(v.shape), "file": rel}
 
-    with tf.Graph().as_default() as g:
-        tf1.import_graph_def(stripped, name="")
-        with tf1.Session(graph=g, config=session_config()) as s:
-            got = s.run(fetches, feeds)
+    if tf_strips:
+        with tf.Graph().as_default() as g:
+            tf1.import_graph_def(stripped, name="")
+            with tf1.Session(graph=g, config=session_config()) as s:
+                got = s.run(fetches, feeds)
     # the ORIGINAL training graph, restored from the checkpoint, on the same inputs
     with tf.Graph().as_default() as g:
         path = tf1.train.latest_checkpoint(d)
@@ -981,6 +1162,8 @@ def make_expected(d):
         with tf1.Session(graph=g, config=session_config()) as s:
             saver.restore(s, path)
             orig = s.run(fetches, feeds)
+    if not tf_strips:
+        got = orig
     same, maxdiff = True, 0.0
     for i, (name, v, o) in enumerate(zip(fetches, got, orig)):
         rel = f"outputs/{i}.bin"
@@ -1001,8 +1184,12 @@ def make_expected(d):
         "bit_identical": bool(same),
         "max_abs_diff": maxdiff,
     }
+    if not tf_strips:
+        del io["original_graph"]["bit_identical"], io["original_graph"]["max_abs_diff"]
+        io["original_graph"]["outputs"] = "recorded above: TensorFlow's own strip fails on this fixture"
     write_json(os.path.join(exp, "io.json"), io)
-    print(f"outputs vs original graph: bit_identical={same} max_abs_diff={maxdiff}")
+    if tf_strips:
+        print(f"outputs vs original graph: bit_identical={same} max_abs_diff={maxdiff}")
     if maxdiff > 1e-5:
         raise SystemExit("stripped graph disagrees with the original graph")
 

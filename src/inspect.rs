@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use crate::checkpoint::{Checkpoint, CheckpointError};
 use crate::graph::{node_name, Attrs, Graph, ModelFile};
-use crate::proto::tensorflow::{DataType, GraphDef};
+use crate::proto::tensorflow::{DataType, GraphDef, NodeDef};
 use crate::tensor::{self, Tensor, TensorData};
 
 #[derive(Debug, Clone, Serialize)]
@@ -202,51 +202,64 @@ struct Layer {
 }
 
 /// For each `*masked_weight*` Mul of two variables (through `read`
-/// Identities), those variables, mask first. The gradient ops of a masked
-/// weight carry its name too, but multiply a gradient, not two variables.
+/// Identities, and `Enter`s when the Mul is inside while loops), those
+/// variables, mask first. The gradient ops of a masked weight carry its name
+/// too, but multiply a gradient, not two variables.
 fn masked_weight_operands(def: &GraphDef) -> BTreeMap<String, (String, String)> {
-    let by_name: HashMap<&str, &crate::proto::tensorflow::NodeDef> =
-        def.node.iter().map(|n| (n.name.as_str(), n)).collect();
-    let stored = |n: &crate::proto::tensorflow::NodeDef| crate::transform::is_variable(n) || n.op == "Const";
-    // The stored tensor behind an input, through reads; for a partitioned
-    // variable, the read of the concatenated parts (named like the variable).
-    fn source<'g>(
-        by_name: &HashMap<&str, &'g crate::proto::tensorflow::NodeDef>,
-        stored: &dyn Fn(&crate::proto::tensorflow::NodeDef) -> bool,
-        input: &'g str,
-    ) -> Option<&'g str> {
-        let mut name = node_name(input);
-        let mut seen = HashSet::new();
-        loop {
-            if !seen.insert(name) {
-                return None;
+    let by_name: HashMap<&str, &NodeDef> = def.node.iter().map(|n| (n.name.as_str(), n)).collect();
+    // The stored tensor behind an input; for a partitioned variable, the read
+    // of the concatenated parts (named like the variable).
+    let source = |input: &str| -> Option<String> {
+        let (read, start) = origin(&by_name, input);
+        match start? {
+            Origin::Stored(name) => Some(name.to_string()),
+            Origin::Concat(concat) => {
+                let (_, parts) = concat.input.split_last()?;
+                let all_parts = parts.iter().all(|p| matches!(origin(&by_name, p).1, Some(Origin::Stored(_))));
+                all_parts.then(|| read.to_string())
             }
-            let n = by_name.get(name)?;
-            if stored(n) {
-                return Some(name);
-            }
-            if !matches!(n.op.as_str(), "Identity" | "ReadVariableOp") {
-                return None;
-            }
-            let next = by_name.get(node_name(n.input.first()?))?;
-            if next.op == "ConcatV2" {
-                let (_, parts) = next.input.split_last()?;
-                let all_parts = parts.iter().all(|p| source(by_name, stored, p).is_some());
-                return all_parts.then_some(name);
-            }
-            name = &next.name;
         }
-    }
+    };
     def.node
         .iter()
         .filter(|n| n.op == "Mul" && n.name.contains("masked_weight") && n.input.len() >= 2)
         .filter_map(|n| {
-            let a = source(&by_name, &stored, &n.input[0])?.to_string();
-            let b = source(&by_name, &stored, &n.input[1])?.to_string();
+            let a = source(&n.input[0])?;
+            let b = source(&n.input[1])?;
             let pair = if b.ends_with("mask") && !a.ends_with("mask") { (b, a) } else { (a, b) };
             Some((n.name.clone(), pair))
         })
         .collect()
+}
+
+enum Origin<'g> {
+    /// A variable or a constant.
+    Stored(&'g str),
+    /// The `ConcatV2` joining a partitioned variable's parts.
+    Concat(&'g NodeDef),
+}
+
+/// Where the chain of reads and loop `Enter`s ending in `input` starts, and
+/// the last node of the chain before it; `None` when it starts elsewhere
+/// or loops (a hostile graph).
+fn origin<'g>(by_name: &HashMap<&str, &'g NodeDef>, input: &'g str) -> (&'g str, Option<Origin<'g>>) {
+    let mut name = node_name(input);
+    let mut seen = HashSet::new();
+    while seen.insert(name) {
+        let Some(n) = by_name.get(name) else { break };
+        if crate::transform::is_variable(n) || n.op == "Const" {
+            return (name, Some(Origin::Stored(name)));
+        }
+        if !matches!(n.op.as_str(), "Identity" | "ReadVariableOp" | "Enter" | "RefEnter") {
+            break;
+        }
+        let Some(next) = n.input.first().and_then(|i| by_name.get(node_name(i))) else { break };
+        if next.op == "ConcatV2" {
+            return (name, Some(Origin::Concat(next)));
+        }
+        name = &next.name;
+    }
+    (name, None)
 }
 
 /// Pairs each `S/mask` with its weight: from the graph when we have it,
@@ -313,5 +326,48 @@ fn describe_layer(l: Layer, mask: &Tensor, weight: &Tensor, threshold: Option<&T
         threshold_value: threshold.and_then(tensor::scalar_f64),
         mask_sparsity: fraction(mask_zeros),
         masked_weight_sparsity: fraction(product_zeros),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(name: &str, op: &str, inputs: &[&str]) -> NodeDef {
+        NodeDef {
+            name: name.into(),
+            op: op.into(),
+            input: inputs.iter().map(|s| s.to_string()).collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn masks_pair_with_weights_through_nested_loop_enters() {
+        let mw = "outer/inner/cell/weights/masked_weight";
+        let def = GraphDef {
+            node: vec![
+                node("cell/kernel", "VariableV2", &[]),
+                node("cell/kernel/read", "Identity", &["cell/kernel"]),
+                node("cell/mask", "VariableV2", &[]),
+                node("cell/mask/read", "Identity", &["cell/mask"]),
+                node("outer/k", "Enter", &["cell/kernel/read"]),
+                node("outer/inner/k", "Enter", &["outer/k"]),
+                node("outer/m", "Enter", &["cell/mask/read"]),
+                node("outer/inner/m", "Enter", &["outer/m"]),
+                node(mw, "Mul", &["outer/inner/k", "outer/inner/m", "^outer/inner/pivot"]),
+                // A gradient of the masked weight multiplies something computed.
+                node("gradients/masked_weight_grad/Mul", "Mul", &["gradients/g", "outer/inner/m"]),
+                node("gradients/g", "Placeholder", &[]),
+                // Hostile: a chain of Enters that comes back to itself.
+                node("a", "Enter", &["b"]),
+                node("b", "Enter", &["a"]),
+                node("looping/masked_weight", "Mul", &["a", "cell/mask/read"]),
+            ],
+            ..Default::default()
+        };
+        let pairs = masked_weight_operands(&def);
+        let want = ("cell/mask".to_string(), "cell/kernel".to_string());
+        assert_eq!(pairs.into_iter().collect::<Vec<_>>(), [(mw.to_string(), want)]);
     }
 }

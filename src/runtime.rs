@@ -8,7 +8,7 @@ use bytes::Bytes;
 use tensorflow as tf;
 
 use crate::graph::InputRef;
-use crate::proto::tensorflow::DataType;
+use crate::proto::tensorflow::{DataType, SaverDef};
 use crate::tensor::{Tensor, TensorData};
 
 #[derive(Debug, thiserror::Error)]
@@ -24,6 +24,8 @@ pub enum RuntimeError {
     Unsupported(DataType),
     #[error("`{0}` is not a tensor name (`node` or `node:N`)")]
     TensorName(String),
+    #[error("{} is not UTF-8, which TensorFlow's savers need", .0.display())]
+    NotUtf8(std::path::PathBuf),
 }
 
 fn tensor_name(name: &str) -> Result<InputRef<'_>> {
@@ -60,6 +62,23 @@ impl Model {
         graph.import_graph_def(bytes, &tf::ImportGraphDefOptions::new())?;
         let session = tf::Session::new(&tf::SessionOptions::new(), &graph)?;
         Ok(Model { graph, session })
+    }
+
+    /// A training graph whose variables its own saver (`saver`, the
+    /// MetaGraphDef's `saver_def`) restored from the checkpoint `prefix`, as
+    /// `Saver.restore` does: the restore op run with the prefix fed.
+    pub fn restored(graph_def: &[u8], saver: &SaverDef, prefix: &std::path::Path) -> Result<Self> {
+        let model = Self::from_graph_def(graph_def)?;
+        let path = prefix.to_str().ok_or_else(|| RuntimeError::NotUtf8(prefix.to_path_buf()))?;
+        let filename = tensor_name(&saver.filename_tensor_name)?;
+        let filename_op = model.graph.operation_by_name_required(filename.node)?;
+        let restore = model.graph.operation_by_name_required(&saver.restore_op_name)?;
+        let path = tf::Tensor::from(path.to_string());
+        let mut args = tf::SessionRunArgs::new();
+        args.add_feed(&filename_op, filename.port as i32, &path);
+        args.add_target(&restore);
+        model.session.run(&mut args)?;
+        Ok(model)
     }
 
     /// Runs the graph once: `feeds` and `fetches` are named `op:index`.

@@ -63,8 +63,10 @@ fn stripped_graphs_match_tensorflows_own_strip() {
     let tmp = tempfile::tempdir().unwrap();
     for f in pruned_fixtures() {
         let ours = run_strip(&f, &tmp.path().join(&f.name));
-        let theirs = GraphDef::decode(std::fs::read(f.expected("stripped.pb")).unwrap().as_slice()).unwrap();
-        assert_same_graph(&f.name, &ours, &theirs);
+        if f.tf_stripped("stripped_graphs_match_tensorflows_own_strip") {
+            let theirs = GraphDef::decode(std::fs::read(f.expected("stripped.pb")).unwrap().as_slice()).unwrap();
+            assert_same_graph(&f.name, &ours, &theirs);
+        }
         // Nothing of the pruning machinery is left.
         let g = Graph::new(ours).unwrap();
         for n in g.nodes() {
@@ -77,7 +79,9 @@ fn stripped_graphs_match_tensorflows_own_strip() {
 #[test]
 fn stripped_graphs_run_in_tensorflow_with_bit_identical_outputs() {
     let tmp = tempfile::tempdir().unwrap();
-    for f in pruned_fixtures() {
+    // A fixture TensorFlow cannot strip has no outputs of TensorFlow's strip to
+    // match: tests/loops.rs runs its training graph beside ours instead.
+    for f in pruned_fixtures().into_iter().filter(|f| f.tf_stripped("stripped_graphs_run_in_tensorflow")) {
         let out_dir = tmp.path().join(&f.name);
         run_strip(&f, &out_dir);
         let model = tf_model(&std::fs::read(out_dir.join("pruning_stripped.pb")).unwrap());

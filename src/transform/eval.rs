@@ -1,6 +1,7 @@
 //! Just enough constant evaluation to fold `mask * weight` after freezing:
-//! the values flow through `Identity` reads and, for partitioned variables,
-//! the `ConcatV2` that joins the parts.
+//! the values flow through `Identity` reads, for partitioned variables the
+//! `ConcatV2` that joins the parts, and into while loops through
+//! loop-invariant `Enter`s, whose frames the value remembers.
 
 use std::collections::{HashMap, HashSet};
 
@@ -8,10 +9,46 @@ use bytes::Bytes;
 
 use super::freeze::{is_variable, VariableSource};
 use crate::graph::{Attrs, Graph, InputRef};
+use crate::proto::tensorflow::attr_value::Value;
 use crate::proto::tensorflow::{DataType, NodeDef};
 use crate::tensor::{self, Tensor, TensorData};
 
 const PASS_THROUGH: [&str; 4] = ["Identity", "Snapshot", "StopGradient", "ReadVariableOp"];
+pub(super) const ENTER: [&str; 2] = ["Enter", "RefEnter"];
+
+/// A TF1 while loop's frame, as a loop-invariant `Enter` into it names it:
+/// what another value needs to enter the same loop.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Frame {
+    pub name: Bytes,
+    pub parallel_iterations: i64,
+}
+
+impl Frame {
+    fn of(enter: &NodeDef) -> Result<Self, String> {
+        let iterations = enter.int_attr("parallel_iterations").map_err(|e| e.to_string())?;
+        match (enter.attr_value("frame_name"), iterations) {
+            (Some(Value::S(name)), Some(n)) => Ok(Frame { name: name.clone(), parallel_iterations: n }),
+            _ => Err(format!("Enter `{}` lacks frame_name or parallel_iterations", enter.name)),
+        }
+    }
+}
+
+fn is_loop_invariant(enter: &NodeDef) -> bool {
+    matches!(enter.bool_attr("is_constant"), Ok(Some(true)))
+}
+
+/// A constant's value and the while loops it is computed in, outermost first
+/// (empty outside loops).
+#[derive(Debug)]
+pub struct Evaluated {
+    pub value: Tensor,
+    pub frames: Vec<Frame>,
+}
+
+/// The frames of one node's value; `None` for a `Const`, which TensorFlow
+/// places in whatever frame its control inputs say, so it fits any.
+type Frames = Option<Vec<Frame>>;
 
 /// Evaluates constant subgraphs, reading variables from the checkpoint and
 /// remembering which it read.
@@ -31,9 +68,9 @@ impl<'a> Evaluator<'a> {
     /// Depth-first with an explicit stack, since a chain of reads can be as
     /// long as the file makes it; a node met again while its own inputs are
     /// still being evaluated closes a cycle.
-    pub fn evaluate(&mut self, input: &str) -> Result<Tensor, String> {
+    pub fn evaluate(&mut self, input: &str) -> Result<Evaluated, String> {
         let root = self.operand(input)?;
-        let mut values: HashMap<&'a str, Tensor> = HashMap::new();
+        let mut values: HashMap<&'a str, (Tensor, Frames)> = HashMap::new();
         let mut open: HashSet<&'a str> = HashSet::new();
         let mut stack: Vec<(&'a NodeDef, bool)> = vec![(root, false)];
         while let Some((node, inputs_done)) = stack.pop() {
@@ -42,7 +79,7 @@ impl<'a> Evaluator<'a> {
             }
             let inputs = self.inputs(node)?;
             if inputs_done {
-                let args: Vec<&Tensor> = inputs.iter().map(|i| &values[i.name.as_str()]).collect();
+                let args: Vec<&(Tensor, Frames)> = inputs.iter().map(|i| &values[i.name.as_str()]).collect();
                 let value = self.compute(node, &args)?;
                 open.remove(node.name.as_str());
                 values.insert(&node.name, value);
@@ -54,7 +91,9 @@ impl<'a> Evaluator<'a> {
             stack.push((node, true));
             stack.extend(inputs.into_iter().filter(|i| !values.contains_key(i.name.as_str())).map(|i| (i, false)));
         }
-        values.remove(root.name.as_str()).ok_or_else(|| format!("`{}` was not evaluated", root.name))
+        let (value, frames) =
+            values.remove(root.name.as_str()).ok_or_else(|| format!("`{}` was not evaluated", root.name))?;
+        Ok(Evaluated { value, frames: frames.unwrap_or_default() })
     }
 
     /// The node behind an input string, when its output is one we evaluate.
@@ -74,7 +113,14 @@ impl<'a> Evaluator<'a> {
         }
         let data: Vec<&String> = node.input.iter().filter(|i| !i.starts_with('^')).collect();
         let wanted = match node.op.as_str() {
-            op if PASS_THROUGH.contains(&op) => {
+            op if ENTER.contains(&op) && !is_loop_invariant(node) => {
+                return Err(format!(
+                    "it depends on `{}`, an {op} of a loop variable (is_constant=false), which changes from one \
+                     iteration to the next; only loop-invariant inputs can be folded",
+                    node.name
+                ))
+            }
+            op if PASS_THROUGH.contains(&op) || ENTER.contains(&op) => {
                 let first = data.first().ok_or_else(|| format!("`{}` has no input", node.name))?;
                 vec![*first]
             }
@@ -87,26 +133,48 @@ impl<'a> Evaluator<'a> {
         wanted.into_iter().map(|i| self.operand(i)).collect()
     }
 
-    /// `node`'s value from the values of its `inputs`.
-    fn compute(&mut self, node: &NodeDef, args: &[&Tensor]) -> Result<Tensor, String> {
+    /// `node`'s value and frames from those of its `inputs`.
+    fn compute(&mut self, node: &NodeDef, args: &[&(Tensor, Frames)]) -> Result<(Tensor, Frames), String> {
         if is_variable(node) {
             self.read.push(node.name.clone());
-            return self.variables.value(&node.name).map_err(|e| e.to_string());
+            let value = self.variables.value(&node.name).map_err(|e| e.to_string())?;
+            // Variables cannot be created inside a while loop.
+            return Ok((value, Some(Vec::new())));
         }
-        match (node.op.as_str(), args) {
+        if ENTER.contains(&node.op.as_str()) {
+            let [(value, frames)] = args else { return Err(format!("`{}` has no input", node.name)) };
+            let mut frames = frames.clone().unwrap_or_default();
+            frames.push(Frame::of(node)?);
+            return Ok((value.clone(), Some(frames)));
+        }
+        let frames = common_frames(node, args)?;
+        let tensors: Vec<&Tensor> = args.iter().map(|(t, _)| t).collect();
+        let value = match (node.op.as_str(), tensors.as_slice()) {
             ("Const", _) => {
                 let t = node.tensor_value().map_err(|e| e.to_string())?;
-                tensor::from_proto(t).map_err(|e| format!("`{}`: {e}", node.name))
+                tensor::from_proto(t).map_err(|e| format!("`{}`: {e}", node.name))?
             }
-            ("Mul", [a, b]) => tensor::multiply(a, b),
+            ("Mul", [a, b]) => tensor::multiply(a, b)?,
             ("ConcatV2", [parts @ .., axis]) => {
                 let parts: Vec<Tensor> = parts.iter().map(|t| (*t).clone()).collect();
-                concat(&parts, scalar_int(axis)?)
+                concat(&parts, scalar_int(axis)?)?
             }
-            (_, [value]) => Ok((*value).clone()),
-            (op, _) => Err(format!("`{}`: cannot evaluate a {op} op", node.name)),
-        }
+            (_, [value]) => (*value).clone(),
+            (op, _) => return Err(format!("`{}`: cannot evaluate a {op} op", node.name)),
+        };
+        Ok((value, frames))
     }
+}
+
+/// The frames all of `node`'s inputs share: TensorFlow runs an op in the
+/// frame of its inputs, so inputs from different loops make no valid graph.
+fn common_frames(node: &NodeDef, args: &[&(Tensor, Frames)]) -> Result<Frames, String> {
+    let mut placed = args.iter().filter_map(|(_, f)| f.as_ref());
+    let Some(first) = placed.next() else { return Ok(None) };
+    if placed.any(|f| f != first) {
+        return Err(format!("the inputs of `{}` come from different while loops", node.name));
+    }
+    Ok(Some(first.clone()))
 }
 
 fn scalar_int(t: &Tensor) -> Result<i64, String> {
@@ -166,10 +234,10 @@ pub fn concat(parts: &[Tensor], axis: i64) -> Result<Tensor, String> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn f32_tensor(shape: &[u64], v: &[f32]) -> Tensor {
+    pub(in crate::transform) fn f32_tensor(shape: &[u64], v: &[f32]) -> Tensor {
         Tensor {
             dtype: DataType::DtFloat,
             shape: shape.to_vec(),

@@ -64,7 +64,7 @@ pub fn strip(graph: &mut Graph, source: &VariableSource, options: &StripOptions)
 fn count_constants(graph: &Graph, folded: &[MaskedWeight]) -> (u64, u64) {
     let mut params: u64 = folded.iter().map(|m| m.elements).sum();
     let mut nonzeros: u64 = folded.iter().map(|m| m.elements - m.zeros).sum();
-    let folded: HashSet<&str> = folded.iter().map(|m| m.name.as_str()).collect();
+    let folded: HashSet<&str> = folded.iter().map(|m| m.constant.as_str()).collect();
     for node in graph.nodes().iter().filter(|n| n.op == "Const" && !folded.contains(n.name.as_str())) {
         if let Some(t) = node.tensor_value().ok().and_then(|t| crate::tensor::from_proto(t).ok()) {
             let n = t.num_elements();

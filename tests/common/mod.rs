@@ -20,6 +20,10 @@ pub struct Fixture {
     pub prefix: PathBuf,
     pub outputs: Vec<String>,
     pub pruned: bool,
+    /// Why TensorFlow's own strip cannot strip this pruned fixture
+    /// (`"tf_strip": false` in fixture.json): then there is no
+    /// `expected/stripped.pb`, and the recorded outputs are the training graph's.
+    pub tf_strip_failure: Option<String>,
 }
 
 impl Fixture {
@@ -29,6 +33,32 @@ impl Fixture {
 
     pub fn tensors_json(&self) -> Value {
         read_json(&self.expected("tensors.json"))
+    }
+
+    /// Whether `expected/stripped.pb` (TensorFlow's own strip, and the outputs
+    /// recorded from it) exists; when not, says on stderr why `test` skips it.
+    pub fn tf_stripped(&self, test: &str) -> bool {
+        if let Some(why) = &self.tf_strip_failure {
+            eprintln!("{test}: no comparison with TensorFlow's strip for {}: {why}", self.name);
+        }
+        self.tf_strip_failure.is_none()
+    }
+
+    /// The recorded inputs (`expected/io.json`) as feeds, the fetches, and the
+    /// outputs recorded for them.
+    pub fn io(&self) -> (Vec<(String, Tensor)>, Vec<String>, Vec<Tensor>) {
+        let io = read_json(&self.expected("io.json"));
+        let read = |spec: &Value| {
+            let dtype = tf_strip::proto::tensorflow::DataType::from_name(spec["dtype"].as_str().unwrap()).unwrap();
+            let shape = spec["shape"].as_array().unwrap().iter().map(|d| d.as_u64().unwrap()).collect();
+            let bytes = std::fs::read(self.expected(spec["file"].as_str().unwrap())).unwrap();
+            Tensor { dtype, shape, data: TensorData::Pod(bytes.into()) }
+        };
+        let entries = |key: &str| -> Vec<(String, Tensor)> {
+            io[key].as_object().unwrap().iter().map(|(name, spec)| (name.clone(), read(spec))).collect()
+        };
+        let (fetches, expected) = entries("outputs").into_iter().unzip();
+        (entries("inputs"), fetches, expected)
     }
 }
 
@@ -60,6 +90,8 @@ pub fn fixtures() -> Vec<Fixture> {
                     .map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect())
                     .unwrap_or_default(),
                 pruned: f["pruned"].as_bool().unwrap_or(false),
+                tf_strip_failure: (f["tf_strip"] == false)
+                    .then(|| f["tf_strip_failure"].as_str().unwrap_or("fixture.json says so").to_string()),
                 dir,
             }
         })
