@@ -22,6 +22,7 @@ pub mod graph;
 pub mod inspect;
 pub mod jobs;
 pub mod model;
+pub mod pruning;
 pub mod tensor;
 pub mod transform;
 pub mod textformat;

@@ -6,7 +6,7 @@ use std::path::Path;
 use super::JobError;
 use crate::checkpoint::{self, Checkpoint};
 use crate::codec::{self, CodecError, EncodeOptions, Estimate, TensorInfo};
-use crate::graph::ModelFile;
+use crate::model::Model;
 use crate::inspect::{inspect_checkpoint, inspect_graph, CheckpointReport, GraphReport};
 
 pub enum Inspection {
@@ -50,16 +50,15 @@ pub fn inspect_path(path: &Path, encodings: bool) -> Result<Inspection, JobError
         return Ok(Inspection::Encodings(codec::analyze(&read(path)?, &EncodeOptions::default())));
     }
     if is_graph(path) {
-        let (file, model) = ModelFile::load(path)?;
-        return Ok(Inspection::Graph(inspect_graph(&file, &model)?));
+        return Ok(Inspection::Graph(inspect_graph(&Model::load(path)?)));
     }
     let resolved = checkpoint::resolve_prefix(path)?;
     let ckpt = Checkpoint::open(&resolved.prefix)?;
     let meta_path = checkpoint::meta_path(&resolved.prefix);
     let meta = match meta_path.is_file() {
-        true => Some(ModelFile::load(&meta_path)?.1),
+        true => Some(Model::load(&meta_path)?),
         false => None,
     };
-    let report = inspect_checkpoint(&ckpt, meta.as_ref().and_then(ModelFile::graph_def))?;
+    let report = inspect_checkpoint(&ckpt, meta.as_ref())?;
     Ok(Inspection::Checkpoint { report, warnings: resolved.warnings })
 }

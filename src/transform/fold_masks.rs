@@ -1,16 +1,16 @@
 //! Folding `masked_weight = mask * weight` into one constant, so that masks,
-//! thresholds and the pruning machinery can be dropped. A masked weight is
-//! found by name, as `strip_pruning_vars` does (any node whose name contains
-//! `masked_weight`), or by structure: a `Mul` one of whose operands is a mask.
+//! thresholds and the pruning machinery can be dropped. What a masked weight
+//! is, `crate::pruning` says.
 //! A masked weight inside TF1 while loops (an RNN cell's kernel under
 //! `dynamic_rnn`) is folded too, from the loop-invariant inputs entering it.
 
 use std::collections::HashSet;
 
-use super::eval::{Evaluated, Evaluator, Frame, ENTER};
+use super::eval::{Evaluated, Evaluator, Frame};
 use super::freeze::VariableSource;
 use super::{Result, TransformError};
-use crate::graph::{const_node, node_name, Graph, NodeBuilder};
+use crate::graph::{const_node, Graph, NodeBuilder};
+use crate::pruning;
 use crate::proto::tensorflow::attr_value::Value;
 use crate::proto::tensorflow::NodeDef;
 use crate::tensor::Tensor;
@@ -28,47 +28,11 @@ pub struct MaskedWeight {
     pub zeros: u64,
 }
 
-/// Whether `input` is a mask: walking back through reads and the concat of a
-/// partitioned mask, we reach a node of the `masks` collection or one named `*/mask`.
-fn is_mask(graph: &Graph, input: &str, masks: &HashSet<String>) -> bool {
-    let mut stack = vec![node_name(input).to_string()];
-    let mut seen = HashSet::new();
-    while let Some(name) = stack.pop() {
-        if !seen.insert(name.clone()) {
-            continue;
-        }
-        if masks.contains(&name) || name.ends_with("/mask") || name.contains("/mask/part_") {
-            return true;
-        }
-        if let Some(node) = graph.node(&name) {
-            if matches!(node.op.as_str(), "Identity" | "ReadVariableOp" | "ConcatV2" | "Enter" | "RefEnter") {
-                stack.extend(node.input.iter().filter(|i| !i.starts_with('^')).map(|i| node_name(i).to_string()));
-            }
-        }
-    }
-    false
-}
-
-fn is_masked_weight(graph: &Graph, node: &NodeDef, masks: &HashSet<String>) -> bool {
-    // The Enters carrying a mask and a weight into a loop are named after the
-    // Mul they feed: plumbing, not masked weights, and unused once it is folded.
-    if ENTER.contains(&node.op.as_str()) {
-        return false;
-    }
-    node.name.contains("masked_weight")
-        || (node.op == "Mul" && node.input.iter().any(|i| !i.starts_with('^') && is_mask(graph, i, masks)))
-}
-
 /// Replaces every masked weight with its value, reading masks and weights
 /// from `variables` (or constants, in a frozen graph). Each layer's pages are
 /// released once folded, so a large checkpoint is never resident at once.
 pub fn fold_masks(graph: &mut Graph, masks: &HashSet<String>, variables: &VariableSource) -> Result<Vec<MaskedWeight>> {
-    let targets: Vec<String> = graph
-        .nodes()
-        .iter()
-        .filter(|n| n.op != "Const" && is_masked_weight(graph, n, masks))
-        .map(|n| n.name.clone())
-        .collect();
+    let targets: Vec<String> = pruning::masked_weights(graph, masks).into_iter().map(|n| n.name.clone()).collect();
     let mut folded = Vec::with_capacity(targets.len());
     for name in targets {
         let mut evaluator = Evaluator::new(graph, variables);

@@ -152,6 +152,7 @@ pub fn inject(model: &mut Model, options: &InjectOptions) -> Result<InjectReport
         exclude: &options.exclude,
         trainable: (!trainable.is_empty()).then_some(trainable),
         masked: collections::names(meta, "kernel").into_iter().collect(),
+        masks: collections::names(meta, "masks").into_iter().collect(),
     };
     let consumers = select::consumers(&graph);
     let selection = select::select(&graph, &consumers, &filters)?;

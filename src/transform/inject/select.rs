@@ -8,6 +8,7 @@ use regex::Regex;
 
 use super::InjectError;
 use crate::graph::{input_refs, node_name, Graph};
+use crate::pruning;
 use crate::proto::tensorflow::attr_value::Value;
 use crate::proto::tensorflow::{DataType, NodeDef};
 use crate::tensor::{self, TensorData};
@@ -78,6 +79,8 @@ pub struct Filters<'a> {
     pub trainable: Option<HashSet<String>>,
     /// Weights named in the `kernel` collection: masked by an earlier inject or by contrib.
     pub masked: HashSet<String>,
+    /// The `masks` collection's nodes.
+    pub masks: HashSet<String>,
 }
 
 fn attr<'n>(node: &'n NodeDef, key: &str) -> Option<&'n Value> {
@@ -158,6 +161,11 @@ pub fn select(
     let mut found: BTreeMap<String, Weight> = BTreeMap::new();
     let mut order: Vec<String> = Vec::new();
     let mut already_masked: Vec<String> = Vec::new();
+    // A layer op reading a masked weight is pruned already (by contrib or an earlier inject).
+    let masked_weights: HashMap<String, String> = pruning::layers(graph, &filters.masks)
+        .into_iter()
+        .filter_map(|l| Some((l.masked_weight?, l.weight)))
+        .collect();
     for node in graph.nodes() {
         for (i, out_axis) in weight_operands(node) {
             let Some(input) = node.input.get(i) else {
@@ -170,11 +178,9 @@ pub fn select(
                 continue;
             };
             readers.push(node.name.clone());
-            if producer.op == "Mul" && producer.name.ends_with("masked_weight") {
-                if let Some(w) = producer.input.get(1).map(|w| weight_name(graph, w)) {
-                    if !already_masked.contains(&w) {
-                        already_masked.push(w);
-                    }
+            if let Some(w) = masked_weights.get(producer.name.as_str()) {
+                if !already_masked.contains(w) {
+                    already_masked.push(w.clone());
                 }
                 continue;
             }
@@ -272,16 +278,6 @@ fn outside_loops<'g>(graph: &'g Graph, mut node: &'g NodeDef) -> (&'g NodeDef, V
         }
     }
     (node, enters)
-}
-
-/// The variable name behind a masked weight's weight input.
-fn weight_name(graph: &Graph, input: &str) -> String {
-    let name = node_name(input);
-    graph
-        .node(name)
-        .and_then(|read| variable_of(graph, read))
-        .map(|(v, _)| v.name.clone())
-        .unwrap_or_else(|| name.to_string())
 }
 
 /// The weight a prunable op's operand reads, if it is a variable.
