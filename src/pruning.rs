@@ -10,10 +10,11 @@
 //!   source is then the read of the joined parts, named like the variable).
 //! - A **mask** is a source in the `masks` collection, or named `<scope>/mask`
 //!   or, for a part of a partitioned mask, `<scope>/mask/part_<i>`.
-//! - A **masked weight** is a node that is not a `Const` and not an `Enter`
-//!   (the Enters carrying its operands into a loop are named after it) whose
-//!   name contains `masked_weight`, as TensorFlow's `strip_pruning_vars`
-//!   finds them, or a `Mul` with a mask among its operands.
+//! - A **masked weight** is a node whose name contains `masked_weight`, as
+//!   TensorFlow's `strip_pruning_vars` finds them, or a `Mul` with a mask
+//!   among its operands; but not a `Const`, and not the plumbing named after
+//!   it: an `Enter` carrying an operand into a loop, a read of a variable
+//!   (`masked_weight/ReadVariableOp` of a resource variable).
 //! - A **pruned layer** is a masked weight that is a `Mul` of two sources,
 //!   one of them a mask: its mask, its weight (the other), the threshold
 //!   `<scope>/threshold` when the graph has it. A masked weight's gradient
@@ -123,10 +124,16 @@ fn data_inputs(node: &NodeDef) -> impl Iterator<Item = &String> {
 /// The masked weights of `graph`, in graph order: what `strip` folds.
 /// `masks` is the `masks` collection, when the graph came with one.
 pub fn masked_weights<'g>(graph: &'g Graph, masks: &HashSet<String>) -> Vec<&'g NodeDef> {
+    // Reads named after the masked weight they feed (a resource variable's
+    // `masked_weight/ReadVariableOp`, the Enters into a loop) are plumbing.
+    let plumbing = |n: &'g NodeDef| {
+        matches!(n.op.as_str(), "Enter" | "RefEnter")
+            || (READS.contains(&n.op.as_str()) && matches!(start(graph, &n.name), Some(Start::Stored(_))))
+    };
     graph
         .nodes()
         .iter()
-        .filter(|n| n.op != "Const" && !matches!(n.op.as_str(), "Enter" | "RefEnter"))
+        .filter(|n| n.op != "Const" && !plumbing(n))
         .filter(|n| {
             n.name.contains("masked_weight")
                 || (n.op == "Mul" && data_inputs(n).any(|i| source(graph, i).is_some_and(|s| is_mask(&s, masks))))
@@ -240,6 +247,9 @@ mod tests {
         nodes.push(node("outer/m", "Enter", &["cell/mask/read"]));
         nodes.push(node("outer/inner/masked_weight/Enter", "Enter", &["outer/m"]));
         nodes.push(node("outer/inner/masked_weight", "Mul", &["outer/inner/masked_weight/Enter", "outer/inner/k"]));
+        // A resource variable's read named after the masked weight is plumbing.
+        nodes.push(node("fc2/product/ReadVariableOp", "ReadVariableOp", &["fc2/weights"]));
+        nodes.push(node("fc2/masked_weight/ReadVariableOp", "ReadVariableOp", &["fc2/weights"]));
         // A gradient named after a masked weight multiplies something computed.
         nodes.push(node("gradients/g", "Placeholder", &[]));
         nodes.push(node("gradients/fc1/weights/masked_weight_grad/Mul", "Mul", &["gradients/g", "fc1/mask/read"]));
