@@ -18,6 +18,7 @@ pub mod runtime;
 pub mod atomic;
 pub mod checkpoint;
 pub mod codec;
+pub mod error;
 pub mod graph;
 pub mod inspect;
 pub mod jobs;

@@ -25,12 +25,8 @@ pub use writer::CheckpointWriter;
 /// names the file (or prefix) involved so the CLI can report it as is.
 #[derive(Debug, thiserror::Error)]
 pub enum CheckpointError {
-    #[error("{}: {source}", .path.display())]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] crate::error::FileError),
     #[error("{}: {msg}", .path.display())]
     Corrupt { path: PathBuf, msg: String },
     #[error("{}: {msg}", .path.display())]
@@ -47,10 +43,7 @@ pub enum CheckpointError {
 
 impl CheckpointError {
     pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
-        CheckpointError::Io {
-            path: path.to_path_buf(),
-            source,
-        }
+        CheckpointError::Io(crate::error::FileError { path: path.to_path_buf(), source })
     }
 
     pub(crate) fn corrupt(path: &Path, msg: impl Into<String>) -> Self {

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use clap::Args;
 
-use super::render::{fraction, human_bytes, print_json, table};
+use super::render::{container_table, fraction, human_bytes, print_json, table};
 use super::CliError;
 use tf_strip::codec::{self, loadable, EncodeOptions};
 
@@ -105,7 +105,7 @@ pub fn encode(args: EncodeArgs) -> Result<(), CliError> {
         print_json(&report);
         return Ok(());
     }
-    eprint!("{}", render_report(&report.tensors));
+    eprint!("{}", container_table(&report.tensors));
     eprintln!(
         "{} -> {} (graph skeleton {} -> {}; bound: mask entropy + raw nonzeros {}, + signs of -0.0 zeros {}); {:.3} s \
          (read {:.3} s, encode {:.3} s, write {:.3} s)\nwritten to {}",
@@ -132,30 +132,6 @@ fn note_text_input(input: &Path, from_text: bool) {
             input.display()
         );
     }
-}
-
-fn render_report(tensors: &[codec::TensorInfo]) -> String {
-    let rows: Vec<Vec<String>> = tensors
-        .iter()
-        .map(|t| {
-            vec![
-                t.name.clone(),
-                t.dtype.clone(),
-                t.elements.to_string(),
-                fraction(t.zeros, t.elements),
-                human_bytes(t.bytes),
-                human_bytes(t.stored),
-                human_bytes(t.bound as u64),
-                t.coding.clone(),
-            ]
-        })
-        .collect();
-    table(
-        &[
-            "tensor", "dtype", "elements", "zeros", "raw", "stored", "bound", "coding",
-        ],
-        &rows,
-    )
 }
 
 pub fn decode(args: DecodeArgs) -> Result<(), CliError> {

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 
-use super::render::{fraction, human_bytes, percent, print_json, shape, table};
+use super::render::{container_table, fraction, human_bytes, percent, print_json, shape, table};
 use super::CliError;
 use tf_strip::codec;
 use tf_strip::inspect::{PrunedLayer, TensorRow, Totals};
@@ -105,27 +105,11 @@ fn print_container(path: &Path, bytes: u64, tensors: &[codec::TensorInfo], json:
         print_json(&tensors);
         return;
     }
-    let rows: Vec<Vec<String>> = tensors
-        .iter()
-        .map(|t| {
-            vec![
-                t.name.clone(),
-                t.dtype.clone(),
-                t.elements.to_string(),
-                human_bytes(t.bytes),
-                human_bytes(t.stored),
-                t.coding.clone(),
-            ]
-        })
-        .collect();
     print!(
-        "tf-strip sparse container {} ({})\n\n",
+        "tf-strip sparse container {} ({})\n\n{}",
         path.display(),
-        human_bytes(bytes)
-    );
-    print!(
-        "{}",
-        table(&["tensor", "dtype", "elements", "decoded", "stored", "coding"], &rows)
+        human_bytes(bytes),
+        container_table(tensors)
     );
 }
 

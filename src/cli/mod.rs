@@ -48,12 +48,8 @@ pub enum CliError {
     Codec(#[from] tf_strip::codec::CodecError),
     #[error(transparent)]
     Job(#[from] tf_strip::jobs::JobError),
-    #[error("{}: {source}", .path.display())]
-    Io {
-        path: std::path::PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] tf_strip::error::FileError),
     #[error("{0}")]
     Usage(String),
 }

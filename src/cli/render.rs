@@ -58,3 +58,28 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
 pub fn print_json<T: serde::Serialize>(report: &T) {
     println!("{}", serde_json::to_string_pretty(report).unwrap_or_default());
 }
+
+/// The tensors of a sparse container: what each holds and takes.
+pub fn container_table(tensors: &[tf_strip::codec::TensorInfo]) -> String {
+    let rows: Vec<Vec<String>> = tensors
+        .iter()
+        .map(|t| {
+            vec![
+                t.name.clone(),
+                t.dtype.clone(),
+                t.elements.to_string(),
+                fraction(t.zeros, t.elements),
+                human_bytes(t.bytes),
+                human_bytes(t.stored),
+                human_bytes(t.bound as u64),
+                t.coding.clone(),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "tensor", "dtype", "elements", "zeros", "raw", "stored", "bound", "coding",
+        ],
+        &rows,
+    )
+}

@@ -10,6 +10,7 @@ use super::render::{fraction, human_bytes, percent, print_json, shape, table};
 use super::CliError;
 use tf_strip::graph::Format;
 use tf_strip::jobs::{strip_checkpoint, StripJob, StripSummary};
+use tf_strip::error::FileError;
 
 /// Above this much checkpoint data, a terminal shows progress.
 const BIG_CHECKPOINT: u64 = 64 << 20;
@@ -85,7 +86,7 @@ pub fn run(args: StripArgs) -> Result<(), CliError> {
         false => args.filename.as_str(),
     };
     let dir = if args.output_dir.is_empty() { Path::new(".") } else { Path::new(&args.output_dir) };
-    std::fs::create_dir_all(dir).map_err(|source| CliError::Io { path: dir.to_path_buf(), source })?;
+    std::fs::create_dir_all(dir).map_err(|source| CliError::Io(FileError { path: dir.to_path_buf(), source }))?;
     let job = StripJob {
         checkpoint,
         graph: args.input_graph.clone().or_else(|| args.input_meta_graph.clone()),

@@ -10,13 +10,11 @@ use super::decode::{Contents, DecodeOptions};
 use super::encode::{encode, EncodeOptions, EncodeReport};
 use super::{is_container, loadable, wire, CodecError};
 use crate::proto::tensorflow::GraphDef;
+use crate::error::FileError;
 
 /// The file's bytes, memory-mapped (no copy of a large `.pb`).
 fn map(path: &Path) -> Result<memmap2::Mmap, CodecError> {
-    let io = |source| CodecError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
+    let io = |source| CodecError::Io(FileError { path: path.to_path_buf(), source });
     let file = std::fs::File::open(path).map_err(io)?;
     // SAFETY: the map is read-only; like every reader of a file, we assume no
     // one truncates it while we read (the CRCs catch a change of contents).
@@ -24,17 +22,11 @@ fn map(path: &Path) -> Result<memmap2::Mmap, CodecError> {
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, CodecError> {
-    std::fs::read(path).map_err(|source| CodecError::Io {
-        path: path.to_path_buf(),
-        source,
-    })
+    std::fs::read(path).map_err(|source| CodecError::Io(FileError { path: path.to_path_buf(), source }))
 }
 
 fn write(path: &Path, bytes: &[u8]) -> Result<(), CodecError> {
-    crate::atomic::write_file(path, bytes).map_err(|source| CodecError::Io {
-        path: path.to_path_buf(),
-        source,
-    })
+    crate::atomic::write_file(path, bytes).map_err(|source| CodecError::Io(FileError { path: path.to_path_buf(), source }))
 }
 
 /// The binary GraphDef in `input`: the file itself (mapped, shared without
@@ -121,10 +113,7 @@ pub fn decode_file(input: &Path, output: &Path) -> Result<DecodeReport, CodecErr
     // Decoded straight into the memory map of the output's temporary file
     // (its pages read as zeros): no copy through a buffer. The pages are the
     // page cache's, so the rename needs no msync (atomic.rs: no fsync).
-    let io = |source| CodecError::Io {
-        path: output.to_path_buf(),
-        source,
-    };
+    let io = |source| CodecError::Io(FileError { path: output.to_path_buf(), source });
     let mut out = crate::atomic::AtomicFile::create(output).map_err(io)?;
     let file = out.file().map_err(io)?;
     file.set_len(len as u64).map_err(io)?;

@@ -169,27 +169,13 @@ fn rewrite(n: &NodeDef, opts: &LoadableOptions) -> Option<(Vec<NodeDef>, Rewritt
     if elements % 8 != 0 {
         g.push(constant("begin", i32_, &[1], i32s(&[0])));
         g.push(constant("size", i32_, &[1], i32s(&[elements as i32])));
-        g.push(
-            op("Slice")
-                .input(p("bool_flat"))
-                .input(p("begin"))
-                .input(p("size"))
-                .ty("T", bool_)
-                .ty("Index", i32_)
-                .build(&p("bool_trim")),
-        );
+        let slice = op("Slice").inputs([p("bool_flat"), p("begin"), p("size")]);
+        g.push(slice.ty("T", bool_).ty("Index", i32_).build(&p("bool_trim")));
         flags = p("bool_trim");
     }
     g.push(op("Where").input(flags).ty("T", bool_).build(&p("where")));
-    g.push(
-        op("ScatterNd")
-            .input(p("where"))
-            .input(p("values"))
-            .input(p("dense_shape"))
-            .ty("T", int)
-            .ty("Tindices", i64_)
-            .build(&p("scatter")),
-    );
+    let scatter = op("ScatterNd").inputs([p("where"), p("values"), p("dense_shape")]);
+    g.push(scatter.ty("T", int).ty("Tindices", i64_).build(&p("scatter")));
     let mut flat_value = p("scatter");
     if int != dtype {
         g.push(op("Bitcast").input(p("scatter")).ty("T", int).ty("type", dtype).build(&p("bitcast")));

@@ -73,12 +73,8 @@ pub enum Problem {
 pub enum CodecError {
     #[error("{}: {problem}", .path.display())]
     Container { path: PathBuf, problem: Problem },
-    #[error("{}: {source}", .path.display())]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] crate::error::FileError),
     #[error("{}: the decoded bytes are not a GraphDef: {msg}", .path.display())]
     NotGraph { path: PathBuf, msg: String },
     #[error("{}: not a binary GraphDef: {msg}", .path.display())]

@@ -12,6 +12,7 @@ use super::sink::StreamSink;
 use crate::atomic::AtomicFile;
 use crate::proto::tensorflow::{GraphDef, MetaGraphDef, SavedModel};
 use crate::textformat;
+use crate::error::FileError;
 
 /// Protobuf refuses to parse messages of 2 GiB or more.
 pub const PROTOBUF_LIMIT: u64 = (1 << 31) - 1;
@@ -33,10 +34,7 @@ impl Format {
 }
 
 pub fn read_message<M: Message + ReflectMessage + Default>(path: &Path) -> Result<M> {
-    let bytes = std::fs::read(path).map_err(|source| GraphError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let bytes = std::fs::read(path).map_err(|source| GraphError::Io(FileError { path: path.to_path_buf(), source }))?;
     decode_message(path, bytes::Bytes::from(bytes))
 }
 
@@ -70,10 +68,7 @@ pub fn write_message_to<M: Message + ReflectMessage + Default>(
     message: &M,
     format: Format,
 ) -> Result<u64> {
-    let io_error = |source| GraphError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
+    let io_error = |source| GraphError::Io(FileError { path: path.to_path_buf(), source });
     match format {
         Format::Text => {
             let text = textformat::print(message).map_err(|msg| GraphError::Parse {
@@ -105,10 +100,7 @@ pub fn write_message_to<M: Message + ReflectMessage + Default>(
 
 /// Writes `message` to `path` atomically.
 pub fn write_message<M: Message + ReflectMessage + Default>(path: &Path, message: &M, format: Format) -> Result<()> {
-    let io_error = |source| GraphError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
+    let io_error = |source| GraphError::Io(FileError { path: path.to_path_buf(), source });
     let mut file = AtomicFile::create(path).map_err(io_error)?;
     write_message_to(&mut file, path, message, format)?;
     file.commit().map_err(io_error)

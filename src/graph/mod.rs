@@ -23,12 +23,8 @@ use crate::proto::tensorflow::{AttrValue, FunctionDef, GraphDef, NodeDef};
 
 #[derive(Debug, thiserror::Error)]
 pub enum GraphError {
-    #[error("{}: {source}", .path.display())]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] crate::error::FileError),
     #[error("{}: {msg}", .path.display())]
     Parse { path: PathBuf, msg: String },
     #[error("{}: {msg}", .path.display())]
@@ -62,7 +58,7 @@ impl GraphError {
     /// The error about a graph read from `path`, naming the file.
     pub fn in_file(self, path: &std::path::Path) -> Self {
         match self {
-            e @ (GraphError::Io { .. } | GraphError::Parse { .. } | GraphError::TooLarge { .. } | GraphError::Invalid { .. }) => e,
+            e @ (GraphError::Io(_) | GraphError::Parse { .. } | GraphError::TooLarge { .. } | GraphError::Invalid { .. }) => e,
             e => GraphError::Invalid { path: path.to_path_buf(), source: Box::new(e) },
         }
     }

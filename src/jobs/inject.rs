@@ -7,6 +7,7 @@ use super::JobError;
 use crate::graph::Format;
 use crate::model::{Model, ModelKind};
 use crate::transform::{inject, InjectOptions, InjectReport};
+use crate::error::FileError;
 
 /// Injects pruning into the training graph in `input` (a `.meta`
 /// MetaGraphDef or a GraphDef) and writes it to `output`, in the format its
@@ -26,8 +27,8 @@ pub fn inject_file(input: &Path, output: &Path, options: &InjectOptions) -> Resu
     if !report.weights.is_empty() || Format::from_path(&path) != format {
         model.write(output, format)?;
     } else {
-        let bytes = std::fs::read(&path).map_err(|source| JobError::Io { path: path.clone(), source })?;
-        crate::atomic::write_file(output, &bytes).map_err(|source| JobError::Io { path: output.to_path_buf(), source })?;
+        let bytes = std::fs::read(&path).map_err(|source| JobError::Io(FileError { path: path.clone(), source }))?;
+        crate::atomic::write_file(output, &bytes).map_err(|source| JobError::Io(FileError { path: output.to_path_buf(), source }))?;
     }
     Ok(report)
 }

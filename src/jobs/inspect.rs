@@ -8,6 +8,7 @@ use crate::checkpoint::{self, Checkpoint};
 use crate::codec::{self, CodecError, EncodeOptions, Estimate, TensorInfo};
 use crate::model::Model;
 use crate::inspect::{inspect_checkpoint, inspect_graph, CheckpointReport, GraphReport};
+use crate::error::FileError;
 
 pub enum Inspection {
     /// A sparse container: its size and the tensors it holds.
@@ -19,7 +20,7 @@ pub enum Inspection {
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, JobError> {
-    std::fs::read(path).map_err(|source| JobError::Io { path: path.to_path_buf(), source })
+    std::fs::read(path).map_err(|source| JobError::Io(FileError { path: path.to_path_buf(), source }))
 }
 
 /// Whether `path` is a file starting with the container magic.

@@ -33,12 +33,8 @@ pub enum JobError {
         #[source]
         source: crate::transform::InjectError,
     },
-    #[error("{}: {source}", .path.display())]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] crate::error::FileError),
     /// The job as asked cannot be done (a missing `.meta`, an output that
     /// would overwrite an input); the message says what to change.
     #[error("{0}")]

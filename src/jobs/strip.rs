@@ -10,6 +10,7 @@ use crate::checkpoint::{self, Checkpoint};
 use crate::graph::{node_name, write_message_to, Format};
 use crate::model::Model;
 use crate::transform::{strip, StripOptions, StripReport, VariableSource};
+use crate::error::FileError;
 
 #[derive(Debug, Clone)]
 pub struct StripJob {
@@ -76,7 +77,7 @@ pub fn strip_checkpoint(job: &StripJob, progress: &dyn Progress) -> Result<Strip
     inputs.push(checkpoint::index_path(&prefix));
     inputs.push(model_path.clone());
     check_not_an_input(&job.output, &inputs)?;
-    let io = |source| JobError::Io { path: job.output.clone(), source };
+    let io = |source| JobError::Io(FileError { path: job.output.clone(), source });
     let mut out = AtomicFile::create(&job.output).map_err(io)?;
 
     let bytes_in: u64 = inputs.iter().filter_map(|p| std::fs::metadata(p).ok()).map(|m| m.len()).sum();
