@@ -600,7 +600,13 @@ fn exercise(meta: &MetaGraphDef, checkpoint: &Checkpoint, case: Option<&Case>) {
     }
 }
 
-fuzz_target!(|data: &[u8]| {
+fuzz_target!(
+    init: {
+        // The tensors are tiny: worker threads would only contend for the
+        // shared cores, and one thread keeps every run deterministic.
+        rayon::ThreadPoolBuilder::new().num_threads(1).build_global().unwrap();
+    },
+    |data: &[u8]| {
     if let Some(raw) = data.strip_prefix(b"P") {
         let meta = match MetaGraphDef::decode(raw) {
             Ok(meta) if meta.graph_def.is_some() => meta,
