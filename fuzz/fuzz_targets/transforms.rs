@@ -152,6 +152,8 @@ impl Dtype {
 enum Dimension {
     Small(u8),
     Unknown,
+    /// Powers of two, so that a few dimensions multiply past any memory (or 64 bits).
+    Power(u8),
     Any(i64),
 }
 
@@ -163,6 +165,7 @@ fn shape(dims: &[Dimension], unknown_rank: bool) -> TensorShapeProto {
                 size: match d {
                     Dimension::Small(n) => i64::from(n % 6),
                     Dimension::Unknown => -1,
+                    Dimension::Power(n) => 1 << (n % 63),
                     Dimension::Any(n) => *n,
                 },
                 name: String::new(),
