@@ -51,6 +51,12 @@ pub fn from_proto(proto: &TensorProto) -> Result<Tensor, TensorError> {
 }
 
 fn broadcast<T: Clone>(values: &[T], n: u64, zero: T) -> Result<Vec<T>, TensorError> {
+    // A few bytes of typed values can claim terabytes: a broadcast past what
+    // a GraphDef could hold once written out is refused before it is allocated.
+    let bytes = n.saturating_mul(std::mem::size_of::<T>() as u64);
+    if bytes > crate::graph::PROTOBUF_LIMIT {
+        return Err(TensorError::TooLarge(n));
+    }
     let count = usize::try_from(n).map_err(|_| TensorError::TooLarge(n))?;
     if values.len() > count {
         return Err(TensorError::TooManyValues { values: values.len(), elements: n });
@@ -158,6 +164,19 @@ fn set_typed_values(p: &mut TensorProto, dtype: DataType, b: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn broadcasts_larger_than_a_graph_can_hold_are_refused_unallocated() {
+        let p = TensorProto {
+            dtype: DataType::DtFloat as i32,
+            tensor_shape: Some(TensorShapeProto::from_dims(&[1 << 20, 1 << 20])),
+            float_val: vec![1.0],
+            ..Default::default()
+        };
+        assert!(matches!(from_proto(&p), Err(TensorError::TooLarge(n)) if n == 1 << 40));
+        let strings = TensorProto { dtype: DataType::DtString as i32, float_val: Vec::new(), ..p };
+        assert!(matches!(from_proto(&strings), Err(TensorError::TooLarge(_))));
+    }
 
     #[test]
     fn typed_values_repeat_the_last() {

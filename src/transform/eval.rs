@@ -194,6 +194,8 @@ fn pod(t: &Tensor) -> Result<&Bytes, String> {
     }
 }
 
+const OVERFLOW: &str = "the concatenated shape has more elements than 64 bits count";
+
 /// Concatenation along `axis` of row-major POD tensors.
 pub fn concat(parts: &[Tensor], axis: i64) -> Result<Tensor, String> {
     let first = parts.first().ok_or("nothing to concatenate")?;
@@ -211,11 +213,17 @@ pub fn concat(parts: &[Tensor], axis: i64) -> Result<Tensor, String> {
         if p.dtype != first.dtype || s.len() != shape.len() {
             return Err("concatenated parts differ in dtype or rank".into());
         }
-        shape[axis] += s[axis];
+        // Parts without elements can claim any dimensions at all.
+        shape[axis] = shape[axis].checked_add(s[axis]).ok_or(OVERFLOW)?;
         s[axis] = shape[axis];
         if s != shape {
             return Err("concatenated parts differ in shape".into());
         }
+    }
+    // Without a zero dimension the products below are bounded by the parts'
+    // bytes; beside a zero, a huge dimension could overflow them.
+    if shape.contains(&0) {
+        return Ok(Tensor { dtype: first.dtype, shape, data: TensorData::Pod(Bytes::new()) });
     }
     let outer: u64 = shape[..axis].iter().product();
     let inner: u64 = shape[axis + 1..].iter().product::<u64>() * elem as u64;
@@ -261,5 +269,16 @@ pub(super) mod tests {
         let b = f32_tensor(&[1, 2], &[3.0, 4.0]);
         assert_eq!(concat(&[a.clone(), b.clone()], 0).unwrap(), f32_tensor(&[2, 2], &[1.0, 2.0, 3.0, 4.0]));
         assert_eq!(concat(&[a, b], -1).unwrap(), f32_tensor(&[1, 4], &[1.0, 2.0, 3.0, 4.0]));
+    }
+
+    #[test]
+    fn concat_of_empty_parts_with_huge_dimensions_is_no_overflow() {
+        let huge = i64::MAX as u64;
+        let empty = f32_tensor(&[0, huge], &[]);
+        let err = concat(&[empty.clone(), empty.clone(), empty], 1).unwrap_err();
+        assert!(err.contains("64 bits"), "{err}");
+        // No count overflows, but the outer dimension times the rows does: the zero comes last.
+        let wide = f32_tensor(&[4, huge / 2, 0], &[]);
+        assert_eq!(concat(&[wide.clone(), wide], 1).unwrap(), f32_tensor(&[4, huge / 2 * 2, 0], &[]));
     }
 }
