@@ -20,7 +20,8 @@ use libfuzzer_sys::fuzz_target;
 use prost::Message;
 use tf_strip::checkpoint::{Checkpoint, CheckpointWriter, Slice, Tensor, TensorData};
 use tf_strip::codec::loadable::{self, LoadableOptions};
-use tf_strip::graph::{collection_nodes, variable_defs, Graph, ModelFile};
+use tf_strip::graph::{collection_nodes, variable_defs, Graph};
+use tf_strip::model::{Model, ModelKind};
 use tf_strip::proto::tensorflow::attr_value::{ListValue, Value};
 use tf_strip::proto::tensorflow::collection_def::{BytesList, Kind, NodeList};
 use tf_strip::proto::tensorflow::tensor_shape_proto::Dim;
@@ -547,8 +548,19 @@ fn exercise(meta: &MetaGraphDef, checkpoint: &Checkpoint, case: Option<&Case>) {
     let def = meta.graph_def.clone().unwrap_or_default();
     let names: Vec<String> = def.node.iter().map(|n| n.name.clone()).collect();
 
-    let _ = tf_strip::inspect::inspect_graph(Path::new("fuzz.meta"), &ModelFile::Meta(meta.clone()));
-    let _ = tf_strip::inspect::inspect_checkpoint(checkpoint, Some(&def));
+    // What Model::load makes of the file, when it accepts it.
+    let model = |with_meta: bool| {
+        Graph::new(def.clone()).ok().map(|graph| Model {
+            path: "fuzz.meta".into(),
+            kind: if with_meta { ModelKind::MetaGraphDef } else { ModelKind::GraphDef },
+            graph,
+            meta: with_meta.then(|| MetaGraphDef { graph_def: None, ..meta.clone() }),
+        })
+    };
+    if let Some(m) = model(true) {
+        let _ = tf_strip::inspect::inspect_graph(&m);
+        let _ = tf_strip::inspect::inspect_checkpoint(checkpoint, Some(&m));
+    }
 
     let mut outputs: Vec<String> = case.map_or(Vec::new(), |c| c.outputs.iter().map(|o| o.render(&names)).collect());
     if outputs.is_empty() {
@@ -595,10 +607,11 @@ fn exercise(meta: &MetaGraphDef, checkpoint: &Checkpoint, case: Option<&Case>) {
         });
     }
     for (i, opts) in injections.iter().enumerate() {
-        let mut injected = meta.clone();
-        let require_saver = case.is_some_and(|c| c.require_saver) && i > 0;
-        if transform::inject(&mut injected, opts, require_saver).is_ok() {
-            Graph::new(injected.graph_def.unwrap_or_default()).expect("inject's output is a valid graph");
+        // A MetaGraphDef must come with a saver; a bare GraphDef has none.
+        let with_meta = case.is_some_and(|c| c.require_saver) && i > 0;
+        let Some(mut injected) = model(with_meta) else { break };
+        if transform::inject(&mut injected, opts).is_ok() {
+            Graph::new(injected.graph.into_def()).expect("inject's output is a valid graph");
         }
     }
 }
