@@ -2,11 +2,10 @@
 //! only on pruning steps, and the chaining of a train op into it.
 
 use super::builder::{Ops};
-use crate::graph::{NodeBuilder};
-use super::select::{var_dtype, VarKind};
+use crate::graph::{Attrs, Graph, InputRef, NodeBuilder};
+use super::select::VarKind;
 use super::variables::{self, Spec, Variable};
 use super::InjectError;
-use crate::graph::{Graph, InputRef};
 use crate::proto::tensorflow::DataType;
 
 pub struct GlobalStep {
@@ -31,7 +30,7 @@ pub fn find_global_step(graph: &Graph, listed: &[String]) -> Option<GlobalStep> 
                 "VarHandleOp" => VarKind::Resource,
                 _ => return None,
             };
-            let dtype = var_dtype(node)?;
+            let dtype = node.dtype_attr("dtype").ok()??;
             matches!(dtype, DataType::DtInt32 | DataType::DtInt64).then(|| GlobalStep {
                 name: name.to_string(),
                 kind,

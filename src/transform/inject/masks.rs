@@ -5,11 +5,10 @@
 use std::collections::{HashMap, HashSet};
 
 use super::builder::{join, Ops};
-use crate::graph::{NodeBuilder};
+use crate::graph::{Graph, InputRef, NodeBuilder};
 use super::select::{Consumers, VarKind, Weight};
 use super::variables::{self, Slice, Spec, Variable};
 use super::InjectError;
-use crate::graph::{Graph, InputRef};
 use crate::proto::tensorflow::DataType;
 
 pub struct Masked {

@@ -6,14 +6,13 @@
 use regex::Regex;
 
 use super::builder::{Ops};
-use crate::graph::{InputRef, NodeBuilder};
+use crate::graph::{Graph, InputRef, NodeBuilder};
 use super::control::{self, GlobalStep};
 use super::hparams::lookup;
 use super::masks::Masked;
 use super::select::VarKind;
 use super::variables::{self, Spec, Variable};
 use super::{schedule, update, InjectError, InjectOptions};
-use crate::graph::Graph;
 use crate::proto::tensorflow::DataType;
 
 pub struct Pruning {

@@ -8,15 +8,13 @@ use std::collections::HashSet;
 use bytes::Bytes;
 
 use super::builder::{Ops};
-use crate::graph::{InputRef, NodeBuilder};
+use crate::graph::{const_node, node_name, Graph, InputRef, NodeBuilder};
 use super::select::VarKind;
 use super::variables::{self, Variable};
 use super::InjectError;
-use crate::graph::{node_name, Graph};
 use crate::proto::tensorflow::attr_value::Value;
 use crate::proto::tensorflow::{AttrValue, DataType, SaverDef};
 use crate::tensor::{self, Tensor, TensorData};
-use crate::graph::const_node;
 
 const V2: i32 = 2;
 

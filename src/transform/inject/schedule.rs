@@ -2,7 +2,7 @@
 //! cast to int32 (contrib's `_setup_sparsity` and `maybe_update_masks`).
 
 use super::builder::{Ops};
-use crate::graph::{NodeBuilder};
+use crate::graph::NodeBuilder;
 use super::hparams::PruningHparams;
 use super::InjectError;
 use crate::proto::tensorflow::DataType;

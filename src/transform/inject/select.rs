@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use regex::Regex;
 
 use super::InjectError;
-use crate::graph::{input_refs, node_name, Graph};
+use crate::graph::{input_refs, node_name, Attrs, Graph, GraphError};
 use crate::pruning;
 use crate::proto::tensorflow::attr_value::Value;
 use crate::proto::tensorflow::{DataType, NodeDef};
@@ -83,23 +83,8 @@ pub struct Filters<'a> {
     pub masks: HashSet<String>,
 }
 
-fn attr<'n>(node: &'n NodeDef, key: &str) -> Option<&'n Value> {
-    node.attr.get(key)?.value.as_ref()
-}
-
-fn attr_bool(node: &NodeDef, key: &str) -> bool {
-    matches!(attr(node, key), Some(Value::B(true)))
-}
-
-pub(super) fn var_dtype(node: &NodeDef) -> Option<DataType> {
-    match attr(node, "dtype")? {
-        Value::Type(t) => DataType::try_from(*t).ok(),
-        _ => None,
-    }
-}
-
 fn var_shape(node: &NodeDef) -> Result<Vec<u64>, InjectError> {
-    match attr(node, "shape") {
+    match node.attr_value("shape") {
         Some(Value::Shape(s)) if s.is_fully_defined() => {
             s.dims().ok_or_else(|| unknown_shape(node))
         }
@@ -127,8 +112,8 @@ fn variable_of<'g>(graph: &'g Graph, read: &NodeDef) -> Option<(&'g NodeDef, Var
 
 /// Which operands of a prunable op may be weights, and where each one's
 /// output features are.
-fn weight_operands(node: &NodeDef) -> Vec<(usize, OutAxis)> {
-    match node.op.as_str() {
+fn weight_operands(node: &NodeDef) -> Result<Vec<(usize, OutAxis)>, GraphError> {
+    Ok(match node.op.as_str() {
         "Conv2D" => vec![(1, OutAxis::Last)],
         "DepthwiseConv2dNative" => vec![(1, OutAxis::LastTwo)],
         "MatMul" | "BatchMatMul" | "BatchMatMulV2" | "BatchMatMulV3" => {
@@ -137,12 +122,12 @@ fn weight_operands(node: &NodeDef) -> Vec<(usize, OutAxis)> {
             } else {
                 ("adj_x", "adj_y")
             };
-            let a = if attr_bool(node, ta) {
+            let a = if node.bool_attr(ta)?.unwrap_or(false) {
                 OutAxis::Last
             } else {
                 OutAxis::First
             };
-            let b = if attr_bool(node, tb) {
+            let b = if node.bool_attr(tb)?.unwrap_or(false) {
                 OutAxis::First
             } else {
                 OutAxis::Last
@@ -150,7 +135,7 @@ fn weight_operands(node: &NodeDef) -> Vec<(usize, OutAxis)> {
             vec![(0, a), (1, b)]
         }
         _ => Vec::new(),
-    }
+    })
 }
 
 pub fn select(
@@ -167,7 +152,7 @@ pub fn select(
         .filter_map(|l| Some((l.masked_weight?, l.weight)))
         .collect();
     for node in graph.nodes() {
-        for (i, out_axis) in weight_operands(node) {
+        for (i, out_axis) in weight_operands(node)? {
             let Some(input) = node.input.get(i) else {
                 continue;
             };
@@ -296,7 +281,7 @@ fn resolve(
         return Ok(Some(Weight {
             name: var.name.clone(),
             kind,
-            dtype: var_dtype(var).unwrap_or(DataType::DtFloat),
+            dtype: var.dtype_attr("dtype")?.unwrap_or(DataType::DtFloat),
             parts: vec![Part {
                 var: var.name.clone(),
                 offset: vec![0; shape.len()],
@@ -371,7 +356,7 @@ fn resolve(
     Ok(Some(Weight {
         name: producer.name.clone(),
         kind,
-        dtype: var_dtype(var).unwrap_or(DataType::DtFloat),
+        dtype: var.dtype_attr("dtype")?.unwrap_or(DataType::DtFloat),
         shape,
         device: var.device.clone(),
         parts,
@@ -395,10 +380,7 @@ fn resource_reads(graph: &Graph, consumers: &Consumers, handle: &str) -> Vec<Str
 
 fn const_int(graph: &Graph, input: &str) -> Option<i64> {
     let node = graph.node(node_name(input))?;
-    let Some(Value::Tensor(t)) = attr(node, "value") else {
-        return None;
-    };
-    let t = tensor::from_proto(t).ok()?;
+    let t = tensor::from_proto(node.tensor_value().ok()?).ok()?;
     let TensorData::Pod(b) = &t.data else {
         return None;
     };

@@ -4,10 +4,9 @@
 use bytes::Bytes;
 
 use super::builder::{Ops};
-use crate::graph::{NodeBuilder};
+use crate::graph::{Graph, NodeBuilder};
 use super::masks::Masked;
 use super::InjectError;
-use crate::graph::Graph;
 use crate::proto::tensorflow::DataType;
 use crate::tensor::{Tensor, TensorData};
 

@@ -4,7 +4,7 @@
 //! the threshold smoothed by `threshold_decay`.
 
 use super::builder::{Ops};
-use crate::graph::{NodeBuilder};
+use crate::graph::NodeBuilder;
 use super::hparams::HparamsError;
 use super::select::OutAxis;
 use super::InjectError;

@@ -5,7 +5,7 @@
 use prost::Message;
 
 use super::builder::{Ops};
-use crate::graph::{NodeBuilder};
+use crate::graph::NodeBuilder;
 use super::select::VarKind;
 use super::InjectError;
 use crate::proto::tensorflow::{DataType, SaveSliceInfoDef, VariableDef};
