@@ -27,7 +27,8 @@
 //!
 //! Every walk is iterative, with a visited set.
 
-use std::collections::HashSet;
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
 
 use crate::graph::{node_name, Graph};
 use crate::proto::tensorflow::{DataType, NodeDef};
@@ -61,6 +62,7 @@ fn stored(node: &NodeDef) -> bool {
 }
 
 /// Where the chain of reads ending in `input` starts.
+#[derive(Clone, Copy)]
 enum Start<'g> {
     /// A variable or constant.
     Stored(&'g str),
@@ -68,44 +70,88 @@ enum Start<'g> {
     Concat { read: &'g str, concat: &'g NodeDef },
 }
 
-/// Follows reads back from `input`; `None` when the chain starts at
-/// something computed (or loops, in a hostile graph).
-fn start<'g>(graph: &'g Graph, input: &'g str) -> Option<Start<'g>> {
-    let mut name = node_name(input);
-    let mut seen = HashSet::new();
-    while seen.insert(name) {
-        let node = graph.node(name)?;
-        if stored(node) {
-            return Some(Start::Stored(name));
-        }
-        if !READS.contains(&node.op.as_str()) {
-            return None;
-        }
-        let next = graph.node(node_name(node.input.first()?))?;
-        if next.op == "ConcatV2" {
-            return Some(Start::Concat { read: name, concat: next });
-        }
-        name = &next.name;
-    }
-    None
+/// Walks chains of reads, remembering where each node's starts, so that
+/// recognising a graph takes time linear in its size whatever its chains.
+struct Walker<'g> {
+    graph: &'g Graph,
+    starts: RefCell<HashMap<&'g str, Option<Start<'g>>>>,
 }
 
-/// The source of `input`: a stored tensor, or the read of a partitioned
-/// variable's parts, each of them stored (through their own reads).
-fn source<'g>(graph: &'g Graph, input: &'g str) -> Option<Source<'g>> {
-    match start(graph, input)? {
-        Start::Stored(name) => Some(Source { name, parts: Vec::new() }),
-        Start::Concat { read, concat } => {
-            let (_, parts) = concat.input.split_last()?;
-            let parts = parts
-                .iter()
-                .map(|p| match start(graph, p)? {
-                    Start::Stored(part) => Some(part),
-                    Start::Concat { .. } => None,
-                })
-                .collect::<Option<Vec<&str>>>()?;
-            Some(Source { name: read, parts })
+impl<'g> Walker<'g> {
+    fn new(graph: &'g Graph) -> Self {
+        Walker { graph, starts: RefCell::new(HashMap::new()) }
+    }
+
+    /// Follows reads back from `input`; `None` when the chain starts at
+    /// something computed (or loops, in a hostile graph).
+    fn start(&self, input: &'g str) -> Option<Start<'g>> {
+        let mut name = node_name(input);
+        let mut path: Vec<&'g str> = Vec::new();
+        let mut on_path = HashSet::new();
+        let found = loop {
+            if let Some(known) = self.starts.borrow().get(name) {
+                break *known;
+            }
+            if !on_path.insert(name) {
+                break None;
+            }
+            path.push(name);
+            let Some(node) = self.graph.node(name) else { break None };
+            if stored(node) {
+                break Some(Start::Stored(name));
+            }
+            if !READS.contains(&node.op.as_str()) {
+                break None;
+            }
+            let Some(next) = node.input.first().and_then(|i| self.graph.node(node_name(i))) else { break None };
+            if next.op == "ConcatV2" {
+                break Some(Start::Concat { read: name, concat: next });
+            }
+            name = &next.name;
+        };
+        let mut starts = self.starts.borrow_mut();
+        for n in path {
+            starts.insert(n, found);
         }
+        found
+    }
+
+    /// The source of `input`: a stored tensor, or the read of a partitioned
+    /// variable's parts, each of them stored (through their own reads).
+    fn source(&self, input: &'g str) -> Option<Source<'g>> {
+        match self.start(input)? {
+            Start::Stored(name) => Some(Source { name, parts: Vec::new() }),
+            Start::Concat { read, concat } => {
+                let (_, parts) = concat.input.split_last()?;
+                let parts = parts
+                    .iter()
+                    .map(|p| match self.start(p)? {
+                        Start::Stored(part) => Some(part),
+                        Start::Concat { .. } => None,
+                    })
+                    .collect::<Option<Vec<&str>>>()?;
+                Some(Source { name: read, parts })
+            }
+        }
+    }
+
+    fn masked_weights(&self, masks: &HashSet<String>) -> Vec<&'g NodeDef> {
+        let graph = self.graph;
+        // Reads named after the masked weight they feed (a resource variable's
+        // `masked_weight/ReadVariableOp`, the Enters into a loop) are plumbing.
+        let plumbing = |n: &'g NodeDef| {
+            matches!(n.op.as_str(), "Enter" | "RefEnter")
+                || (READS.contains(&n.op.as_str()) && matches!(self.start(&n.name), Some(Start::Stored(_))))
+        };
+        let by_structure = |n: &'g NodeDef| {
+            n.op == "Mul" && data_inputs(n).any(|i| self.source(i).is_some_and(|s| is_mask(&s, masks)))
+        };
+        graph
+            .nodes()
+            .iter()
+            .filter(|n| n.op != "Const")
+            .filter(|n| (n.name.contains("masked_weight") && !plumbing(n)) || by_structure(n))
+            .collect()
     }
 }
 
@@ -124,31 +170,19 @@ fn data_inputs(node: &NodeDef) -> impl Iterator<Item = &String> {
 /// The masked weights of `graph`, in graph order: what `strip` folds.
 /// `masks` is the `masks` collection, when the graph came with one.
 pub fn masked_weights<'g>(graph: &'g Graph, masks: &HashSet<String>) -> Vec<&'g NodeDef> {
-    // Reads named after the masked weight they feed (a resource variable's
-    // `masked_weight/ReadVariableOp`, the Enters into a loop) are plumbing.
-    let plumbing = |n: &'g NodeDef| {
-        matches!(n.op.as_str(), "Enter" | "RefEnter")
-            || (READS.contains(&n.op.as_str()) && matches!(start(graph, &n.name), Some(Start::Stored(_))))
-    };
-    graph
-        .nodes()
-        .iter()
-        .filter(|n| n.op != "Const" && !plumbing(n))
-        .filter(|n| {
-            n.name.contains("masked_weight")
-                || (n.op == "Mul" && data_inputs(n).any(|i| source(graph, i).is_some_and(|s| is_mask(&s, masks))))
-        })
-        .collect()
+    Walker::new(graph).masked_weights(masks)
 }
 
 /// The pruned layers of `graph`, in graph order.
 pub fn layers(graph: &Graph, masks: &HashSet<String>) -> Vec<Layer> {
-    masked_weights(graph, masks)
+    let walker = Walker::new(graph);
+    walker
+        .masked_weights(masks)
         .into_iter()
         .filter(|n| n.op == "Mul")
         .filter_map(|n| {
             let [a, b] = data_inputs(n).collect::<Vec<_>>()[..] else { return None };
-            let (a, b) = (source(graph, a)?, source(graph, b)?);
+            let (a, b) = (walker.source(a)?, walker.source(b)?);
             // contrib multiplies mask first; a Mul found by its name alone is read so too.
             let (mask, weight) = match (is_mask(&a, masks), is_mask(&b, masks)) {
                 (false, true) => (b, a),
@@ -319,6 +353,6 @@ mod tests {
         let mut g = Graph::default();
         g.add(node("a", "Enter", &["b"])).unwrap();
         g.add(node("b", "Enter", &["a"])).unwrap();
-        assert!(source(&g, "a").is_none());
+        assert!(Walker::new(&g).source("a").is_none());
     }
 }
