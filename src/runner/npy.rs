@@ -31,8 +31,10 @@ fn parse_npy(bytes: &[u8]) -> Result<Tensor, String> {
     }
     .ok_or("truncated or unknown .npy header")?;
     let header = std::str::from_utf8(header).map_err(|_| "the .npy header is not text")?;
-    let descr = field(header, "descr").ok_or("the .npy header has no descr")?;
-    let descr = descr.trim_matches(|c| c == '\'' || c == '"');
+    let descr = field(header, "descr")
+        .and_then(|v| v.strip_prefix('\''))
+        .and_then(|v| v.split('\'').next())
+        .ok_or("the .npy header has no descr string")?;
     if field(header, "fortran_order").is_some_and(|v| v.starts_with("True")) {
         return Err("Fortran-order arrays are not supported; save np.ascontiguousarray(a)".into());
     }
