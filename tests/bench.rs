@@ -116,7 +116,9 @@ fn the_tf_loadable_form_of_the_dense_90_percent_model_loads_faster() {
 #[test]
 fn latencies_agree_with_pythons_session_run_within_15_percent() {
     let (dense, _) = dense_and_loadable();
-    let runs = ["--runs", "60", "--loads", "1"];
+    // One thread each: with TensorFlow's default of one per core, the two
+    // cores of a shared machine make the spread of either side wider than 15%.
+    let runs = ["--runs", "100", "--loads", "1", "--threads", "1"];
     let (mut ours, mut theirs) = (Vec::new(), Vec::new());
     // Side by side, alternating, so that what else loads the machine reaches
     // both; each pair's ratio compares neighbours in time.
