@@ -16,7 +16,6 @@ pub use feeds::{make_feeds, read_given, Given, InputOptions};
 pub use signature::{placeholders, resolve_shapes, InputSpec};
 
 use crate::checkpoint::{meta_path, resolve_prefix, CheckpointError};
-use crate::codec::CodecError;
 use crate::graph::{read_message, Format, Graph, GraphError, ModelFile};
 use crate::proto::tensorflow::{tensor_info, DataType, GraphDef, MetaGraphDef};
 use crate::runtime::{Model, RuntimeError, SessionConfig};
@@ -27,8 +26,6 @@ pub enum RunnerError {
     Graph(#[from] GraphError),
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
-    #[error(transparent)]
-    Codec(#[from] CodecError),
     #[error("{}: {source}", .path.display())]
     Runtime {
         path: PathBuf,
