@@ -15,6 +15,10 @@
 pub mod proto;
 pub mod runtime;
 
+pub mod bench;
+pub mod runner;
+pub mod verify;
+
 pub mod atomic;
 pub mod checkpoint;
 pub mod codec;

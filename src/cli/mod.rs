@@ -1,12 +1,14 @@
 //! The command line. Without a subcommand, tf-strip takes the flags of
 //! TensorFlow's `strip_pruning_vars` and does its job.
 
+mod bench;
 mod encode;
 mod inject;
 mod inspect;
 mod progress;
 mod render;
 mod strip;
+mod verify;
 
 use clap::{Parser, Subcommand};
 
@@ -39,6 +41,11 @@ enum Command {
     Decode(encode::DecodeArgs),
     /// Add contrib.model_pruning's gradual magnitude pruning to a TF1 training graph.
     Inject(inject::InjectArgs),
+    /// Run models in the real TensorFlow on the same inputs and compare every
+    /// output with the first model's (exit 1 if any differs).
+    Verify(verify::VerifyArgs),
+    /// Time models in the real TensorFlow: load, first run, latency, throughput.
+    Bench(bench::BenchArgs),
 }
 
 /// Everything that stops a command, reported once by `main`.
@@ -50,8 +57,24 @@ pub enum CliError {
     Job(#[from] tf_strip::jobs::JobError),
     #[error(transparent)]
     Io(#[from] tf_strip::error::FileError),
+    #[error(transparent)]
+    Runner(#[from] tf_strip::runner::RunnerError),
     #[error("{0}")]
     Usage(String),
+    /// The command ran and its answer is no (`verify` found differences).
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl CliError {
+    /// 2 for a usage error of `verify` and `bench`, as clap's own; 1 otherwise
+    /// (the other commands' exit status is kept as scripts know it).
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            CliError::Runner(e) if e.is_usage() => 2,
+            _ => 1,
+        }
+    }
 }
 
 pub fn run(cli: Cli) -> Result<(), CliError> {
@@ -61,6 +84,8 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Some(Command::Inject(args)) => inject::run(args),
         Some(Command::Encode(args)) => encode::encode(args),
         Some(Command::Decode(args)) => encode::decode(args),
+        Some(Command::Verify(args)) => verify::run(args),
+        Some(Command::Bench(args)) => bench::run(args),
         None => strip::run(cli.strip),
     }
 }

@@ -1,7 +1,10 @@
-//! The real TensorFlow runtime, loaded at run time from the libtensorflow
-//! that `TENSORFLOW_DIR` names, so that tf-strip builds and rewrites without
-//! it and only verification, benchmarks and tests need it.
+//! The real TensorFlow runtime, loaded at run time (from `TENSORFLOW_DIR`, or
+//! a pip-installed TensorFlow: `find.rs`), so that tf-strip builds and
+//! rewrites without it and only verification, benchmarks and tests need it.
 
+mod find;
+
+use std::path::Path;
 use std::sync::OnceLock;
 
 use bytes::Bytes;
@@ -13,10 +16,7 @@ use crate::tensor::{Tensor, TensorData};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
-    #[error(
-        "cannot load TensorFlow: {0}; set TENSORFLOW_DIR to a folder holding libtensorflow.so \
-         (scripts/test sets one up from the pinned tensorflow-cpu wheel)"
-    )]
+    #[error("cannot load TensorFlow: {0}")]
     Load(String),
     #[error("TensorFlow: {0}")]
     Tf(String),
@@ -40,16 +40,56 @@ impl From<tf::Status> for RuntimeError {
 
 pub type Result<T, E = RuntimeError> = std::result::Result<T, E>;
 
-/// Loads libtensorflow once per process.
+/// Loads libtensorflow once per process, with `python3` on the PATH as the
+/// fallback when `TENSORFLOW_DIR` is not set.
 pub fn load() -> Result<()> {
-    static LOADED: OnceLock<std::result::Result<(), String>> = OnceLock::new();
-    LOADED
-        .get_or_init(tf::library::load)
-        .clone()
-        .map_err(RuntimeError::Load)
+    load_with(None).map(|_| ())
 }
 
-/// A GraphDef imported into TensorFlow with a session to run it.
+/// Loads libtensorflow once per process; `python` is the interpreter whose
+/// pip-installed TensorFlow is used when `TENSORFLOW_DIR` is not set (the
+/// first call decides). Returns where the library came from.
+pub fn load_with(python: Option<&Path>) -> Result<&'static str> {
+    static LOADED: OnceLock<std::result::Result<String, String>> = OnceLock::new();
+    match LOADED.get_or_init(|| find::load(python)) {
+        Ok(from) => Ok(from),
+        Err(e) => Err(RuntimeError::Load(e.clone())),
+    }
+}
+
+/// How sessions are created.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SessionConfig {
+    /// Intra- and inter-op threads; `None` leaves TensorFlow's default (one per core).
+    pub threads: Option<u32>,
+}
+
+impl SessionConfig {
+    fn options(&self) -> Result<tf::SessionOptions> {
+        let mut options = tf::SessionOptions::new();
+        if let Some(n) = self.threads {
+            // A serialized ConfigProto with intra_op_parallelism_threads (field
+            // 2) and inter_op_parallelism_threads (field 5): two varints, not
+            // worth compiling TensorFlow's config.proto for.
+            let mut config = vec![0x10];
+            push_varint(&mut config, n);
+            config.push(0x28);
+            push_varint(&mut config, n);
+            options.set_config(&config)?;
+        }
+        Ok(options)
+    }
+}
+
+fn push_varint(out: &mut Vec<u8>, mut v: u32) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+/// A graph imported into TensorFlow with a session to run it.
 pub struct Model {
     graph: tf::Graph,
     session: tf::Session,
@@ -57,28 +97,54 @@ pub struct Model {
 
 impl Model {
     pub fn from_graph_def(bytes: &[u8]) -> Result<Self> {
+        Self::import(bytes, &SessionConfig::default())
+    }
+
+    /// Imports a serialized GraphDef and creates its session.
+    pub fn import(bytes: &[u8], config: &SessionConfig) -> Result<Self> {
         load()?;
         let mut graph = tf::Graph::new();
         graph.import_graph_def(bytes, &tf::ImportGraphDefOptions::new())?;
-        let session = tf::Session::new(&tf::SessionOptions::new(), &graph)?;
+        let session = tf::Session::new(&config.options()?, &graph)?;
         Ok(Model { graph, session })
     }
 
     /// A training graph whose variables its own saver (`saver`, the
     /// MetaGraphDef's `saver_def`) restored from the checkpoint `prefix`, as
-    /// `Saver.restore` does: the restore op run with the prefix fed.
-    pub fn restored(graph_def: &[u8], saver: &SaverDef, prefix: &std::path::Path) -> Result<Self> {
+    /// `Saver.restore` does.
+    pub fn restored(graph_def: &[u8], saver: &SaverDef, prefix: &Path) -> Result<Self> {
         let model = Self::from_graph_def(graph_def)?;
         let path = prefix.to_str().ok_or_else(|| RuntimeError::NotUtf8(prefix.to_path_buf()))?;
-        let filename = tensor_name(&saver.filename_tensor_name)?;
-        let filename_op = model.graph.operation_by_name_required(filename.node)?;
-        let restore = model.graph.operation_by_name_required(&saver.restore_op_name)?;
-        let path = tf::Tensor::from(path.to_string());
-        let mut args = tf::SessionRunArgs::new();
-        args.add_feed(&filename_op, filename.port as i32, &path);
-        args.add_target(&restore);
-        model.session.run(&mut args)?;
+        model.restore(&saver.restore_op_name, &saver.filename_tensor_name, path)?;
         Ok(model)
+    }
+
+    /// Loads a SavedModel directory's meta graph tagged `tags`, variables restored.
+    pub fn saved_model(dir: &Path, tags: &[String], config: &SessionConfig) -> Result<Self> {
+        load()?;
+        let mut graph = tf::Graph::new();
+        let bundle = tf::SavedModelBundle::load(&config.options()?, tags, &mut graph, dir)?;
+        Ok(Model { graph, session: bundle.session })
+    }
+
+    /// Runs a saver's restore op with the checkpoint `prefix` fed to its
+    /// filename tensor, as `Saver.restore` does.
+    pub fn restore(&self, restore_op: &str, filename_tensor: &str, prefix: &str) -> Result<()> {
+        let target = self.graph.operation_by_name_required(tensor_name(restore_op)?.node)?;
+        let file = tensor_name(filename_tensor)?;
+        let file_op = self.graph.operation_by_name_required(file.node)?;
+        let value = tf::Tensor::<String>::new(&[]).with_values(&[prefix.to_string()])?;
+        let mut args = tf::SessionRunArgs::new();
+        args.add_feed(&file_op, file.port as i32, &value);
+        args.add_target(&target);
+        Ok(self.session.run(&mut args)?)
+    }
+
+    /// Creates a session on an empty graph: TensorFlow's one-time process
+    /// set-up (device discovery, thread pools) then no longer lands in the
+    /// first model's load time.
+    pub fn warm_up(config: &SessionConfig) -> Result<()> {
+        Self::import(&[], config).map(|_| ())
     }
 
     /// Runs the graph once: `feeds` and `fetches` are named `op:index`.

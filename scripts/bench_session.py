@@ -1,0 +1,70 @@
+"""Times a frozen GraphDef with TensorFlow's own Python API, the independent
+check of `tf-strip bench` (tests/bench.rs, BENCHMARKS.md).
+
+usage: bench_session.py MODEL.pb --input NAME:D0,D1,... [--input ...] --output NAME
+                        [--warmup K] [--runs R] [--loads L] [--threads N]
+
+As `tf-strip bench` does: an empty session first (TensorFlow's process set-up
+is not the model's load time); L loads of read + parse + import + Session,
+each followed by one timed first run; then K untimed and R timed
+`sess.run(fetch, feed_dict)` on the last session, inputs uniform in [-1, 1).
+Prints JSON, times in seconds: load and first_run are medians over the loads.
+"""
+import argparse, json, os, time
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import numpy as np
+import tensorflow as tf
+
+tf1 = tf.compat.v1
+p = argparse.ArgumentParser()
+p.add_argument("model")
+p.add_argument("--input", action="append", required=True)
+p.add_argument("--output", action="append", required=True)
+p.add_argument("--warmup", type=int, default=5)
+p.add_argument("--runs", type=int, default=100)
+p.add_argument("--loads", type=int, default=3)
+p.add_argument("--threads", type=int, default=0)
+a = p.parse_args()
+
+config = tf1.ConfigProto(intra_op_parallelism_threads=a.threads, inter_op_parallelism_threads=a.threads)
+rng = np.random.default_rng(0)
+inputs = {}
+for spec in a.input:
+    name, dims = spec.rsplit(":", 1)
+    inputs[name if ":" in name else name + ":0"] = rng.uniform(-1, 1, [int(d) for d in dims.split(",")]).astype(np.float32)
+fetches = [o if ":" in o else o + ":0" for o in a.output]
+
+tf1.Session(graph=tf.Graph(), config=config).close()
+
+def load():
+    start = time.perf_counter()
+    with open(a.model, "rb") as f:
+        gd = tf1.GraphDef.FromString(f.read())
+    g = tf.Graph()
+    with g.as_default():
+        tf.import_graph_def(gd, name="")
+    sess = tf1.Session(graph=g, config=config)
+    loaded = time.perf_counter() - start
+    feed = {g.get_tensor_by_name(n): v for n, v in inputs.items()}
+    out = [g.get_tensor_by_name(n) for n in fetches]
+    start = time.perf_counter()
+    sess.run(out, feed)
+    return sess, feed, out, loaded, time.perf_counter() - start
+
+loads, firsts = [], []
+for _ in range(a.loads):
+    sess, feed, out, loaded, first = load()
+    loads.append(loaded)
+    firsts.append(first)
+for _ in range(a.warmup):
+    sess.run(out, feed)
+times = []
+for _ in range(a.runs):
+    start = time.perf_counter()
+    sess.run(out, feed)
+    times.append(time.perf_counter() - start)
+t = np.array(times)
+print(json.dumps({
+    "load": float(np.median(loads)), "first_run": float(np.median(firsts)), "runs": a.runs,
+    "median": float(np.median(t)), "p90": float(np.quantile(t, 0.9)), "min": float(t.min()), "max": float(t.max()),
+}))

@@ -1,0 +1,157 @@
+//! A graph's outputs (its sinks) and the placeholders given outputs need,
+//! with their dtypes and shapes made concrete.
+
+use std::collections::{BTreeMap, HashSet};
+
+use super::{runnable, Result, RunnerError, Source};
+use crate::graph::{input_refs, node_name, Graph, InputRef};
+use crate::proto::tensorflow::attr_value::Value;
+use crate::proto::tensorflow::{DataType, NodeDef, TensorShapeProto};
+
+/// `node` or `node:N` as a fetch or feed name, `node:N`.
+pub(super) fn tensor_name(name: &str) -> Result<String> {
+    match InputRef::parse(name).filter(|r| !r.control) {
+        Some(r) => Ok(format!("{}:{}", r.node, r.port)),
+        None => Err(RunnerError::Usage(format!("`{name}` is not a tensor name (`node` or `node:N`)"))),
+    }
+}
+
+/// Ops that end a graph without computing anything a user would fetch: the
+/// saver's, initializers and assignments, summaries.
+fn is_bookkeeping(op: &str) -> bool {
+    op == "NoOp"
+        || op.starts_with("Assign")
+        || op.contains("Save")
+        || op.contains("Restore")
+        || op.contains("Summary")
+        || op.ends_with("Initializer")
+}
+
+/// Every node no other node consumes (by data or control edge), but bookkeeping ones.
+pub(super) fn sinks(graph: &Graph) -> Vec<String> {
+    let consumed: HashSet<&str> = graph.nodes().iter().flat_map(|n| input_refs(n).map(|r| r.node)).collect();
+    graph
+        .nodes()
+        .iter()
+        .filter(|n| !consumed.contains(n.name.as_str()) && !is_bookkeeping(&n.op))
+        .map(|n| format!("{}:0", n.name))
+        .collect()
+}
+
+/// A placeholder to feed: its name, dtype and shape as the graph declares it
+/// (`None` = unknown rank, `-1` = unknown dimension).
+#[derive(Debug, Clone, PartialEq)]
+pub struct InputSpec {
+    pub name: String,
+    pub dtype: DataType,
+    pub shape: Option<Vec<i64>>,
+}
+
+/// The placeholders `fetches` depend on, through data and control edges, in
+/// name order. `PlaceholderWithDefault` is left to its default.
+pub fn placeholders(source: &Source, fetches: &[String]) -> Result<Vec<InputSpec>> {
+    let graph = &source.graph;
+    let mut seen: HashSet<&str> = HashSet::new();
+    let mut stack: Vec<&NodeDef> = Vec::new();
+    for f in fetches {
+        let node = graph.require(node_name(f)).map_err(|e| e.in_file(&source.path))?;
+        if seen.insert(&node.name) {
+            stack.push(node);
+        }
+    }
+    let mut found = BTreeMap::new();
+    while let Some(node) = stack.pop() {
+        if matches!(node.op.as_str(), "Placeholder" | "PlaceholderV2") {
+            found.insert(node.name.clone(), spec(source, node)?);
+        }
+        for r in input_refs(node) {
+            if seen.insert(r.node) {
+                stack.push(graph.require(r.node).map_err(|e| e.in_file(&source.path))?);
+            }
+        }
+    }
+    Ok(found.into_values().collect())
+}
+
+fn spec(source: &Source, node: &NodeDef) -> Result<InputSpec> {
+    let dtype = match node.attr.get("dtype").and_then(|a| a.value.as_ref()) {
+        Some(Value::Type(t)) => DataType::try_from(*t).unwrap_or(DataType::DtInvalid),
+        _ => DataType::DtInvalid,
+    };
+    if !runnable(dtype) {
+        return Err(RunnerError::Model {
+            path: source.path.clone(),
+            msg: format!("placeholder `{}` is of type {dtype}, which tf-strip cannot feed", node.name),
+        });
+    }
+    let declared = |shape: &TensorShapeProto| (!shape.unknown_rank).then(|| shape.dim.iter().map(|d| d.size).collect());
+    let from_attr = match node.attr.get("shape").and_then(|a| a.value.as_ref()) {
+        Some(Value::Shape(s)) => declared(s),
+        _ => None,
+    };
+    let from_output_shapes = match node.attr.get("_output_shapes").and_then(|a| a.value.as_ref()) {
+        Some(Value::List(l)) => l.shape.first().and_then(declared),
+        _ => None,
+    };
+    Ok(InputSpec { name: node.name.clone(), dtype, shape: from_attr.or(from_output_shapes) })
+}
+
+/// The concrete shape of every input: `overrides` (`--input_shapes`) first,
+/// else the declared shape with a leading unknown dimension set to `batch`.
+/// Any other unknown dimension is an error naming the placeholder.
+pub fn resolve_shapes(specs: &[InputSpec], overrides: &[(String, Vec<u64>)], batch: u64) -> Result<Vec<Vec<u64>>> {
+    for (name, _) in overrides {
+        if !specs.iter().any(|s| &s.name == name) {
+            let names: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
+            return Err(RunnerError::Usage(format!(
+                "--input_shapes names `{name}`, which the outputs do not need (their placeholders: {})",
+                names.join(", ")
+            )));
+        }
+    }
+    specs
+        .iter()
+        .map(|s| {
+            let given = overrides.iter().rev().find(|(n, _)| n == &s.name).map(|(_, d)| d);
+            let declared = s.shape.as_deref();
+            let shown = declared.map_or("unknown rank".into(), show);
+            match (given, declared) {
+                (Some(g), Some(d)) => {
+                    let fits = g.len() == d.len() && g.iter().zip(d).all(|(&g, &d)| d < 0 || g as i64 == d);
+                    if fits {
+                        Ok(g.clone())
+                    } else {
+                        Err(RunnerError::Usage(format!(
+                            "--input_shapes gives `{}` the shape [{}], which does not fit its declared {shown}",
+                            s.name,
+                            g.iter().map(u64::to_string).collect::<Vec<_>>().join(",")
+                        )))
+                    }
+                }
+                (Some(g), None) => Ok(g.clone()),
+                (None, Some(d)) => d
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &size)| match (i, u64::try_from(size)) {
+                        (_, Ok(size)) => Ok(size),
+                        (0, Err(_)) => Ok(batch),
+                        (_, Err(_)) => Err(unknown(s, &format!("dimension {i} of {shown} is unknown"))),
+                    })
+                    .collect(),
+                (None, None) => Err(unknown(s, "its rank is unknown")),
+            }
+        })
+        .collect()
+}
+
+fn unknown(s: &InputSpec, what: &str) -> RunnerError {
+    RunnerError::Usage(format!(
+        "placeholder `{}`: {what}; give its shape with --input_shapes {}:D0,D1,... (--batch sets only a leading unknown dimension)",
+        s.name, s.name
+    ))
+}
+
+fn show(dims: &[i64]) -> String {
+    let dims: Vec<String> = dims.iter().map(|&d| if d < 0 { "?".into() } else { d.to_string() }).collect();
+    format!("shape [{}]", dims.join(","))
+}

@@ -1,0 +1,86 @@
+//! Finding libtensorflow: `TENSORFLOW_DIR` (a folder holding
+//! `libtensorflow.so`, as the tensorflow crate reads it), else the C library
+//! inside a pip-installed `tensorflow` / `tensorflow-cpu` package, found
+//! through a Python interpreter (`python3` on the PATH unless one is given).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use tensorflow as tf;
+
+/// The wheels ship the C API in these two files, side by side.
+const WHEEL_LIBS: [&str; 2] = ["libtensorflow_cc.so.2", "libtensorflow_framework.so.2"];
+
+const HOW: &str = "install it with `pip install tensorflow-cpu` (then python3 on the PATH, or --python, \
+                   finds it) or set TENSORFLOW_DIR to a folder holding libtensorflow.so";
+
+/// Loads the library; the error says everything that was tried.
+pub(super) fn load(python: Option<&Path>) -> Result<String, String> {
+    if let Some(dir) = std::env::var_os("TENSORFLOW_DIR") {
+        let dir = PathBuf::from(dir);
+        return tf::library::load()
+            .map(|()| format!("TENSORFLOW_DIR={}", dir.display()))
+            .map_err(|e| format!("TENSORFLOW_DIR={}: {e}; {HOW}", dir.display()));
+    }
+    let python = python.map_or_else(|| PathBuf::from("python3"), Path::to_path_buf);
+    let dir = wheel_dir(&python).map_err(|e| format!("TENSORFLOW_DIR is not set and {e}; {HOW}"))?;
+    load_wheel(&dir).map_err(|e| format!("{}: {e}; {HOW}", dir.display()))?;
+    Ok(dir.display().to_string())
+}
+
+/// The `tensorflow` package directory of `python`'s environment. `find_spec`
+/// locates the package without importing it, which would take seconds.
+fn wheel_dir(python: &Path) -> Result<PathBuf, String> {
+    const FIND: &str = "import importlib.util as u, os\n\
+                        s = u.find_spec('tensorflow')\n\
+                        print(os.path.dirname(s.origin) if s and s.origin else '')";
+    let out = Command::new(python)
+        .args(["-c", FIND])
+        .output()
+        .map_err(|e| format!("{} could not be run ({e})", python.display()))?;
+    let dir = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    if !out.status.success() || dir.is_empty() {
+        return Err(format!("{} has no `tensorflow` package", python.display()));
+    }
+    let dir = PathBuf::from(dir);
+    match WHEEL_LIBS.iter().find(|lib| !dir.join(lib).is_file()) {
+        Some(missing) => Err(format!(
+            "{}'s tensorflow package at {} has no {missing}",
+            python.display(),
+            dir.display()
+        )),
+        None => Ok(dir),
+    }
+}
+
+/// The crate's loader only looks for a file named `libtensorflow.so` in
+/// `TENSORFLOW_DIR`, so it is shown one: a private temporary folder of
+/// symlinks, set as `TENSORFLOW_DIR` only while the library loads. The
+/// framework library is linked beside it because libtensorflow_cc finds it
+/// through `$ORIGIN`. Once loaded, the folder is no longer needed.
+#[cfg(unix)]
+fn load_wheel(dir: &Path) -> Result<(), String> {
+    let links = tempfile::Builder::new()
+        .prefix("tf-strip-libtensorflow")
+        .tempdir()
+        .map_err(|e| format!("cannot create a temporary folder: {e}"))?;
+    let link = |target: &str, name: &str| {
+        std::os::unix::fs::symlink(dir.join(target), links.path().join(name))
+            .map_err(|e| format!("cannot link {target} into {}: {e}", links.path().display()))
+    };
+    link(WHEEL_LIBS[0], "libtensorflow.so")?;
+    link(WHEEL_LIBS[1], WHEEL_LIBS[1])?;
+    // Runs once per process (runtime::load's OnceLock), before any TensorFlow
+    // thread exists that could read the environment concurrently.
+    std::env::set_var("TENSORFLOW_DIR", links.path());
+    let loaded = tf::library::load();
+    // Unset again: it was unset (`load` came here), and child processes
+    // must not inherit a folder about to be removed.
+    std::env::remove_var("TENSORFLOW_DIR");
+    loaded
+}
+
+#[cfg(not(unix))]
+fn load_wheel(_dir: &Path) -> Result<(), String> {
+    Err("loading a pip-installed TensorFlow is implemented for Unix only".into())
+}
