@@ -53,7 +53,7 @@ fn our_strip(f: &Fixture, dir: &Path) -> PathBuf {
 #[test]
 fn tensorflows_strip_and_ours_agree_on_every_pruned_fixture() {
     let tmp = tempfile::tempdir().unwrap();
-    for f in pruned_fixtures() {
+    for f in pruned_fixtures().into_iter().filter(|f| f.tf_stripped("verify")) {
         let ours = our_strip(&f, &tmp.path().join(&f.name));
         let out = verify(&[&f.expected("stripped.pb"), &ours], &["--batch", "4", "--iterations", "3", "--json"]);
         let r = assert_passes(&out, &f.name);
