@@ -143,7 +143,7 @@ fn masked_lstm_kernels_fold_into_loop_invariant_constants_with_the_training_grap
         for feeds in [&feeds, &fresh] {
             let got = model.run(feeds, &fetches).unwrap();
             let want = trained.run(feeds, &fetches).unwrap();
-            assert_eq!(got, want, "{}: outputs differ from the training graph's", f.name);
+            assert_same_as_training(&got, &want, &f.name);
         }
         // Recorded on the machine that made the fixture: close, not bit for bit.
         let got = model.run(&feeds, &fetches).unwrap();
@@ -223,5 +223,5 @@ fn an_injected_rnn_strips_to_its_training_graphs_outputs() {
     let training = training_model(&prefix);
     let feeds = vec![("input:0".to_string(), random_input(5, &[9, 5, 6]))];
     let fetches = ["output:0".to_string()];
-    assert_eq!(model.run(&feeds, &fetches).unwrap(), training.run(&feeds, &fetches).unwrap());
+    assert_same_as_training(&model.run(&feeds, &fetches).unwrap(), &training.run(&feeds, &fetches).unwrap(), "rnn");
 }

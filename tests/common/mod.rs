@@ -267,3 +267,19 @@ pub fn assert_close(got: &Tensor, want: &Tensor, what: &str) {
         assert!(ok, "{what}: element {i} is {a:e}, recorded {b:e}");
     }
 }
+
+/// Our stripped graph's outputs against the training graph's, run in this
+/// process: bit for bit with TensorFlow's Eigen kernels. oneDNN picks its
+/// matmul kernel by whether the weight is a `Const` (ours) or computed (the
+/// training graph's `mask * weight`), so there the last bits may differ and
+/// the outputs are compared within 1e-5.
+pub fn assert_same_as_training(got: &[Tensor], want: &[Tensor], what: &str) {
+    if std::env::var("TF_ENABLE_ONEDNN_OPTS").as_deref() == Ok("1") {
+        assert_eq!(got.len(), want.len(), "{what}");
+        for (g, w) in got.iter().zip(want) {
+            assert_close(g, w, what);
+        }
+    } else {
+        assert_eq!(got, want, "{what}: outputs differ from the training graph's");
+    }
+}
