@@ -14,13 +14,7 @@ use serde_json::Value;
 
 fn run_json(cmd: &mut Command, what: &str) -> Value {
     let out = cmd.output().unwrap_or_else(|e| panic!("{what}: {e}"));
-    assert!(
-        out.status.success(),
-        "{what}: exit {:?}\n{}\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_succeeded(&out, what);
     let text = String::from_utf8_lossy(&out.stdout);
     serde_json::from_str(text.lines().last().filter(|l| l.starts_with('{') && l.ends_with('}')).unwrap_or(&text))
         .unwrap_or_else(|e| panic!("{what}: not JSON ({e}): {text}"))

@@ -26,13 +26,7 @@ fn report(out: &Output) -> Value {
 }
 
 fn assert_passes(out: &Output, what: &str) -> Value {
-    assert!(
-        out.status.success(),
-        "{what}: exit {:?}\n{}\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_succeeded(out, what);
     let r = report(out);
     assert_eq!(r["passed"], true, "{what}: {r:#}");
     r

@@ -283,3 +283,14 @@ pub fn assert_same_as_training(got: &[Tensor], want: &[Tensor], what: &str) {
         assert_eq!(got, want, "{what}: outputs differ from the training graph's");
     }
 }
+
+/// Fails the test, showing both streams, unless the command succeeded.
+pub fn assert_succeeded(out: &std::process::Output, what: &str) {
+    assert!(
+        out.status.success(),
+        "{what}: exit {:?}\n{}\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
