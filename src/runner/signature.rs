@@ -1,10 +1,10 @@
 //! A graph's outputs (its sinks) and the placeholders given outputs need,
 //! with their dtypes and shapes made concrete.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 
 use super::{runnable, Result, RunnerError, Source};
-use crate::graph::{input_refs, node_name, Graph, InputRef};
+use crate::graph::{input_refs, reachable_from, Graph, InputRef};
 use crate::proto::tensorflow::attr_value::Value;
 use crate::proto::tensorflow::{DataType, NodeDef, TensorShapeProto};
 
@@ -51,26 +51,14 @@ pub struct InputSpec {
 /// name order. `PlaceholderWithDefault` is left to its default.
 pub fn placeholders(source: &Source, fetches: &[String]) -> Result<Vec<InputSpec>> {
     let graph = &source.graph;
-    let mut seen: HashSet<&str> = HashSet::new();
-    let mut stack: Vec<&NodeDef> = Vec::new();
-    for f in fetches {
-        let node = graph.require(node_name(f)).map_err(|e| e.in_file(&source.path))?;
-        if seen.insert(&node.name) {
-            stack.push(node);
-        }
-    }
-    let mut found = BTreeMap::new();
-    while let Some(node) = stack.pop() {
-        if matches!(node.op.as_str(), "Placeholder" | "PlaceholderV2") {
-            found.insert(node.name.clone(), spec(source, node)?);
-        }
-        for r in input_refs(node) {
-            if seen.insert(r.node) {
-                stack.push(graph.require(r.node).map_err(|e| e.in_file(&source.path))?);
-            }
-        }
-    }
-    Ok(found.into_values().collect())
+    let needed = reachable_from(graph, fetches).map_err(|e| e.in_file(&source.path))?;
+    let mut found: Vec<&NodeDef> = graph
+        .nodes()
+        .iter()
+        .filter(|n| matches!(n.op.as_str(), "Placeholder" | "PlaceholderV2") && needed.contains(&n.name))
+        .collect();
+    found.sort_by(|a, b| a.name.cmp(&b.name));
+    found.into_iter().map(|n| spec(source, n)).collect()
 }
 
 fn spec(source: &Source, node: &NodeDef) -> Result<InputSpec> {
