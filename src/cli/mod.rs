@@ -2,6 +2,7 @@
 //! TensorFlow's `strip_pruning_vars` and does its job.
 
 mod bench;
+mod compact;
 mod encode;
 mod inject;
 mod inspect;
@@ -37,6 +38,9 @@ enum Command {
     /// Store a GraphDef as small as its information: a lossless sparse container,
     /// or with --tf-loadable a GraphDef that stock TensorFlow loads.
     Encode(encode::EncodeArgs),
+    /// Remove output channels and neurons whose weights are all zero, with
+    /// everything tied to them, so stock TensorFlow runs a smaller dense graph.
+    Compact(compact::CompactArgs),
     /// Restore the .pb, byte for byte, from a container written by `encode`.
     Decode(encode::DecodeArgs),
     /// Add contrib.model_pruning's gradual magnitude pruning to a TF1 training graph.
@@ -82,6 +86,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Some(Command::Strip(args)) => strip::run(args),
         Some(Command::Inspect(args)) => inspect::run(args),
         Some(Command::Inject(args)) => inject::run(args),
+        Some(Command::Compact(args)) => compact::run(args),
         Some(Command::Encode(args)) => encode::encode(args),
         Some(Command::Decode(args)) => encode::decode(args),
         Some(Command::Verify(args)) => verify::run(args),

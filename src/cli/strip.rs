@@ -53,6 +53,11 @@ pub struct StripArgs {
     /// the .pb; the default file name becomes pruning_stripped.tfsparse.
     #[arg(long, conflicts_with = "as_text")]
     encode: bool,
+    /// Also remove all-zero channels and neurons (`tf-strip compact`).
+    #[arg(long)]
+    compact: bool,
+    #[command(flatten)]
+    compact_flags: super::compact::CompactFlags,
 }
 
 fn output_names(args: &StripArgs) -> Result<Vec<String>, CliError> {
@@ -95,6 +100,7 @@ pub fn run(args: StripArgs) -> Result<(), CliError> {
         output: dir.join(filename),
         format: if args.as_text { Format::Text } else { Format::Binary },
         encode: args.encode,
+        compact: args.compact.then(|| args.compact_flags.options(Vec::new())),
     };
     let summary = strip_checkpoint(&job, &Steps::for_bytes(BIG_CHECKPOINT))?;
     for w in &summary.warnings {
@@ -104,6 +110,9 @@ pub fn run(args: StripArgs) -> Result<(), CliError> {
         print_json(&summary);
     } else {
         eprint!("{}", render(&summary));
+        if let Some(c) = &summary.compact {
+            eprint!("Compacted:\n{}", super::compact::render(c));
+        }
     }
     Ok(())
 }

@@ -17,6 +17,10 @@ pub trait Attrs {
     fn dtype_attr(&self, key: &str) -> Result<Option<DataType>>;
     fn int_attr(&self, key: &str) -> Result<Option<i64>>;
     fn bool_attr(&self, key: &str) -> Result<Option<bool>>;
+    fn float_attr(&self, key: &str) -> Result<Option<f32>>;
+    /// A string attribute (`padding`, `data_format`); not UTF-8 is an error.
+    fn string_attr(&self, key: &str) -> Result<Option<&str>>;
+    fn ints_attr(&self, key: &str) -> Result<Option<&[i64]>>;
     /// A `Const`'s `value`.
     fn tensor_value(&self) -> Result<&TensorProto>;
 }
@@ -47,6 +51,30 @@ impl Attrs for NodeDef {
             None => Ok(None),
             Some(Value::B(b)) => Ok(Some(*b)),
             Some(_) => Err(wrong(self, key, "a bool")),
+        }
+    }
+
+    fn float_attr(&self, key: &str) -> Result<Option<f32>> {
+        match self.attr_value(key) {
+            None => Ok(None),
+            Some(Value::F(f)) => Ok(Some(*f)),
+            Some(_) => Err(wrong(self, key, "a float")),
+        }
+    }
+
+    fn string_attr(&self, key: &str) -> Result<Option<&str>> {
+        match self.attr_value(key) {
+            None => Ok(None),
+            Some(Value::S(s)) => std::str::from_utf8(s).map(Some).map_err(|_| wrong(self, key, "a UTF-8 string")),
+            Some(_) => Err(wrong(self, key, "a string")),
+        }
+    }
+
+    fn ints_attr(&self, key: &str) -> Result<Option<&[i64]>> {
+        match self.attr_value(key) {
+            None => Ok(None),
+            Some(Value::List(l)) => Ok(Some(&l.i)),
+            Some(_) => Err(wrong(self, key, "a list of ints")),
         }
     }
 

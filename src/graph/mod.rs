@@ -16,7 +16,7 @@ pub use attrs::Attrs;
 pub use builder::NodeBuilder;
 pub use io::{read_message, write_message, write_message_to, Format, ModelFile, PROTOBUF_LIMIT};
 pub use meta::{collection_nodes, variable_defs};
-pub use subgraph::{extract_subgraph, reachable_from};
+pub use subgraph::{extract_subgraph, reachable_from, sinks};
 
 use crate::proto::tensorflow::attr_value::Value;
 use crate::proto::tensorflow::{AttrValue, FunctionDef, GraphDef, NodeDef};
@@ -199,6 +199,11 @@ impl Graph {
         self.index.get(name).map(|&i| &self.def.node[i])
     }
 
+    /// Where the node is in `nodes()`.
+    pub fn position(&self, name: &str) -> Option<usize> {
+        self.index.get(name).copied()
+    }
+
     pub fn contains(&self, name: &str) -> bool {
         self.index.contains_key(name)
     }
@@ -277,6 +282,12 @@ impl Graph {
         }
     }
 
+    /// Node indices with every node after its inputs (a while loop's back
+    /// edge excepted, as TensorFlow's importer orders them).
+    pub fn topological_order(&self) -> Vec<usize> {
+        kahn_order(&self.def, &self.index)
+    }
+
     /// Mutable access to every node; names must not change.
     pub fn nodes_mut(&mut self) -> impl Iterator<Item = &mut NodeDef> {
         self.def.node.iter_mut()
@@ -302,8 +313,9 @@ fn checked_index(def: &GraphDef) -> Result<HashMap<String, usize>> {
 /// Kahn's topological sort under TensorFlow's importer rule: a `Merge` fed by
 /// a `NextIteration` (a while loop's back edge) is ready after its control
 /// inputs and any one data input. Inputs not in the graph are someone else's
-/// error (extraction reports them) and do not count.
-fn check_acyclic(def: &GraphDef, index: &HashMap<String, usize>) -> Result<()> {
+/// error (extraction reports them) and do not count. Returns the nodes in
+/// order; those left out are on or behind a cycle.
+fn kahn_order(def: &GraphDef, index: &HashMap<String, usize>) -> Vec<usize> {
     let nodes = &def.node;
     let producer = |input: &str| InputRef::parse(input).and_then(|r| index.get(r.node).copied());
     let mut pending = vec![0i64; nodes.len()];
@@ -325,16 +337,27 @@ fn check_acyclic(def: &GraphDef, index: &HashMap<String, usize>) -> Result<()> {
             pending[i] = controls + 1;
         }
     }
-    let mut ready: Vec<usize> = (0..nodes.len()).filter(|&i| pending[i] == 0).collect();
-    let mut done = vec![false; nodes.len()];
+    // Reversed so that independent nodes come out in file order.
+    let mut ready: Vec<usize> = (0..nodes.len()).rev().filter(|&i| pending[i] == 0).collect();
+    let mut order = Vec::with_capacity(nodes.len());
     while let Some(n) = ready.pop() {
-        done[n] = true;
+        order.push(n);
         for &o in &outputs[n] {
             pending[o] -= 1;
             if pending[o] == 0 {
                 ready.push(o);
             }
         }
+    }
+    order
+}
+
+fn check_acyclic(def: &GraphDef, index: &HashMap<String, usize>) -> Result<()> {
+    let nodes = &def.node;
+    let producer = |input: &str| InputRef::parse(input).and_then(|r| index.get(r.node).copied());
+    let mut done = vec![false; nodes.len()];
+    for i in kahn_order(def, index) {
+        done[i] = true;
     }
     let Some(start) = done.iter().position(|d| !d) else { return Ok(()) };
     // Every node left has an input left; walking back along those must come

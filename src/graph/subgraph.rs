@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 
-use super::{node_name, Graph, GraphError, Result};
+use super::{input_refs, node_name, Graph, GraphError, Result};
 
 /// Names of every node the `outputs` depend on, the outputs included.
 pub fn reachable_from(graph: &Graph, outputs: &[String]) -> Result<HashSet<String>> {
@@ -81,4 +81,26 @@ mod tests {
         let err = extract_subgraph(&mut g, &["softmx".to_string()]).unwrap_err().to_string();
         assert!(err.contains("nearest names: softmax"), "{err}");
     }
+}
+
+/// Ops that end a graph without computing anything a user would fetch: the
+/// saver's, initializers and assignments, summaries.
+fn is_bookkeeping(op: &str) -> bool {
+    op == "NoOp"
+        || op.starts_with("Assign")
+        || op.contains("Save")
+        || op.contains("Restore")
+        || op.contains("Summary")
+        || op.ends_with("Initializer")
+}
+
+/// Every node no other node consumes (by data or control edge), but bookkeeping ones.
+pub fn sinks(graph: &Graph) -> Vec<String> {
+    let consumed: HashSet<&str> = graph.nodes().iter().flat_map(|n| input_refs(n).map(|r| r.node)).collect();
+    graph
+        .nodes()
+        .iter()
+        .filter(|n| !consumed.contains(n.name.as_str()) && !is_bookkeeping(&n.op))
+        .map(|n| format!("{}:0", n.name))
+        .collect()
 }

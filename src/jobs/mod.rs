@@ -2,12 +2,14 @@
 //! of passes, where to write. The CLI parses flags into a job and renders
 //! its report; a Rust program calls the same function.
 
+mod compact;
 mod inject;
 mod inspect;
 mod strip;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
+pub use compact::{compact_file, CompactJob, CompactSummary};
 pub use inject::inject_file;
 pub use inspect::{inspect_path, Inspection};
 pub use strip::{strip_checkpoint, StripJob, StripSummary};
@@ -52,4 +54,18 @@ pub trait Progress {
 /// No display.
 impl Progress for () {
     fn step(&self, _: &'static str) {}
+}
+
+/// Refuses to overwrite any file the job reads.
+fn check_not_an_input(output: &Path, inputs: &[PathBuf]) -> Result<(), JobError> {
+    let Ok(out) = output.canonicalize() else { return Ok(()) };
+    for input in inputs {
+        if input.canonicalize().is_ok_and(|i| i == out) {
+            return Err(JobError::Invalid(format!(
+                "{}: the output would overwrite an input file; choose another --output_dir or --filename",
+                output.display()
+            )));
+        }
+    }
+    Ok(())
 }

@@ -1,7 +1,7 @@
 //! The job of `strip_pruning_vars`, from files to a file: resolve the
 //! checkpoint, load its graph, run the strip passes, write the result.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use super::{JobError, Progress};
@@ -9,7 +9,7 @@ use crate::atomic::AtomicFile;
 use crate::checkpoint::{self, Checkpoint};
 use crate::graph::{node_name, write_message_to, Format};
 use crate::model::Model;
-use crate::transform::{strip, StripOptions, StripReport, VariableSource};
+use crate::transform::{compact, strip, CompactOptions, CompactReport, StripOptions, StripReport, VariableSource};
 use crate::error::FileError;
 
 #[derive(Debug, Clone)]
@@ -29,6 +29,8 @@ pub struct StripJob {
     pub format: Format,
     /// Write the sparse container (`codec`) instead of the `.pb`.
     pub encode: bool,
+    /// Also remove all-zero channels (`compact`), keeping `outputs`.
+    pub compact: Option<CompactOptions>,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -44,6 +46,8 @@ pub struct StripSummary {
     pub warnings: Vec<String>,
     #[serde(flatten)]
     pub report: StripReport,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub compact: Option<CompactReport>,
 }
 
 /// Strips `job.checkpoint` into `job.output`. Nothing is written on failure,
@@ -76,7 +80,7 @@ pub fn strip_checkpoint(job: &StripJob, progress: &dyn Progress) -> Result<Strip
     let mut inputs: Vec<PathBuf> = ckpt.data_paths().to_vec();
     inputs.push(checkpoint::index_path(&prefix));
     inputs.push(model_path.clone());
-    check_not_an_input(&job.output, &inputs)?;
+    super::check_not_an_input(&job.output, &inputs)?;
     let io = |source| JobError::Io(FileError { path: job.output.clone(), source });
     let mut out = AtomicFile::create(&job.output).map_err(io)?;
 
@@ -86,6 +90,13 @@ pub fn strip_checkpoint(job: &StripJob, progress: &dyn Progress) -> Result<Strip
     let options = StripOptions { outputs: job.outputs.clone(), keep_devices: job.keep_devices, masks };
     let source = VariableSource::new(&ckpt, &variables);
     let report = strip(&mut graph, &source, &options)?;
+    let compacted = match &job.compact {
+        Some(c) => {
+            progress.step("removing zero channels");
+            Some(compact(&mut graph, &CompactOptions { outputs: job.outputs.clone(), ..c.clone() })?)
+        }
+        None => None,
+    };
 
     progress.step("writing the stripped graph");
     let bytes_out = if job.encode {
@@ -109,21 +120,8 @@ pub fn strip_checkpoint(job: &StripJob, progress: &dyn Progress) -> Result<Strip
         bytes_in,
         bytes_out,
         seconds: start.elapsed().as_secs_f64(),
-        warnings: resolved.warnings,
+        warnings: resolved.warnings.into_iter().chain(compacted.as_ref().into_iter().flat_map(super::compact::warnings)).collect(),
         report,
+        compact: compacted,
     })
-}
-
-/// Refuses to overwrite any file the job reads.
-fn check_not_an_input(output: &Path, inputs: &[PathBuf]) -> Result<(), JobError> {
-    let Ok(out) = output.canonicalize() else { return Ok(()) };
-    for input in inputs {
-        if input.canonicalize().is_ok_and(|i| i == out) {
-            return Err(JobError::Invalid(format!(
-                "{}: the output would overwrite an input file; choose another --output_dir or --filename",
-                output.display()
-            )));
-        }
-    }
-    Ok(())
 }

@@ -3,6 +3,7 @@
 //! `strip_pruning_vars` does.
 
 mod colocation;
+pub mod compact;
 mod eval;
 mod fold_masks;
 mod freeze;
@@ -14,6 +15,7 @@ mod testing;
 use std::path::PathBuf;
 
 pub use colocation::drop_dangling_colocation;
+pub use compact::{compact, CompactOptions, CompactReport};
 pub use fold_masks::{fold_masks, MaskedWeight};
 pub use freeze::{freeze, is_variable, VariableSource};
 pub use inject::{inject, InjectError, InjectOptions, InjectReport};

@@ -1,0 +1,136 @@
+//! `tf-strip compact IN.pb OUT.pb`: remove all-zero channels and neurons.
+
+use std::path::PathBuf;
+
+use clap::{ArgAction, Args};
+
+use super::progress::Steps;
+use super::render::{human_bytes, percent, print_json, table};
+use super::CliError;
+use tf_strip::graph::Format;
+use tf_strip::jobs::{compact_file, CompactJob};
+use tf_strip::transform::compact::Reason;
+use tf_strip::transform::{CompactOptions, CompactReport};
+
+/// Above this much graph, a terminal shows progress.
+const BIG_GRAPH: u64 = 64 << 20;
+
+#[derive(Debug, Args)]
+pub struct CompactArgs {
+    /// A frozen GraphDef (.pb or .pbtxt), e.g. what strip writes, or a SavedModel.
+    input: PathBuf,
+    /// The compacted GraphDef to write.
+    output: PathBuf,
+    /// Output nodes, comma-separated; they keep their shapes. Default: the graph's sinks.
+    #[arg(long = "output_node_names", visible_alias = "output-node-names", visible_alias = "outputs", default_value = "")]
+    outputs: String,
+    #[command(flatten)]
+    shape: CompactFlags,
+    /// Write the graph in text format.
+    #[arg(long = "as_text", visible_alias = "as-text", action = ArgAction::Set, num_args = 0..=1,
+          default_value = "false", default_missing_value = "true")]
+    as_text: bool,
+    /// Print the report as JSON on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+/// What `compact` and `strip --compact` share.
+#[derive(Debug, Args, Default)]
+pub struct CompactFlags {
+    /// Keep every layer's channel count a multiple of N (where it has that many).
+    #[arg(long = "round_to", visible_alias = "round-to", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    round_to: u64,
+}
+
+impl CompactFlags {
+    pub fn options(&self, outputs: Vec<String>) -> CompactOptions {
+        CompactOptions { outputs, round_to: self.round_to as usize }
+    }
+}
+
+pub fn run(args: CompactArgs) -> Result<(), CliError> {
+    let outputs = args.outputs.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect();
+    let job = CompactJob {
+        input: args.input.clone(),
+        output: args.output.clone(),
+        format: if args.as_text { Format::Text } else { Format::Binary },
+        options: args.shape.options(outputs),
+    };
+    let summary = compact_file(&job, &Steps::for_bytes(BIG_GRAPH))?;
+    for w in &summary.warnings {
+        eprintln!("tf-strip: warning: {w}");
+    }
+    if args.json {
+        print_json(&summary);
+    } else {
+        eprint!("{}", render(&summary.report));
+        eprintln!(
+            "{} in, {} out; {:.3} s\nCompacted graph written to {}",
+            human_bytes(summary.bytes_in),
+            human_bytes(summary.bytes_out),
+            summary.seconds,
+            summary.output
+        );
+    }
+    Ok(())
+}
+
+/// The per-layer table and totals, also printed by `strip --compact`.
+pub fn render(r: &CompactReport) -> String {
+    let arrow = |[a, b]: [usize; 2]| if a == b { a.to_string() } else { format!("{a} -> {b}") };
+    let mflops = |f: Option<[u64; 2]>| f.map_or("?".into(), |[a, b]| format!("{:.2} -> {:.2}", a as f64 / 1e6, b as f64 / 1e6));
+    let rows: Vec<Vec<String>> = r
+        .layers
+        .iter()
+        .map(|l| {
+            let kept = l.kept.iter().map(|k| format!("{} {}", k.channels, reason(&k.reason))).collect::<Vec<_>>();
+            vec![
+                l.node.clone(),
+                l.op.clone(),
+                arrow(l.in_channels),
+                arrow(l.out_channels),
+                format!("{} -> {}", l.params[0], l.params[1]),
+                mflops(l.flops),
+                format!("{}/{}", l.zero_channels, l.out_channels[0]),
+                if kept.is_empty() { "-".into() } else { kept.join("; ") },
+            ]
+        })
+        .collect();
+    let mut s = table(
+        &["layer", "op", "in", "out", "params", "MFLOPs", "zero out", "zero channels kept, why"],
+        &rows,
+    );
+    let ratio = |[a, b]: [u64; 2]| percent((a > 0).then(|| b as f64 / a as f64));
+    s.push_str(&format!(
+        "Params {} -> {} ({}); FLOPs per example {} -> {} ({}); nodes {} -> {}\n",
+        r.params[0],
+        r.params[1],
+        ratio(r.params),
+        r.flops[0],
+        r.flops[1],
+        ratio(r.flops),
+        r.nodes[0],
+        r.nodes[1],
+    ));
+    for (layer, bias) in &r.folds {
+        s.push_str(&format!("Constant channels into {layer} folded into the bias of {bias}\n"));
+    }
+    if !r.barriers.is_empty() {
+        let ops: Vec<String> = r.barriers.iter().map(|(op, node)| format!("{op} ({node})")).collect();
+        s.push_str(&format!("Channels stop at ops compact does not rewrite: {}\n", ops.join(", ")));
+    }
+    s
+}
+
+fn reason(r: &Reason) -> String {
+    match r {
+        Reason::GraphOutput { node } => format!("graph output {node}"),
+        Reason::Barrier { op, node } => format!("barrier {op} {node}"),
+        Reason::ConstantThroughPadding { node } => format!("constant through padding at {node}"),
+        Reason::ResidualCoupling { node } => format!("residual coupling at {node}"),
+        Reason::KeepOne => "the layer keeps one".into(),
+        Reason::RoundTo { multiple } => format!("round to {multiple}"),
+        Reason::Live => "coupled to a live channel".into(),
+    }
+}

@@ -1,0 +1,166 @@
+//! Float constants as row-major arrays: what compacting does to weights is
+//! dropping slices along one axis and adding per-channel vectors.
+
+use crate::graph::{Attrs, Graph, InputRef};
+use crate::proto::tensorflow::{DataType, NodeDef};
+use crate::tensor::{self, Tensor, TensorData};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Array {
+    pub shape: Vec<usize>,
+    pub data: Vec<f32>,
+}
+
+impl Array {
+    pub fn of(tensor: &Tensor) -> Option<Array> {
+        let TensorData::Pod(bytes) = &tensor.data else { return None };
+        if tensor.dtype != DataType::DtFloat {
+            return None;
+        }
+        let shape = tensor.shape.iter().map(|&d| usize::try_from(d).ok()).collect::<Option<Vec<_>>>()?;
+        let data = bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+        Some(Array { shape, data })
+    }
+
+    pub fn to_tensor(&self) -> Tensor {
+        Tensor {
+            dtype: DataType::DtFloat,
+            shape: self.shape.iter().map(|&d| d as u64).collect(),
+            data: TensorData::Pod(self.data.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>().into()),
+        }
+    }
+
+    /// (elements before `axis`, its length, elements after): every element is
+    /// `data[(outer * len + i) * inner + j]`.
+    fn split_at(&self, axis: usize) -> (usize, usize, usize) {
+        let outer = self.shape[..axis].iter().product();
+        let inner = self.shape[axis + 1..].iter().product();
+        (outer, self.shape[axis], inner)
+    }
+
+    /// The slices along `axis` whose `keep` is true.
+    pub fn select(&self, axis: usize, keep: &[bool]) -> Array {
+        let (outer, len, inner) = self.split_at(axis);
+        debug_assert_eq!(len, keep.len());
+        let mut data = Vec::with_capacity(self.data.len() / len.max(1) * keep.iter().filter(|&&k| k).count());
+        for o in 0..outer {
+            for (i, _) in keep.iter().enumerate().filter(|(_, &k)| k) {
+                let start = (o * len + i) * inner;
+                data.extend_from_slice(&self.data[start..start + inner]);
+            }
+        }
+        let mut shape = self.shape.clone();
+        shape[axis] = keep.iter().filter(|&&k| k).count();
+        Array { shape, data }
+    }
+
+    /// Whether the slice `i` along `axis` is all zeros (`-0.0` included).
+    pub fn slice_is_zero(&self, axis: usize, i: usize) -> bool {
+        let (outer, len, inner) = self.split_at(axis);
+        (0..outer).all(|o| self.data[(o * len + i) * inner..][..inner].iter().all(|&v| v == 0.0))
+    }
+
+    /// Sums over every axis but `axis`.
+    pub fn sum_along(&self, axis: usize) -> Vec<f64> {
+        let (outer, len, inner) = self.split_at(axis);
+        let mut out = vec![0.0; len];
+        for o in 0..outer {
+            for (i, sum) in out.iter_mut().enumerate() {
+                *sum += self.data[(o * len + i) * inner..][..inner].iter().map(|&v| v as f64).sum::<f64>();
+            }
+        }
+        out
+    }
+
+    /// For a matrix-like view `[.., k, .., j]` summed over every axis but
+    /// `row` and `col`: `out[k][j]`, what a uniform input channel `k`
+    /// contributes to output `j` of a convolution or matmul.
+    pub fn sum_to(&self, row: usize, col: usize) -> Vec<Vec<f64>> {
+        let (rows, cols) = (self.shape[row], self.shape[col]);
+        let mut out = vec![vec![0.0; cols]; rows];
+        let mut index = vec![0usize; self.shape.len()];
+        for &v in &self.data {
+            out[index[row]][index[col]] += v as f64;
+            for axis in (0..index.len()).rev() {
+                index[axis] += 1;
+                if index[axis] < self.shape[axis] {
+                    break;
+                }
+                index[axis] = 0;
+            }
+        }
+        out
+    }
+}
+
+/// The `Const` a data input reads, through `Identity` chains; with the
+/// names of the nodes on the way (the const last).
+pub fn const_behind<'g>(graph: &'g Graph, input: &str) -> Option<(Vec<&'g str>, &'g NodeDef)> {
+    let mut chain = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    let mut name = InputRef::parse(input).filter(|r| !r.control && r.port == 0)?.node;
+    loop {
+        let node = graph.node(name)?;
+        if !seen.insert(node.name.as_str()) {
+            return None;
+        }
+        chain.push(node.name.as_str());
+        match node.op.as_str() {
+            "Const" => return Some((chain, node)),
+            "Identity" | "Snapshot" | "StopGradient" => {
+                name = node.input.first().and_then(|i| InputRef::parse(i)).filter(|r| !r.control && r.port == 0)?.node;
+            }
+            _ => return None,
+        }
+    }
+}
+
+/// The float array a data input reads, if it is a constant.
+pub fn const_array(graph: &Graph, input: &str) -> Option<Array> {
+    let (_, node) = const_behind(graph, input)?;
+    Array::of(&tensor::from_proto(node.tensor_value().ok()?).ok()?)
+}
+
+/// An integer constant's values (int32 or int64), e.g. axes and shapes.
+pub fn const_ints(graph: &Graph, input: &str) -> Option<Vec<i64>> {
+    let (_, node) = const_behind(graph, input)?;
+    let t = tensor::from_proto(node.tensor_value().ok()?).ok()?;
+    let TensorData::Pod(b) = &t.data else { return None };
+    match t.dtype {
+        DataType::DtInt32 => Some(b.chunks_exact(4).map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as i64).collect()),
+        DataType::DtInt64 => Some(b.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().unwrap_or([0; 8]))).collect()),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn array(shape: &[usize]) -> Array {
+        let n = shape.iter().product::<usize>();
+        Array { shape: shape.to_vec(), data: (0..n).map(|v| v as f32).collect() }
+    }
+
+    #[test]
+    fn select_keeps_slices_along_an_axis() {
+        let a = array(&[2, 3]);
+        assert_eq!(a.select(1, &[true, false, true]).data, [0.0, 2.0, 3.0, 5.0]);
+        assert_eq!(a.select(0, &[false, true]), Array { shape: vec![1, 3], data: vec![3.0, 4.0, 5.0] });
+    }
+
+    #[test]
+    fn sums_over_the_other_axes() {
+        // [h=2, k=1, j=2]: out[k][j] = sum over h.
+        let a = array(&[2, 1, 2]);
+        assert_eq!(a.sum_to(1, 2), vec![vec![0.0 + 2.0, 1.0 + 3.0]]);
+        assert_eq!(a.sum_along(2), [0.0 + 2.0, 1.0 + 3.0]);
+    }
+
+    #[test]
+    fn zero_slices_count_negative_zero() {
+        let a = Array { shape: vec![2, 2], data: vec![0.0, 1.0, -0.0, 2.0] };
+        assert!(a.slice_is_zero(1, 0));
+        assert!(!a.slice_is_zero(1, 1));
+    }
+}

@@ -1,0 +1,94 @@
+//! The ops compacting understands, and what each does to a channel that is
+//! a known constant (uniform over batch and space).
+
+use crate::graph::{input_refs, Attrs, Graph};
+use crate::proto::tensorflow::NodeDef;
+
+/// Elementwise ops of one input: a channel stays where it was.
+const UNARY: [&str; 13] = [
+    "Identity", "Snapshot", "StopGradient", "PreventGradient", "Relu", "Relu6", "Elu", "Selu", "Sigmoid", "Tanh",
+    "LeakyRelu", "Softplus", "Neg",
+];
+
+/// Elementwise ops of two inputs, broadcasting.
+pub const ELEMENTWISE_BINARY: [&str; 7] = ["Add", "AddV2", "Sub", "Mul", "RealDiv", "Maximum", "Minimum"];
+
+pub fn is_unary(op: &str) -> bool {
+    UNARY.contains(&op)
+}
+
+/// `(node index, output port)` of each data input, in order; an input whose
+/// node is missing ends the list (extraction reports those).
+pub fn data_inputs(graph: &Graph, node: &NodeDef) -> Vec<(usize, u32)> {
+    input_refs(node)
+        .filter(|r| !r.control)
+        .map_while(|r| Some((graph.position(r.node)?, r.port)))
+        .collect()
+}
+
+/// The spatial axes and the channel axis of a rank-4 image tensor.
+pub fn spatial_axes(nchw: bool) -> ([usize; 2], usize) {
+    if nchw {
+        ([2, 3], 1)
+    } else {
+        ([1, 2], 3)
+    }
+}
+
+pub fn is_nchw(node: &NodeDef) -> bool {
+    node.string_attr("data_format").ok().flatten() == Some("NCHW")
+}
+
+/// The unary op applied to a constant, in f32 as TensorFlow's kernels
+/// compute it (transcendental ones may differ in the last bit; the value
+/// only ever reaches a folded bias, where that is rounding, not an
+/// approximation of the model).
+pub fn unary_value(node: &NodeDef, v: f32) -> Option<f32> {
+    Some(match node.op.as_str() {
+        "Identity" | "Snapshot" | "StopGradient" | "PreventGradient" => v,
+        "Relu" => v.max(0.0),
+        "Relu6" => v.clamp(0.0, 6.0),
+        "Elu" => {
+            if v > 0.0 {
+                v
+            } else {
+                v.exp_m1()
+            }
+        }
+        "Selu" => {
+            const ALPHA: f32 = 1.673_263_2;
+            const SCALE: f32 = 1.050_701;
+            if v > 0.0 {
+                SCALE * v
+            } else {
+                SCALE * ALPHA * v.exp_m1()
+            }
+        }
+        "Sigmoid" => 1.0 / (1.0 + (-v).exp()),
+        "Tanh" => v.tanh(),
+        "LeakyRelu" => {
+            let alpha = node.float_attr("alpha").ok().flatten().unwrap_or(0.2);
+            if v > 0.0 {
+                v
+            } else {
+                alpha * v
+            }
+        }
+        "Softplus" => v.exp().ln_1p(),
+        "Neg" => -v,
+        _ => return None,
+    })
+}
+
+/// `op(a, b)` on constants.
+pub fn binary_value(op: &str, a: f32, b: f32) -> Option<f32> {
+    Some(match op {
+        "Add" | "AddV2" => a + b,
+        "Sub" => a - b,
+        "Mul" => a * b,
+        "RealDiv" => a / b,
+        "Maximum" => a.max(b),
+        "Minimum" => a.min(b),
+        _ => return None,
+    })
+}
