@@ -9,7 +9,7 @@ mod strip;
 use std::path::PathBuf;
 
 pub use inject::inject_file;
-pub use inspect::{inspect_path, Inspection};
+pub use inspect::{inspect_path, write_tensorboard, Inspection};
 pub use strip::{strip_checkpoint, StripJob, StripSummary};
 
 use crate::checkpoint::CheckpointError;
