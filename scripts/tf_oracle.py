@@ -15,6 +15,12 @@ Subcommands
       unified diff of the text formats, cut after the first differences ("" when equal).
       Equality is protobuf message equality (order of repeated fields matters, map order
       does not). Does not load the TensorFlow runtime, only its generated protos.
+  read-events EVENTS KIND MODEL    KIND = graph | meta | saved_model
+      Read the events file EVENTS with `tf.compat.v1.train.summary_iterator` and print
+      {"events": [{"wall_time", "step", "what", "file_version"?, "graph_equal"?}]}, one
+      entry per event; `what` is the Event's oneof case, and for a graph_def event
+      `graph_equal` says whether its GraphDef equals MODEL's graph (MODEL parsed as KIND;
+      a meta graph's or the SavedModel's first meta graph's graph_def).
 
 CANONICAL BYTES (what "sha256" hashes; shared with scripts/make_fixtures.py)
   * numeric and bool tensors: the raw element bytes in row-major order, little-endian
@@ -197,9 +203,36 @@ def cmd_same_proto(kind, a, b):
 
 
 # ----------------------------------------------------------------------------------------
+# events files
+
+
+def cmd_read_events(events, kind, model):
+    import tensorflow as tf  # the real package, before load_proto's stub could stand in
+
+    graph_pb2, _, _ = _proto_modules()
+    msg = load_proto(kind, model)
+    if kind == "meta":
+        want = msg.graph_def
+    elif kind == "saved_model":
+        want = msg.meta_graphs[0].graph_def
+    else:
+        want = msg
+    out = []
+    for e in tf.compat.v1.train.summary_iterator(events):
+        entry = {"wall_time": e.wall_time, "step": e.step, "what": e.WhichOneof("what")}
+        if entry["what"] == "file_version":
+            entry["file_version"] = e.file_version
+        if entry["what"] == "graph_def":
+            entry["graph_equal"] = graph_pb2.GraphDef.FromString(e.graph_def) == want
+        out.append(entry)
+    return {"events": out}
+
+
+# ----------------------------------------------------------------------------------------
 
 USAGE = """usage: tf_oracle.py read-ckpt PREFIX
-       tf_oracle.py same-proto graph|meta|saved_model A B"""
+       tf_oracle.py same-proto graph|meta|saved_model A B
+       tf_oracle.py read-events EVENTS graph|meta|saved_model MODEL"""
 
 
 def main(argv):
@@ -207,7 +240,7 @@ def main(argv):
         print(__doc__ if argv else USAGE)
         return 0 if argv else 1
     cmd, args = argv[0], argv[1:]
-    arity = {"read-ckpt": 1, "same-proto": 3}
+    arity = {"read-ckpt": 1, "same-proto": 3, "read-events": 3}
     if cmd not in arity:
         raise OracleError(f"unknown subcommand {cmd!r}\n{USAGE}")
     if len(args) != arity[cmd]:
@@ -219,6 +252,8 @@ def main(argv):
             raise
         except Exception as e:
             raise OracleError(f"TensorFlow cannot read checkpoint {args[0]}: {e}")
+    elif cmd == "read-events":
+        result = cmd_read_events(*args)
     else:
         result = cmd_same_proto(*args)
     sys.stdout.write(json.dumps(result, indent=1, sort_keys=True, allow_nan=False) + "\n")

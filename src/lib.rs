@@ -23,6 +23,7 @@ pub mod atomic;
 pub mod checkpoint;
 pub mod codec;
 pub mod error;
+pub mod events;
 pub mod graph;
 pub mod inspect;
 pub mod jobs;

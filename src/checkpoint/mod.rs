@@ -4,7 +4,7 @@
 //! Reading never copies tensor bytes: shards are memory-mapped and tensors are
 //! `Bytes` views into them, checked against their CRC32C on every read.
 
-mod crc;
+pub(crate) mod crc;
 #[cfg(test)]
 mod format_tests;
 mod reader;

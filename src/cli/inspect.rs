@@ -9,7 +9,7 @@ use super::render::{container_table, fraction, human_bytes, percent, print_json,
 use super::CliError;
 use tf_strip::codec;
 use tf_strip::inspect::{PrunedLayer, TensorRow, Totals};
-use tf_strip::jobs::{inspect_path, Inspection};
+use tf_strip::jobs::{inspect_path, write_tensorboard, Inspection};
 
 #[derive(Debug, Args)]
 pub struct InspectArgs {
@@ -21,9 +21,22 @@ pub struct InspectArgs {
     /// For a graph: the bytes each sparse/dense encoding would take per constant.
     #[arg(long)]
     encodings: bool,
+    /// Also write the graph into a TensorBoard events file in LOGDIR
+    /// (`tensorboard --logdir LOGDIR` shows it on the Graphs tab).
+    #[arg(long, value_name = "LOGDIR")]
+    tensorboard: Option<PathBuf>,
 }
 
 pub fn run(args: InspectArgs) -> Result<(), CliError> {
+    // First, so a model without a graph fails before any report is printed.
+    if let Some(logdir) = &args.tensorboard {
+        let events = write_tensorboard(&args.path, logdir)?;
+        eprintln!("tensorboard: wrote {} (tensorboard --logdir {})", events.display(), logdir.display());
+    }
+    report(&args)
+}
+
+fn report(args: &InspectArgs) -> Result<(), CliError> {
     match inspect_path(&args.path, args.encodings)? {
         Inspection::Container { bytes, tensors } => print_container(&args.path, bytes, &tensors, args.json),
         Inspection::Encodings(estimates) => print_encodings(&estimates, args.json),

@@ -8,6 +8,7 @@ mod inject;
 mod inspect;
 mod progress;
 mod render;
+mod shell;
 mod strip;
 mod verify;
 
@@ -50,6 +51,14 @@ enum Command {
     Verify(verify::VerifyArgs),
     /// Time models in the real TensorFlow: load, first run, latency, throughput.
     Bench(bench::BenchArgs),
+    /// Print a shell completion script to stdout
+    /// (bash: `tf-strip completions bash > /etc/bash_completion.d/tf-strip`).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) to stdout: `tf-strip man > tf-strip.1`.
+    Man,
 }
 
 /// Everything that stops a command, reported once by `main`.
@@ -91,6 +100,8 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Some(Command::Decode(args)) => encode::decode(args),
         Some(Command::Verify(args)) => verify::run(args),
         Some(Command::Bench(args)) => bench::run(args),
+        Some(Command::Completions { shell }) => shell::completions(shell),
+        Some(Command::Man) => shell::man(),
         None => strip::run(cli.strip),
     }
 }

@@ -1,7 +1,10 @@
 //! `inspect PATH`: what a file or directory holds, whichever of the kinds
 //! tf-strip reads it is.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+use prost::Message;
 
 use super::JobError;
 use crate::checkpoint::{self, Checkpoint};
@@ -9,6 +12,8 @@ use crate::codec::{self, CodecError, EncodeOptions, Estimate, TensorInfo};
 use crate::model::Model;
 use crate::inspect::{inspect_checkpoint, inspect_graph, CheckpointReport, GraphReport};
 use crate::error::FileError;
+use crate::graph::ModelFile;
+use crate::proto::tensorflow::GraphDef;
 
 pub enum Inspection {
     /// A sparse container: its size and the tensors it holds.
@@ -62,4 +67,42 @@ pub fn inspect_path(path: &Path, encodings: bool) -> Result<Inspection, JobError
     };
     let report = inspect_checkpoint(&ckpt, meta.as_ref())?;
     Ok(Inspection::Checkpoint { report, warnings: resolved.warnings })
+}
+
+/// Writes the graph `path` holds into a TensorBoard events file in `logdir`
+/// and returns the file's path: a GraphDef, a MetaGraphDef's or SavedModel's
+/// graph, a checkpoint's `.meta` graph, a container's decoded GraphDef.
+pub fn write_tensorboard(path: &Path, logdir: &Path) -> Result<PathBuf, JobError> {
+    Ok(crate::events::write_graph_events(logdir, graph_bytes(path)?)?)
+}
+
+/// The serialized GraphDef of any model `inspect` reads.
+fn graph_bytes(path: &Path) -> Result<Bytes, JobError> {
+    if is_container_file(path) {
+        let pb = Bytes::from(
+            codec::decode(&read(path)?).map_err(|problem| CodecError::Container { path: path.to_path_buf(), problem })?,
+        );
+        GraphDef::decode(pb.clone())
+            .map_err(|e| CodecError::NotGraph { path: path.to_path_buf(), msg: e.to_string() })?;
+        return Ok(pb);
+    }
+    let file = match is_graph(path) {
+        true => path.to_path_buf(),
+        false => {
+            let prefix = checkpoint::resolve_prefix(path)?.prefix;
+            let meta = checkpoint::meta_path(&prefix);
+            if !meta.is_file() {
+                return Err(JobError::Invalid(format!(
+                    "{}: the checkpoint has no .meta graph to show in TensorBoard",
+                    prefix.display()
+                )));
+            }
+            meta
+        }
+    };
+    let (file, model) = ModelFile::load(&file)?;
+    let def = model
+        .graph_def()
+        .ok_or_else(|| JobError::Invalid(format!("{}: holds no graph", file.display())))?;
+    Ok(def.encode_to_vec().into())
 }

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 pub use compact::{compact_file, CompactJob, CompactSummary};
 pub use inject::inject_file;
-pub use inspect::{inspect_path, Inspection};
+pub use inspect::{inspect_path, write_tensorboard, Inspection};
 pub use strip::{strip_checkpoint, StripJob, StripSummary};
 
 use crate::checkpoint::CheckpointError;
