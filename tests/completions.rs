@@ -8,8 +8,8 @@ use std::process::{Command, Stdio};
 
 use common::*;
 
-const SUBCOMMANDS: [&str; 9] =
-    ["strip", "inspect", "encode", "decode", "inject", "verify", "bench", "completions", "man"];
+const SUBCOMMANDS: [&str; 10] =
+    ["strip", "inspect", "compact", "encode", "decode", "inject", "verify", "bench", "completions", "man"];
 
 fn stdout_of(args: &[&str]) -> String {
     let out = tf_strip().args(args).output().unwrap();
