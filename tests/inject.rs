@@ -267,6 +267,31 @@ fn injected_graphs_prune_on_schedule_in_tensorflow() {
             stderr(&out)
         );
     }
+    // Channels pruned in training go with `--compact`, and the graph still
+    // computes what the training graph restored from the checkpoint computes.
+    for c in CASES.iter().filter(|c| c.structure() == "channel") {
+        let dir = tmp.path().join(c.name);
+        let compacted = dir.join("compact");
+        let out = tf_strip()
+            .arg(format!("--checkpoint_dir={}", dir.display()))
+            .args(["--output_node_names=output", "--compact", "--json"])
+            .arg(format!("--output_dir={}", compacted.display()))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}: strip --compact failed: {}", c.name, stderr(&out));
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let flops = &report["compact"]["flops"];
+        assert!(flops[1].as_u64() < flops[0].as_u64(), "{}: nothing compacted: {report:#}", c.name);
+        let out = tf_strip()
+            .arg("verify")
+            .arg(&dir)
+            .arg(compacted.join("pruning_stripped.pb"))
+            .args(["--outputs", "output", "--batch", "4", "--atol", "1e-5", "--rtol", "1e-5"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}: verify against the training graph: {}", c.name, stderr(&out));
+        eprintln!("{}: --compact: FLOPs {} -> {}", c.name, flops[0], flops[1]);
+    }
     // References run in the same process as the stripped graph (another process's or
     // machine's outputs may differ in the last bits): TensorFlow's own strip of the same
     // checkpoint, bit for bit, and the training graph restored from it.
