@@ -9,7 +9,7 @@ use super::render::{human_bytes, percent, print_json, table};
 use super::CliError;
 use tf_strip::graph::Format;
 use tf_strip::jobs::{compact_file, CompactJob};
-use tf_strip::transform::compact::Reason;
+use tf_strip::transform::compact::{FoldKind, Reason};
 use tf_strip::transform::{CompactOptions, CompactReport};
 
 /// Above this much graph, a terminal shows progress.
@@ -41,11 +41,15 @@ pub struct CompactFlags {
     /// Keep every layer's channel count a multiple of N (where it has that many).
     #[arg(long = "round_to", visible_alias = "round-to", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
     round_to: u64,
+    /// Keep constant channels that reach a padded convolution, instead of
+    /// removing them and adding their exact border constant after it.
+    #[arg(long = "no_border_constants", visible_alias = "no-border-constants")]
+    no_border_constants: bool,
 }
 
 impl CompactFlags {
     pub fn options(&self, outputs: Vec<String>) -> CompactOptions {
-        CompactOptions { outputs, round_to: self.round_to as usize }
+        CompactOptions { outputs, round_to: self.round_to as usize, border_constants: !self.no_border_constants }
     }
 }
 
@@ -113,8 +117,11 @@ pub fn render(r: &CompactReport) -> String {
         r.nodes[0],
         r.nodes[1],
     ));
-    for (layer, bias) in &r.folds {
-        s.push_str(&format!("Constant channels into {layer} folded into the bias of {bias}\n"));
+    for f in &r.folds {
+        s.push_str(&match f.kind {
+            FoldKind::Bias => format!("Constant channels into {} folded into the bias {}\n", f.layer, f.into),
+            FoldKind::Border => format!("Constant channels into {} (padded) replaced by the border constant {}\n", f.layer, f.into),
+        });
     }
     if !r.barriers.is_empty() {
         let ops: Vec<String> = r.barriers.iter().map(|(op, node)| format!("{op} ({node})")).collect();

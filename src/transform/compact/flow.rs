@@ -15,7 +15,7 @@
 use std::collections::{HashMap, HashSet};
 
 use super::array::{const_array, const_ints, Array};
-use super::ops::{binary_value, data_inputs, is_nchw, is_unary, unary_value, ELEMENTWISE_BINARY};
+use super::ops::{bias_after, binary_value, data_inputs, is_nchw, is_unary, unary_value, ELEMENTWISE_BINARY};
 use super::shapes::{normalise, packed_ints, squeezed, Shapes};
 use crate::graph::{Attrs, Graph};
 use crate::proto::tensorflow::NodeDef;
@@ -63,12 +63,24 @@ pub enum Edit {
     Slice { node: usize, input: usize, axis: usize, ids: Vec<Id> },
     /// A removed input channel of a convolution or matmul (input 0, filter
     /// input 1) that is a nonzero constant contributes the same to every
-    /// output position: that goes into a bias.
-    Fold { node: usize, in_axis: usize, out_axis: usize, ids: Vec<Id>, values: Vec<Option<f32>> },
+    /// output position, which goes into a bias; or, behind padding, the same
+    /// to every position but the border, which an added constant of the
+    /// output's spatial shape restores exactly.
+    Fold { node: usize, in_axis: usize, out_axis: usize, ids: Vec<Id>, values: Vec<Option<f32>>, border: Option<Border> },
     /// A `Reshape` whose last target dimension counts these positions.
     ReshapeLast { node: usize, ids: Vec<Id> },
     /// A `Split`/`SplitV` along the channels: its output sizes.
     Split { node: usize, outputs: Vec<Vec<Id>> },
+}
+
+/// The static spatial sizes of a padded convolution, input and output, and
+/// the node after which its border constant is added: its bias or batch
+/// norm, or the layer itself when that is a graph output.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Border {
+    pub input: [usize; 2],
+    pub output: [usize; 2],
+    pub after: usize,
 }
 
 /// A convolution or matmul whose output channels have ids.
@@ -113,7 +125,9 @@ impl Decision {
 }
 
 impl Analysis {
-    pub fn run(graph: &Graph, order: &[usize], shapes: &Shapes, outputs: &HashSet<usize>) -> Analysis {
+    /// `borders`: whether a padded convolution's constant input channels may
+    /// go, replaced by a border constant (where spatial sizes are static).
+    pub fn run(graph: &Graph, order: &[usize], shapes: &Shapes, outputs: &HashSet<usize>, borders: bool) -> Analysis {
         let mut consumed = HashSet::new();
         for node in graph.nodes() {
             consumed.extend(data_inputs(graph, node));
@@ -121,7 +135,7 @@ impl Analysis {
         let mut a = Analysis::default();
         for &i in order {
             let node = &graph.nodes()[i];
-            let cx = Context { graph, shapes, consumed: &consumed, outputs, index: i, node };
+            let cx = Context { graph, shapes, consumed: &consumed, outputs, borders, index: i, node };
             a.visit(&cx);
             if outputs.contains(&i) {
                 let held: Vec<Id> =
@@ -260,10 +274,12 @@ impl Analysis {
     /// constant folds into a bias where every output position sees it whole.
     fn consume(&mut self, cx: &Context, x: &Channels, in_axis: usize, out_axis: usize, unpadded: bool) {
         let mut fold = false;
+        let border = if unpadded { None } else { cx.border() };
         for (&id, v) in x.ids.iter().zip(&x.values) {
             match v {
                 Some(v) if *v == 0.0 => {}
                 Some(v) if v.is_finite() && unpadded && !cx.outputs.contains(&cx.index) => fold = true,
+                Some(v) if v.is_finite() && border.is_some() => fold = true,
                 Some(v) if v.is_finite() && !unpadded => {
                     self.block(id, Reason::ConstantThroughPadding { node: cx.node.name.clone() })
                 }
@@ -279,6 +295,7 @@ impl Analysis {
                 out_axis,
                 ids: x.ids.clone(),
                 values: x.values.clone(),
+                border,
             });
         }
     }
@@ -668,6 +685,7 @@ struct Context<'a> {
     shapes: &'a Shapes,
     consumed: &'a HashSet<(usize, u32)>,
     outputs: &'a HashSet<usize>,
+    borders: bool,
     index: usize,
     node: &'a NodeDef,
 }
@@ -688,6 +706,26 @@ impl Context<'_> {
     fn input_shape(&self, k: usize) -> Option<&Vec<i64>> {
         let (n, p) = *data_inputs(self.graph, self.node).get(k)?;
         self.shapes.get(n, p)
+    }
+
+    /// The spatial sizes of a convolution's input and output, if static.
+    fn border(&self) -> Option<Border> {
+        if !self.borders {
+            return None;
+        }
+        let (spatial, _) = super::ops::spatial_axes(is_nchw(self.node));
+        let hw = |s: &Vec<i64>| -> Option<[usize; 2]> {
+            let [h, w] = spatial.map(|a| s.get(a).copied().and_then(|d| usize::try_from(d).ok()));
+            Some([h?, w?])
+        };
+        // After the layer's bias, so that the two still fuse; before it when
+        // the bias is a graph output, whose value must not change.
+        let after = match bias_after(self.graph, self.index) {
+            Some((f, _, _)) if !self.outputs.contains(&f) => f,
+            _ if !self.outputs.contains(&self.index) => self.index,
+            _ => return None,
+        };
+        Some(Border { input: hw(self.input_shape(0)?)?, output: hw(self.shapes.get(self.index, 0)?)?, after })
     }
 
     /// Whether every output position of this window op reads only real

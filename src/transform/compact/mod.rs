@@ -8,6 +8,7 @@
 //! infinite input is NaN in TensorFlow and simply absent here.
 
 mod array;
+mod border;
 mod flow;
 mod ops;
 mod rewrite;
@@ -17,17 +18,22 @@ use std::collections::{BTreeMap, HashSet};
 
 use array::const_array;
 pub use flow::Reason;
+pub use rewrite::{Fold, FoldKind};
 use flow::{Analysis, Decision};
 use shapes::Shapes;
 
 use crate::graph::{node_name, sinks, Graph, GraphError};
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct CompactOptions {
     /// Output node names (`name` or `name:N`); default: the graph's sinks.
     pub outputs: Vec<String>,
     /// Keep channel counts at multiples of this (1: as few as possible).
     pub round_to: usize,
+    /// A constant channel before a padded convolution goes, its effect kept
+    /// by an added constant of the output's spatial shape (only where spatial
+    /// sizes are static); without, such channels stay.
+    pub border_constants: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -63,9 +69,15 @@ pub struct CompactReport {
     pub flops: [u64; 2],
     /// Ops channels did not cross, as (op, node).
     pub barriers: Vec<(String, String)>,
-    /// Removed constant channels taken into a bias: (layer, bias node).
-    pub folds: Vec<(String, String)>,
+    /// Where removed constant channels went.
+    pub folds: Vec<Fold>,
     pub nodes: [usize; 2],
+}
+
+impl Default for CompactOptions {
+    fn default() -> Self {
+        CompactOptions { outputs: Vec::new(), round_to: 1, border_constants: true }
+    }
 }
 
 pub type Result<T, E = GraphError> = std::result::Result<T, E>;
@@ -81,7 +93,7 @@ pub fn compact(graph: &mut Graph, options: &CompactOptions) -> Result<CompactRep
     }
     let order = graph.topological_order();
     let shapes = Shapes::infer(graph, &order);
-    let analysis = Analysis::run(graph, &order, &shapes, &output_nodes);
+    let analysis = Analysis::run(graph, &order, &shapes, &output_nodes, options.border_constants);
     let decision = analysis.decide(options.round_to);
     let before: Vec<(usize, Vec<usize>)> = layer_filters(graph);
     let params_before = rewrite::float_params(graph);

@@ -1,6 +1,7 @@
 //! The ops compacting understands, and what each does to a channel that is
 //! a known constant (uniform over batch and space).
 
+use super::array::const_array;
 use crate::graph::{input_refs, Attrs, Graph};
 use crate::proto::tensorflow::NodeDef;
 
@@ -91,4 +92,35 @@ pub fn binary_value(op: &str, a: f32, b: f32) -> Option<f32> {
         "Minimum" => a.min(b),
         _ => return None,
     })
+}
+
+/// The per-channel constant right after `node` that a bias can join:
+/// `(node, input, sign)`: a `BiasAdd`'s bias, an add of a channel vector, or
+/// an inference batch norm's mean (subtracted, so the sign is -1).
+pub fn bias_after(graph: &Graph, node: usize) -> Option<(usize, usize, f64)> {
+    let name = &graph.nodes()[node].name;
+    let mut readers = graph
+        .nodes()
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| data_inputs(graph, n).iter().any(|&(p, _)| p == node));
+    let (i, reader) = readers.next()?;
+    if readers.next().is_some() || reader.input.first().map(String::as_str) != Some(name.as_str()) {
+        return None;
+    }
+    let channels = match graph.nodes()[node].op.as_str() {
+        "MatMul" if graph.nodes()[node].bool_attr("transpose_b").ok().flatten() == Some(true) => 0,
+        "MatMul" => 1,
+        _ => 3,
+    };
+    let width = const_array(graph, &graph.nodes()[node].input[1])?.shape[channels];
+    let vector = |k: usize| const_array(graph, reader.input.get(k)?).filter(|a| a.shape == [width]);
+    match reader.op.as_str() {
+        "BiasAdd" | "Add" | "AddV2" => vector(1).map(|_| (i, 1, 1.0)),
+        op if op.starts_with("FusedBatchNorm") => {
+            (reader.bool_attr("is_training").ok().flatten() == Some(false)).then_some(())?;
+            vector(3).map(|_| (i, 3, -1.0))
+        }
+        _ => None,
+    }
 }

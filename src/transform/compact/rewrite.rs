@@ -5,8 +5,9 @@
 use std::collections::HashMap;
 
 use super::array::{const_array, const_behind, const_ints, Array};
-use super::flow::{Analysis, Decision, Edit, Id};
-use super::ops::{data_inputs, is_nchw};
+use super::border::{contribution, Window};
+use super::flow::{Analysis, Border, Decision, Edit, Id};
+use super::ops::{bias_after, data_inputs, is_nchw, spatial_axes};
 use super::Result;
 use crate::graph::{const_node, Attrs, Graph, NodeBuilder};
 use crate::proto::tensorflow::attr_value::Value;
@@ -16,30 +17,86 @@ use crate::tensor::{self, Tensor, TensorData};
 /// What the rewrite did besides slicing.
 #[derive(Debug, Default)]
 pub struct Rewritten {
-    /// Layers whose removed input channels' constants went into a bias, and
-    /// where: (layer, the node holding the bias).
-    pub folds: Vec<(String, String)>,
+    pub folds: Vec<Fold>,
+}
+
+/// Where the constants of a layer's removed input channels went.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Fold {
+    pub layer: String,
+    /// The node that adds them.
+    pub into: String,
+    pub kind: FoldKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FoldKind {
+    /// Into the bias (or batch norm mean) after the layer: the same at every position.
+    Bias,
+    /// An added constant of the output's spatial shape: the layer is padded,
+    /// so the border sees less of the constant than the interior.
+    Border,
 }
 
 pub fn apply(graph: &mut Graph, analysis: &Analysis, decision: &Decision) -> Result<Rewritten> {
     let mut done = Rewritten::default();
     let mut adjust: HashMap<(usize, usize), Vec<f64>> = HashMap::new();
-    let mut inserted: Vec<(usize, Vec<f64>)> = Vec::new();
+    let mut inserted: Vec<Insert> = Vec::new();
     for edit in &analysis.edits {
-        let Edit::Fold { node, in_axis, out_axis, ids, values } = edit else { continue };
-        let Some(delta) = fold_delta(graph, *node, *in_axis, *out_axis, ids, values, decision) else { continue };
+        let Edit::Fold { node, in_axis, out_axis, ids, values, border } = edit else { continue };
+        let constants: Vec<(usize, f64)> = ids
+            .iter()
+            .zip(values)
+            .enumerate()
+            .filter_map(|(k, (&id, v))| Some((k, v.filter(|&v| v != 0.0 && decision.removed(id))? as f64)))
+            .collect();
+        let Some(filter) = const_array(graph, &graph.nodes()[*node].input[1]).filter(|_| !constants.is_empty()) else {
+            continue;
+        };
         let layer = graph.nodes()[*node].name.clone();
-        match bias_after(graph, *node) {
+        let kept_out = decision.keep(&analysis.tensors.get(&(*node, 0)).map(|c| c.ids.clone()).unwrap_or_default());
+        let follower = bias_after(graph, *node);
+        if let Some(border) = border {
+            let conv = &graph.nodes()[*node];
+            let after = border.after;
+            let mut map = border_constant(conv, &filter, &constants, border)?;
+            if graph.nodes()[after].op.starts_with("FusedBatchNorm") {
+                scale_by_batch_norm(graph, after, &mut map);
+            }
+            let map = map.select(2, &kept_out);
+            let map = if is_nchw(conv) { channels_first(&map) } else { map };
+            let name = graph.nodes()[after].name.clone();
+            done.folds.push(Fold { layer, into: format!("{name}/compact_border"), kind: FoldKind::Border });
+            inserted.push(Insert { after, op: "AddV2", suffix: "compact_border", value: map.to_tensor(), nchw: false });
+            continue;
+        }
+        let sums = filter.sum_to(*in_axis, *out_axis);
+        let mut delta = vec![0.0; filter.shape[*out_axis]];
+        for &(k, v) in &constants {
+            for (d, w) in delta.iter_mut().zip(&sums[k]) {
+                *d += v * w;
+            }
+        }
+        match follower {
             Some((target, input, sign)) => {
                 let slot = adjust.entry((target, input)).or_insert_with(|| vec![0.0; delta.len()]);
                 for (s, d) in slot.iter_mut().zip(&delta) {
                     *s += sign * d;
                 }
-                done.folds.push((layer, graph.nodes()[target].name.clone()));
+                done.folds.push(Fold { layer, into: graph.nodes()[target].name.clone(), kind: FoldKind::Bias });
             }
             None => {
-                done.folds.push((layer.clone(), format!("{layer}/compact_bias_add")));
-                inserted.push((*node, delta));
+                let bias: Vec<f32> = delta.iter().zip(&kept_out).filter(|(_, &k)| k).map(|(&d, _)| d as f32).collect();
+                let conv = &graph.nodes()[*node];
+                done.folds.push(Fold { layer: layer.clone(), into: format!("{layer}/compact_bias"), kind: FoldKind::Bias });
+                inserted.push(Insert {
+                    after: *node,
+                    op: "BiasAdd",
+                    suffix: "compact_bias",
+                    value: Array { shape: vec![bias.len()], data: bias }.to_tensor(),
+                    nchw: conv.op == "Conv2D" && is_nchw(conv),
+                });
             }
         }
     }
@@ -92,8 +149,8 @@ pub fn apply(graph: &mut Graph, analysis: &Analysis, decision: &Decision) -> Res
             _ => {}
         }
     }
-    for (node, delta) in inserted {
-        insert_bias(graph, node, &delta, analysis, decision)?;
+    for insert in inserted {
+        insert_after(graph, insert)?;
     }
     for node in graph.nodes_mut() {
         // Shapes recorded before the rewrite would now be wrong.
@@ -102,62 +159,49 @@ pub fn apply(graph: &mut Graph, analysis: &Analysis, decision: &Decision) -> Res
     Ok(done)
 }
 
-/// What the removed constant input channels of a convolution or matmul add
-/// to each of its outputs: `sum_k v_k * sum_{window} W[.., k, j]`.
-fn fold_delta(
-    graph: &Graph,
-    node: usize,
-    in_axis: usize,
-    out_axis: usize,
-    ids: &[Id],
-    values: &[Option<f32>],
-    decision: &Decision,
-) -> Option<Vec<f64>> {
-    let filter = const_array(graph, &graph.nodes()[node].input[1])?;
-    let sums = filter.sum_to(in_axis, out_axis);
-    let mut delta = vec![0.0; filter.shape[out_axis]];
-    let mut any = false;
-    for (k, (&id, v)) in ids.iter().zip(values).enumerate() {
-        let Some(v) = v.filter(|&v| v != 0.0) else { continue };
-        if decision.removed(id) {
-            any = true;
-            for (d, w) in delta.iter_mut().zip(&sums[k]) {
-                *d += v as f64 * w;
-            }
+/// The border constant of a padded convolution, channel-last.
+fn border_constant(conv: &NodeDef, filter: &Array, constants: &[(usize, f64)], border: &Border) -> Result<Array> {
+    let (spatial, _) = spatial_axes(is_nchw(conv));
+    let pick = |key: &str| -> Result<[usize; 2]> {
+        let values = conv.ints_attr(key)?.unwrap_or(&[1, 1, 1, 1]);
+        Ok(spatial.map(|a| values.get(a).map_or(1, |&v| v.max(1) as usize)))
+    };
+    let (strides, dilations) = (pick("strides")?, pick("dilations")?);
+    let kernel = [filter.shape[0], filter.shape[1]];
+    let window = match conv.string_attr("padding")? {
+        Some("EXPLICIT") => {
+            let pads = conv.ints_attr("explicit_paddings")?.unwrap_or(&[]);
+            Window { strides, dilations, before: spatial.map(|a| pads.get(2 * a).map_or(0, |&p| p.max(0) as usize)) }
         }
-    }
-    any.then_some(delta)
+        _ => Window::same(border, kernel, strides, dilations),
+    };
+    Ok(contribution(filter, constants, border, &window))
 }
 
-/// The per-channel constant right after `node` that a bias can join:
-/// `(node, input, sign)`: a `BiasAdd`'s bias, an add of a channel vector, or
-/// an inference batch norm's mean (subtracted, so the sign is -1).
-fn bias_after(graph: &Graph, node: usize) -> Option<(usize, usize, f64)> {
-    let name = &graph.nodes()[node].name;
-    let mut readers = graph
-        .nodes()
-        .iter()
-        .enumerate()
-        .filter(|(_, n)| data_inputs(graph, n).iter().any(|&(p, _)| p == node));
-    let (i, reader) = readers.next()?;
-    if readers.next().is_some() || reader.input.first().map(String::as_str) != Some(name.as_str()) {
-        return None;
+/// A constant added before an inference batch norm reaches its output
+/// multiplied by `scale / sqrt(variance + epsilon)`.
+fn scale_by_batch_norm(graph: &Graph, bn: usize, map: &mut Array) {
+    let node = &graph.nodes()[bn];
+    let param = |k: usize| node.input.get(k).and_then(|i| const_array(graph, i));
+    let (Some(scale), Some(var)) = (param(1), param(4)) else { return };
+    let eps = node.float_attr("epsilon").ok().flatten().unwrap_or(1e-4);
+    let channels = map.shape[2];
+    for (i, v) in map.data.iter_mut().enumerate() {
+        let j = i % channels;
+        *v *= scale.data[j] / (var.data[j] + eps).sqrt();
     }
-    let channels = match graph.nodes()[node].op.as_str() {
-        "MatMul" if graph.nodes()[node].bool_attr("transpose_b").ok().flatten() == Some(true) => 0,
-        "MatMul" => 1,
-        _ => 3,
-    };
-    let width = const_array(graph, &graph.nodes()[node].input[1])?.shape[channels];
-    let vector = |k: usize| const_array(graph, reader.input.get(k)?).filter(|a| a.shape == [width]);
-    match reader.op.as_str() {
-        "BiasAdd" | "Add" | "AddV2" => vector(1).map(|_| (i, 1, 1.0)),
-        op if op.starts_with("FusedBatchNorm") => {
-            (reader.bool_attr("is_training").ok().flatten() == Some(false)).then_some(())?;
-            vector(3).map(|_| (i, 3, -1.0))
+}
+
+/// `[H, W, C]` to `[C, H, W]`, for NCHW graphs.
+fn channels_first(map: &Array) -> Array {
+    let [h, w, c] = [map.shape[0], map.shape[1], map.shape[2]];
+    let mut data = Vec::with_capacity(map.data.len());
+    for j in 0..c {
+        for p in 0..h * w {
+            data.push(map.data[p * c + j]);
         }
-        _ => None,
     }
+    Array { shape: vec![c, h, w], data }
 }
 
 /// Data edges into each node, so a constant read by one edge only is edited
@@ -260,36 +304,36 @@ fn resize_split(
     Ok(())
 }
 
-/// A layer with no bias to join gets one: `BiasAdd` after it, which its
-/// readers now read (and Grappler fuses like any other).
-fn insert_bias(graph: &mut Graph, node: usize, delta: &[f64], analysis: &Analysis, decision: &Decision) -> Result<()> {
-    let layer = graph.nodes()[node].clone();
-    let ids = analysis.tensors.get(&(node, 0)).map(|c| c.ids.clone()).unwrap_or_default();
-    let keep = decision.keep(&ids);
-    let bias: Vec<f32> = delta.iter().zip(&keep).filter(|(_, &k)| k).map(|(&d, _)| d as f32).collect();
-    let bias_name = unique(graph, &format!("{}/compact_bias", layer.name));
-    let add_name = unique(graph, &format!("{}/compact_bias_add", layer.name));
-    graph.add(const_node(&bias_name, &Array { shape: vec![bias.len()], data: bias }.to_tensor()))?;
-    let mut add = NodeBuilder::new("BiasAdd")
-        .input(layer.name.clone())
-        .input(bias_name)
+/// A node added after `after` (its readers now read the new node): a
+/// `BiasAdd` for a layer that had no bias to join, which Grappler fuses like
+/// any other, or the add of a border constant.
+struct Insert {
+    after: usize,
+    op: &'static str,
+    suffix: &'static str,
+    value: Tensor,
+    nchw: bool,
+}
+
+fn insert_after(graph: &mut Graph, insert: Insert) -> Result<()> {
+    let node = graph.nodes()[insert.after].clone();
+    let value_name = unique(graph, &format!("{}/{}_value", node.name, insert.suffix));
+    let add_name = unique(graph, &format!("{}/{}", node.name, insert.suffix));
+    graph.add(const_node(&value_name, &insert.value))?;
+    let mut add = NodeBuilder::new(insert.op)
+        .input(node.name.clone())
+        .input(value_name)
         .ty("T", DataType::DtFloat)
-        .device(&layer.device);
-    if layer.op == "Conv2D" && is_nchw(&layer) {
+        .device(&node.device);
+    if insert.nchw {
         add = add.string("data_format", "NCHW");
     }
-    let readers: Vec<NodeDef> = graph
-        .nodes()
-        .iter()
-        .filter(|n| n.input.iter().any(|i| i == &layer.name || i == &format!("{}:0", layer.name)))
-        .cloned()
-        .collect();
+    let reads_it = |i: &String| *i == node.name || *i == format!("{}:0", node.name);
+    let readers: Vec<NodeDef> = graph.nodes().iter().filter(|n| n.input.iter().any(reads_it)).cloned().collect();
     graph.add(add.build(&add_name))?;
     for mut reader in readers {
-        for i in reader.input.iter_mut() {
-            if *i == layer.name || *i == format!("{}:0", layer.name) {
-                *i = add_name.clone();
-            }
+        for i in reader.input.iter_mut().filter(|i| reads_it(i)) {
+            *i = add_name.clone();
         }
         graph.replace(reader)?;
     }

@@ -63,7 +63,7 @@ fn value_of(g: &Graph, name: &str) -> (Vec<u64>, Vec<f32>) {
 
 fn run(nodes: Vec<NodeDef>, round_to: usize) -> (Graph, CompactReport) {
     let mut g = graph(nodes);
-    let report = compact(&mut g, &CompactOptions { outputs: vec![], round_to }).unwrap();
+    let report = compact(&mut g, &CompactOptions { round_to, border_constants: false, ..Default::default() }).unwrap();
     Graph::new(g.def().clone()).expect("the compacted graph is valid");
     (g, report)
 }
@@ -124,7 +124,7 @@ fn a_constant_channel_before_an_unpadded_convolution_folds_into_its_bias() {
             })
             .collect();
         assert_eq!(value_of(&g, "b2").1, expected, "{padding}");
-        assert_eq!(report.folds, [("conv2".to_string(), "out".to_string())]);
+        assert_eq!(report.folds, [Fold { layer: "conv2".into(), into: "out".into(), kind: FoldKind::Bias }]);
     }
 }
 
@@ -298,5 +298,31 @@ fn a_batch_norm_after_a_layer_takes_the_folded_constant_in_its_mean() {
     let w2 = [1.0 + 2.0 / 8.0, 1.0 + 3.0 / 8.0];
     let mean2: Vec<f32> = w2.iter().map(|w| (1.0 - c * w) as f32).collect();
     assert_eq!(value_of(&g, "mean2").1, mean2);
-    assert_eq!(report.folds, [("conv2".to_string(), "bn2".to_string())]);
+    assert_eq!(report.folds, [Fold { layer: "conv2".into(), into: "bn2".into(), kind: FoldKind::Bias }]);
+}
+
+#[test]
+fn behind_padding_a_constant_channel_goes_with_a_border_constant_when_sizes_are_static() {
+    let mut g = graph(two_convs([0.1, 0.3, 0.2, 0.0], 3, "SAME"));
+    let report = compact(&mut g, &CompactOptions::default()).unwrap();
+    assert_eq!(value_of(&g, "w1").0, [3, 3, 2, 2]);
+    // Added before the bias, which is the graph's output; 5x5 outputs, 3 channels.
+    assert_eq!(report.folds, [Fold { layer: "conv2".into(), into: "conv2/compact_border".into(), kind: FoldKind::Border }]);
+    let add = g.node("conv2/compact_border").unwrap();
+    assert_eq!((add.op.as_str(), add.input[0].as_str()), ("AddV2", "conv2"));
+    assert_eq!(g.node("out").unwrap().input[0], "conv2/compact_border");
+    let (shape, border) = value_of(&g, "conv2/compact_border_value");
+    assert_eq!(shape, [5, 5, 3]);
+    // The corner sees 2x2 taps of relu(0.3) through w2's channel 1, the centre all 9.
+    let w2 = |h: usize, w: usize, j: usize| 1.0 + (((h * 3 + w) * 4 + 1) * 3 + j) as f32 / 8.0;
+    let corner: f64 = [(1, 1), (1, 2), (2, 1), (2, 2)].iter().map(|&(h, w)| 0.3f32 as f64 * w2(h, w, 0) as f64).sum();
+    assert_eq!(border[0], corner as f32);
+    let centre: f64 = (0..9).map(|t| 0.3f32 as f64 * w2(t / 3, t % 3, 0) as f64).sum();
+    assert_eq!(border[(2 * 5 + 2) * 3], centre as f32);
+    // With unknown spatial sizes there is no border constant to add: the channel stays.
+    let mut nodes = two_convs([0.1, 0.3, 0.2, 0.0], 3, "SAME");
+    nodes[0] = input(&[-1, -1, -1, 2]);
+    let mut g = graph(nodes);
+    compact(&mut g, &CompactOptions::default()).unwrap();
+    assert_eq!(value_of(&g, "w1").0, [3, 3, 2, 3]);
 }
