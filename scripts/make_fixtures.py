@@ -39,7 +39,7 @@ sys.path.insert(0, HERE)
 sys.dont_write_bytecode = True  # importing tf_oracle must not leave scripts/__pycache__
 
 FIXTURES = ["convnet", "mlp90", "resource", "partitioned", "sharded", "controlflow", "dtypes", "lstm",
-            "lstm_peephole"]
+            "lstm_peephole", "vgg", "resnet", "inception", "mobilenet"]
 FIXED_TIMESTAMP = "1577836800.0"  # replaces Saver's wall-clock timestamps in `checkpoint`
 IO_BATCH = 2
 
@@ -1034,6 +1034,305 @@ def build_dtypes(d):
             )
 
 
+# ----------------------------------------------------------------------------------------
+# channel-pruned fixtures (for `compact`): whole output channels zeroed by the masks
+
+# How each channel-pruned weight's channels lie, by weight op name, filled as the layers are
+# built: "out" = the last axis (Conv2D [kh,kw,in,out], MatMul [in,out]), "depthwise" = the
+# last two (DepthwiseConv2dNative [kh,kw,in,mult], channel i*mult+m), "in" = MatMul rows
+# (the logits layer: its outputs are the graph's, so only its inputs are pruned).
+CHANNEL_LAYOUT = {}
+BN_MOMENTUM = 0.9  # below Keras' 0.99, so 40 steps move the moving statistics well off 0 and 1
+BN_EPSILON = 1e-3
+
+
+def batch_norm(x, training):
+    """What tf.compat.v1.layers.batch_normalization(fused=True) builds, in variable scope
+    `bn` (Keras 3 dropped that function, and tf-keras would pull in the non-cpu tensorflow
+    wheel): gamma, beta, moving_mean, moving_variance; training: FusedBatchNormV3 on batch
+    statistics, moving-average updates in UPDATE_OPS; inference: FusedBatchNormV3 with
+    is_training=false on the moving statistics."""
+    _, tf, tf1 = tf_modules()
+    n = x.get_shape().as_list()[-1]
+    with tf1.variable_scope("bn"):
+        # Random scale and offset, as a trained model has them (40 steps barely move them
+        # from ones and zeros): batch norm of an all-zero channel is then a nonzero constant.
+        gamma = tf1.get_variable("gamma", [n], initializer=tf1.random_uniform_initializer(0.5, 1.5))
+        beta = tf1.get_variable("beta", [n], initializer=tf1.random_normal_initializer(stddev=0.2))
+        mean = tf1.get_variable("moving_mean", [n], initializer=tf1.zeros_initializer(), trainable=False)
+        var = tf1.get_variable("moving_variance", [n], initializer=tf1.ones_initializer(), trainable=False)
+        if not training:
+            y, _, _ = tf1.nn.fused_batch_norm(
+                x, gamma, beta, mean=mean, variance=var, epsilon=BN_EPSILON, is_training=False
+            )
+            return y
+        y, batch_mean, batch_var = tf1.nn.fused_batch_norm(x, gamma, beta, epsilon=BN_EPSILON, is_training=True)
+        for moving, batch in ((mean, batch_mean), (var, batch_var)):
+            update = tf1.assign_sub(moving, (moving - batch) * (1 - BN_MOMENTUM))
+            tf1.add_to_collection(tf1.GraphKeys.UPDATE_OPS, update)
+        return y
+
+
+def conv_block(x, scope_name, k, n_out, stride=1, norm="bias", act="relu", training=False,
+               multiplier=None):
+    """A channel-pruned convolution, SAME padding, NHWC: S/weights (and S/mask, S/threshold,
+    S/weights/masked_weight), then S/biases (BiasAdd) or S/bn (fused batch norm), then the
+    activation (named S). `multiplier`: a depthwise convolution with that channel multiplier
+    (n_out is then in * multiplier)."""
+    _, tf, tf1 = tf_modules()
+    n_in = x.get_shape().as_list()[-1]
+    with tf1.variable_scope(scope_name) as scope:
+        shape = [k, k, n_in, multiplier] if multiplier else [k, k, n_in, n_out]
+        w = tf1.get_variable(
+            "weights", shape, initializer=tf1.truncated_normal_initializer(stddev=(2.0 / (k * k * n_in)) ** 0.5)
+        )
+        CHANNEL_LAYOUT[w.op.name] = "depthwise" if multiplier else "out"
+        strides = [1, stride, stride, 1]
+        if multiplier:
+            y = tf.nn.depthwise_conv2d(x, apply_mask(w, scope), strides, padding="SAME")
+        else:
+            y = tf.nn.conv2d(x, apply_mask(w, scope), strides, padding="SAME")
+        if norm == "bias":
+            # Random like trained biases: an all-zero channel's relu(bias) is then often nonzero.
+            b = tf1.get_variable(
+                "biases", [y.get_shape().as_list()[-1]], initializer=tf1.random_normal_initializer(stddev=0.1)
+            )
+            y = tf.nn.bias_add(y, b)
+        elif norm == "bn":
+            y = batch_norm(y, training)
+        if act == "relu":
+            return tf.nn.relu(y, name=scope.name)
+        if act == "relu6":
+            return tf.nn.relu6(y, name=scope.name)
+        return y
+
+
+def pruned_fc(x, scope_name, n_out, relu=True, layout="out"):
+    """fc_layer, its weights' channels pruned along `layout` (see CHANNEL_LAYOUT)."""
+    _, tf, tf1 = tf_modules()
+    h = fc_layer(x, scope_name, x.get_shape().as_list()[-1], n_out, relu=relu)
+    CHANNEL_LAYOUT[scope_name + "/weights"] = layout
+    return h
+
+
+def global_pool_logits(x, n_classes):
+    """Global average pooling, then the logits layer (input rows pruned only)."""
+    _, tf, _ = tf_modules()
+    pooled = tf.reduce_mean(x, axis=[1, 2], name="global_pool")
+    return pruned_fc(pooled, "logits", n_classes, relu=False, layout="in")
+
+
+def channel_matrix(v, layout):
+    """The weight as [elements per channel, channels]."""
+    if layout == "depthwise":
+        return v.reshape(-1, v.shape[-2] * v.shape[-1])
+    if layout == "in":
+        return v.T
+    return v.reshape(-1, v.shape[-1])
+
+
+def channel_masks(sess):
+    """For every channel-pruned weight, a mask zeroing the half of its channels with the
+    lowest L1 norm (stable order on ties), and those channels' indices."""
+    np, _, tf1 = tf_modules()
+    weights = tf1.get_collection(WEIGHT_COLLECTION)
+    out = {}
+    for w, v in zip(weights, sess.run(weights)):
+        layout = CHANNEL_LAYOUT[w.op.name]
+        l1 = np.abs(channel_matrix(v, layout)).sum(axis=0)
+        zeroed = np.sort(np.argsort(l1, kind="stable")[: len(l1) // 2])
+        keep = np.ones(len(l1), dtype=np.float32)
+        keep[zeroed] = 0
+        if layout == "in":
+            mask = np.broadcast_to(keep[:, None], v.shape)
+        else:
+            mask = np.broadcast_to(keep, (v.size // len(l1), len(l1))).reshape(v.shape)
+        out[w.op.name] = (np.ascontiguousarray(mask, dtype=np.float32), [int(i) for i in zeroed])
+    return out
+
+
+def zero_channels(sess):
+    """Per masked weight: its layout, channel count and the channels whose mask * weight is
+    all zero, as the saved checkpoint has them."""
+    np, _, tf1 = tf_modules()
+    weights = tf1.get_collection(WEIGHT_COLLECTION)
+    masked = sess.run(tf1.get_collection(MASKED_WEIGHT_COLLECTION))
+    out = {}
+    for w, v in zip(weights, masked):
+        layout = CHANNEL_LAYOUT[w.op.name]
+        m = channel_matrix(v, layout)
+        zero = [int(i) for i in np.flatnonzero(~m.any(axis=0))]
+        out[w.op.name] = {"layout": layout, "channels": m.shape[1], "zero_channels": zero}
+    return out
+
+
+def build_channel_pruned(d, model_fn, input_shape, seed, description, dense_steps=20, masked_steps=20,
+                         learning_rate=0.1):
+    """Train `model_fn(images, training) -> logits` on seeded synthetic data for `dense_steps`,
+    set every mask to zero the lowest-L1 half of its weight's channels (Variable.load: no new
+    ops), train `masked_steps` more with the masks applied (the weights under zero masks get
+    no gradient and keep their values; biases and batch-norm parameters go on training). Then
+    build the model again in a fresh graph with training=False (batch norm on its moving
+    statistics), restore the trained variables into it and save that: the .meta is the
+    inference graph, with the same masks, pruning ops and train op as the training graph.
+    contrib's (elementwise) mask update is in the graph but never run: the masks are the
+    generator's, whole channels."""
+    np, tf, tf1 = tf_modules()
+    import tempfile
+
+    tf1.disable_v2_behavior()
+    hparams = (
+        "name=model_pruning,begin_pruning_step=0,end_pruning_step=-1,pruning_frequency=10,"
+        "target_sparsity=0.5,sparsity_function_begin_step=0,sparsity_function_end_step=40"
+    )
+    steps, n_classes = dense_steps + masked_steps, 10
+
+    def build(training):
+        CHANNEL_LAYOUT.clear()
+        tf1.set_random_seed(seed)
+        images = tf1.placeholder(tf.float32, [None] + list(input_shape), name="input")
+        labels = tf1.placeholder(tf.int32, [None], name="labels")
+        probs, loss = softmax_head(model_fn(images, training), labels)
+        gs, train_op, update = pruning_train_ops(loss, hparams, learning_rate=learning_rate)
+        return images, labels, probs, loss, gs, train_op
+
+    x, y = synthetic_data(seed + 100, input_shape, n_classes)
+    fb = batches(x, y, 16)
+    with tempfile.TemporaryDirectory() as tmp, tf.Graph().as_default():
+        images, labels, _, loss, _, train_op = build(training=True)
+        bn_updates = tf1.get_collection(tf1.GraphKeys.UPDATE_OPS)
+        saver = tf1.train.Saver()
+        with tf1.Session(config=session_config()) as sess:
+            sess.run(tf1.global_variables_initializer())
+            losses = []
+            for step in range(steps):
+                if step == dense_steps:
+                    masks = channel_masks(sess)
+                    for m, w in zip(tf1.get_collection(MASK_COLLECTION), tf1.get_collection(WEIGHT_COLLECTION)):
+                        m.load(masks[w.op.name][0], sess)
+                feeds = dict(zip((images, labels), fb(step)))
+                losses.append(sess.run([loss, train_op] + bn_updates, feeds)[0])
+            if not all(np.isfinite(losses)):
+                raise SystemExit(f"training diverged: losses {losses}")
+            print(f"loss {losses[0]:.4f} -> {losses[-1]:.4f} over {steps} steps")
+            trained = saver.save(sess, os.path.join(tmp, "trained"))
+        with tf.Graph().as_default():
+            images, _, probs, _, gs, _ = build(training=False)
+            saver = tf1.train.Saver(save_relative_paths=True)
+            with tf1.Session(config=session_config()) as sess:
+                saver.restore(sess, trained)
+                channels = zero_channels(sess)
+                for name, c in channels.items():
+                    want = masks[name][1]
+                    if c["zero_channels"] != want:
+                        raise SystemExit(f"{name}: zero channels {c['zero_channels']}, masks zero {want}")
+                    print(f"{name} ({c['layout']}): {c['channels']} channels, {len(want)} zero")
+                meta = pruned_fixture_meta(
+                    [probs.op.name],
+                    {"input:0": {"dtype": "float32", "shape": [-1] + list(input_shape)}},
+                    hparams,
+                    steps,
+                    {"description": description, "channel_pruning": channels},
+                )
+                save_fixture(sess, saver, d, gs, meta)
+
+
+def build_vgg(d):
+    def model(x, training):
+        _, tf, _ = tf_modules()
+        h = conv_block(x, "conv1_1", 3, 16)
+        h = conv_block(h, "conv1_2", 3, 16)
+        h = tf.nn.max_pool2d(h, 2, 2, padding="SAME", name="pool1")
+        h = conv_block(h, "conv2_1", 3, 32)
+        h = conv_block(h, "conv2_2", 3, 32)
+        h = tf.nn.max_pool2d(h, 2, 2, padding="SAME", name="pool2")
+        h = tf.reshape(h, [-1, 4 * 4 * 32], name="flatten")
+        h = pruned_fc(h, "fc1", 64)
+        return pruned_fc(h, "logits", 10, relu=False, layout="in")
+
+    build_channel_pruned(
+        d, model, (16, 16, 3), 91,
+        "VGG-style: conv3x3 (BiasAdd, relu) x2, maxpool, x2, maxpool, flatten Reshape, fc1 512x64 "
+        "relu, logits 64x10; half of every layer's output channels zeroed by the masks (the "
+        "logits' input rows)",
+    )
+
+
+def build_resnet(d):
+    def model(x, training):
+        _, tf, _ = tf_modules()
+
+        def conv_bn(h, name, k, n, act="relu"):
+            return conv_block(h, name, k, n, norm="bn", act=act, training=training)
+
+        def bottleneck(h, name, mid, out, project):
+            shortcut = conv_bn(h, name + "/shortcut", 1, out, act=None) if project else h
+            r = conv_bn(h, name + "/conv1", 1, mid)
+            r = conv_bn(r, name + "/conv2", 3, mid)
+            r = conv_bn(r, name + "/conv3", 1, out, act=None)
+            return tf.nn.relu(tf.add(r, shortcut, name=name + "/add"), name=name + "/out")
+
+        h = conv_bn(x, "stem", 3, 16)
+        h = bottleneck(h, "block1", 8, 32, project=True)
+        h = bottleneck(h, "block2", 8, 32, project=False)
+        return global_pool_logits(h, 10)
+
+    build_channel_pruned(
+        d, model, (16, 16, 3), 93,
+        "ResNet-style: stem conv3x3 16, two bottleneck blocks 1x1 8 -> 3x3 8 -> 1x1 32 (the first "
+        "with a 1x1 projection shortcut), fused batch norm after every conv (inference graph: "
+        "FusedBatchNormV3 is_training=false), relu, residual AddV2, global average pool, logits "
+        "32x10; half of every conv's output channels zeroed by the masks (the logits' input rows)",
+    )
+
+
+def build_inception(d):
+    def model(x, training):
+        _, tf, _ = tf_modules()
+        h = conv_block(x, "stem", 3, 16)
+        left, right = tf.split(h, 2, axis=3, name="stem_split")
+        h = tf.concat([conv_block(left, "split_a", 3, 8), conv_block(right, "split_b", 1, 8)], 3, name="split_concat")
+        h = tf.nn.max_pool2d(h, 2, 2, padding="SAME", name="pool")
+        b0 = conv_block(h, "mixed/branch0_1x1", 1, 8)
+        b1 = conv_block(conv_block(h, "mixed/branch1_1x1", 1, 8), "mixed/branch1_3x3", 3, 12)
+        b2 = tf.nn.max_pool2d(h, 3, 1, padding="SAME", name="mixed/branch2_pool")
+        b2 = conv_block(b2, "mixed/branch2_1x1", 1, 8)
+        h = tf.concat([b0, b1, b2], 3, name="mixed/concat")
+        h = conv_block(h, "post", 1, 16)
+        return global_pool_logits(h, 10)
+
+    build_channel_pruned(
+        d, model, (16, 16, 3), 95,
+        "Inception-style: stem conv3x3 16 split in two along channels (Split) into a 3x3 and a 1x1 "
+        "conv of 8, concatenated back (ConcatV2), maxpool, an inception block (1x1 8; 1x1 8 -> 3x3 "
+        "12; 3x3 maxpool -> 1x1 8) joined by ConcatV2 (28 channels), 1x1 conv 16 on the "
+        "concatenation, global average pool, logits 16x10; all BiasAdd + relu; half of every "
+        "layer's output channels zeroed by the masks (the logits' input rows)",
+    )
+
+
+def build_mobilenet(d):
+    def model(x, training):
+        def separable(h, name, n_out, stride, norm, multiplier):
+            h = conv_block(h, name + "/depthwise", 3, None, stride, norm, "relu6", training, multiplier)
+            return conv_block(h, name + "/pointwise", 1, n_out, 1, norm, "relu6", training)
+
+        h = conv_block(x, "conv0", 3, 16, stride=2, norm="bn", act="relu6", training=training)
+        h = separable(h, "block1", 32, 1, "bn", 1)
+        h = separable(h, "block2", 32, 2, "bias", 2)
+        return global_pool_logits(h, 10)
+
+    build_channel_pruned(
+        d, model, (32, 32, 3), 97,
+        "MobileNet-style: conv3x3 16 stride 2 (fused batch norm, relu6), a depthwise separable "
+        "block (depthwise 3x3 [3,3,16,1] -> batch norm -> relu6 -> 1x1 conv 32 -> batch norm -> "
+        "relu6), a strided one with channel multiplier 2 and biases (depthwise [3,3,32,2] stride 2 "
+        "-> BiasAdd -> relu6 -> 1x1 conv 32 -> BiasAdd -> relu6), global average pool, logits "
+        "32x10; inference graph (FusedBatchNormV3 is_training=false); half of every layer's output "
+        "channels zeroed by the masks (depthwise channel i*mult+m; the logits' input rows)",
+    )
+
+
 BUILDERS = {
     "convnet": build_convnet,
     "mlp90": build_mlp90,
@@ -1044,6 +1343,10 @@ BUILDERS = {
     "dtypes": build_dtypes,
     "lstm": build_lstm,
     "lstm_peephole": build_lstm_peephole,
+    "vgg": build_vgg,
+    "resnet": build_resnet,
+    "inception": build_inception,
+    "mobilenet": build_mobilenet,
 }
 
 
