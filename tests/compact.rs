@@ -103,17 +103,20 @@ fn strip_with_compact_writes_what_strip_then_compact_writes() {
     assert!(report["compact"]["layers"].as_array().is_some_and(|l| !l.is_empty()), "{report:#}");
 }
 
-/// x [1, 6, 6, 1] -> 1x1 conv to 2 channels (channel 1's filter zero, its
-/// bias 0.3) -> Relu -> 3x3 SAME conv to 1 channel. `naive`: channel 1
-/// removed as if its constant relu(0.3) = 0.3 could go into the bias.
+/// x [1, 6, 6, 1] -> 1x1 conv to 2 channels (channel 1's filter zero) ->
+/// inference batch norm (channel 1's offset 0.3) -> Relu -> 3x3 SAME conv
+/// to 1 channel. `naive`: channel 1 removed as if its constant
+/// relu(0.3) = 0.3 could go into the bias.
 fn padded_graph(naive: bool) -> String {
     let w2: Vec<f32> = (0..18).map(|i| (i as f32 + 1.0) / 10.0).collect();
-    let (w1, b1, w2_kept, b2, width) = if naive {
+    let (w1, offset, w2_kept, b2, width) = if naive {
         let sum: f32 = w2.iter().skip(1).step_by(2).sum();
         (vec![1.0], vec![0.0], w2.iter().step_by(2).copied().collect::<Vec<_>>(), 0.3 * sum, 1)
     } else {
         (vec![1.0, 0.0], vec![0.0, 0.3], w2.clone(), 0.0, 2)
     };
+    let ones = vec![1.0; width];
+    let zeros = vec![0.0; width];
     let floats = |v: &[f32]| v.iter().map(|x| format!("float_val: {x:?}")).collect::<Vec<_>>().join(" ");
     let dims = |d: &[usize]| d.iter().map(|s| format!("dim {{ size: {s} }}")).collect::<Vec<_>>().join(" ");
     let constant = |name: &str, shape: &[usize], v: &[f32]| {
@@ -142,9 +145,16 @@ fn padded_graph(naive: bool) -> String {
             .to_string(),
         constant("w1", &[1, 1, 1, width], &w1),
         conv("conv1", "x", "w1"),
-        constant("b1", &[width], &b1),
-        op("bias1", "BiasAdd", &["conv1", "b1"]),
-        op("relu1", "Relu", &["bias1"]),
+        constant("scale", &[width], &ones),
+        constant("offset", &[width], &offset),
+        constant("mean", &[width], &zeros),
+        constant("variance", &[width], &ones),
+        "node { name: \"bn1\" op: \"FusedBatchNormV3\" input: \"conv1\" input: \"scale\" input: \"offset\" \
+         input: \"mean\" input: \"variance\" attr { key: \"T\" value { type: DT_FLOAT } } \
+         attr { key: \"U\" value { type: DT_FLOAT } } attr { key: \"is_training\" value { b: false } } \
+         attr { key: \"epsilon\" value { f: 0.001 } } }\n"
+            .to_string(),
+        op("relu1", "Relu", &["bn1"]),
         constant("w2", &[3, 3, width, 1], &w2_kept),
         conv("conv2", "relu1", "w2"),
         constant("b2", &[1], &[b2]),
@@ -169,7 +179,7 @@ fn run_padded(def: &GraphDef) -> Vec<f32> {
 }
 
 #[test]
-fn a_constant_channel_before_a_same_padded_convolution_stays_unless_a_border_constant_replaces_it() {
+fn a_batch_norm_offset_before_a_same_padded_convolution_stays_unless_a_border_constant_replaces_it() {
     let tmp = tempfile::tempdir().unwrap();
     let original = tmp.path().join("padded.pbtxt");
     std::fs::write(&original, padded_graph(false)).unwrap();

@@ -326,3 +326,28 @@ fn behind_padding_a_constant_channel_goes_with_a_border_constant_when_sizes_are_
     compact(&mut g, &CompactOptions::default()).unwrap();
     assert_eq!(value_of(&g, "w1").0, [3, 3, 2, 3]);
 }
+
+#[test]
+fn nchw_graphs_lose_channels_on_axis_1_and_flatten_channel_major() {
+    let nchw = |mut n: NodeDef| {
+        let format = crate::proto::tensorflow::attr_value::Value::S(b"NCHW".to_vec().into());
+        n.attr.insert("data_format".into(), crate::proto::tensorflow::AttrValue { value: Some(format) });
+        n
+    };
+    // [N, 3, 2, 2] flattened channel-major: rows c*4 .. c*4 + 4.
+    let nodes = vec![
+        input(&[-1, 1, 2, 2]),
+        filter("w1", [1, 1, 1, 3], &[1]),
+        nchw(conv("conv1", "x", "w1", "VALID")),
+        constant("b1", &[3], vec![0.5, 0.0, 0.25]),
+        nchw(op("bias1", "BiasAdd", &["conv1", "b1"])),
+        ints("shape", &[-1, 12]),
+        op("flat", "Reshape", &["bias1", "shape"]),
+        constant("w2", &[12, 1], (0..12).map(|i| i as f32).collect()),
+        op("fc", "MatMul", &["flat", "w2"]),
+        op("out", "Identity", &["fc"]),
+    ];
+    let (g, _) = run(nodes, 1);
+    assert_eq!(value_of(&g, "b1").1, [0.5, 0.25]);
+    assert_eq!(value_of(&g, "w2").1, [0.0, 1.0, 2.0, 3.0, 8.0, 9.0, 10.0, 11.0]);
+}
