@@ -121,7 +121,7 @@ fn run(args: &[String]) -> Outcome {
     Outcome { code: out.status.code(), stderr: String::from_utf8_lossy(&out.stderr).trim().to_string() }
 }
 
-/// The four commands that read a graph, on `graph`, writing into `out`.
+/// The commands that read a graph, on `graph`, writing into `out`.
 fn commands(graph: &Path, out: &Path) -> Vec<(&'static str, Vec<String>)> {
     let mlp90 = root().join("testdata/mlp90");
     let p = |p: &Path| p.display().to_string();
@@ -138,6 +138,7 @@ fn commands(graph: &Path, out: &Path) -> Vec<(&'static str, Vec<String>)> {
         ),
         ("inject", vec!["inject".into(), p(graph), p(&out.join("injected.pb"))]),
         ("encode --tf-loadable", vec!["encode".into(), "--tf-loadable".into(), p(graph), p(&out.join("loadable.pb"))]),
+        ("compact", vec!["compact".into(), p(graph), p(&out.join("compacted.pb"))]),
     ]
 }
 

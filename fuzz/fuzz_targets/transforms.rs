@@ -1,7 +1,8 @@
 //! The transforms past the parsers: graphs that decode fine but are hostile
 //! in structure reach strip (freeze, fold, extract), inspect (graph, and
 //! checkpoint with the graph as meta), inject (default and fuzzer-chosen
-//! hparams) and `encode --tf-loadable`. A graph is either built from a small
+//! hparams), `encode --tf-loadable` and compact (of the stripped graph and of the
+//! graph itself). A graph is either built from a small
 //! vocabulary of op names, pruning-style node names (`*/mask`, `*/weights`,
 //! `global_step`, ...), inputs (ports, `^control`, self references, cycles,
 //! dangling and malformed names) and attrs (dtype, T, shape, small value
@@ -29,7 +30,7 @@ use tf_strip::proto::tensorflow::{
     AttrValue, CollectionDef, DataType, GraphDef, MetaGraphDef, NodeDef, SaveSliceInfoDef, SaverDef, TensorProto, TensorShapeProto,
     VariableDef,
 };
-use tf_strip::transform::{self, InjectOptions, StripOptions, VariableSource};
+use tf_strip::transform::{self, CompactOptions, InjectOptions, StripOptions, VariableSource};
 use tf_strip::transform::inject::{PruningHparams, Structure};
 
 const OPS: &[&str] = &[
@@ -38,7 +39,8 @@ const OPS: &[&str] = &[
     "Merge", "Switch", "NextIteration", "LoopCond", "RefEnter", "RefSwitch", "RefMerge", "RefExit",
     "RefNextIteration", "RefIdentity", "Placeholder", "Assign", "AssignVariableOp", "AssignAdd", "NoOp", "Add",
     "ApplyGradientDescent", "ResourceApplyGradientDescent", "Reshape", "Softmax", "SaveV2", "RestoreV2",
-    "ScalarSummary",
+    "ScalarSummary", "BiasAdd", "FusedBatchNormV3", "Relu", "Relu6", "AddV2", "MaxPool", "AvgPool", "Mean",
+    "Squeeze", "Pad", "Split", "SplitV",
 ];
 const NAMES: &[&str] = &["global_step", "x", "input", "out", "softmax", "train_op", "save/Const", "model_pruning"];
 const SCOPES: &[&str] = &["fc1", "conv1", "layer", "part", "fc1/weights", "gradients/fc1", "model_pruning", "while"];
@@ -577,6 +579,17 @@ fn exercise(meta: &MetaGraphDef, checkpoint: &Checkpoint, case: Option<&Case>) {
             let stripped = graph.into_def();
             Graph::new(stripped.clone()).expect("strip's output is a valid graph");
             let _ = loadable::encode(&stripped.encode_to_vec(), &LoadableOptions::default());
+            let mut graph = Graph::new(stripped).expect("valid");
+            let compact_options = CompactOptions { outputs: options.outputs.clone(), ..Default::default() };
+            if transform::compact(&mut graph, &compact_options).is_ok() {
+                Graph::new(graph.into_def()).expect("compact's output is a valid graph");
+            }
+        }
+    }
+    // Frozen graphs are what compact reads, but it must survive anything.
+    if let Ok(mut graph) = Graph::new(def.clone()) {
+        if transform::compact(&mut graph, &CompactOptions::default()).is_ok() {
+            Graph::new(graph.into_def()).expect("compact's output is a valid graph");
         }
     }
 

@@ -54,10 +54,17 @@ impl Array {
         Array { shape, data }
     }
 
-    /// Whether the slice `i` along `axis` is all zeros (`-0.0` included).
-    pub fn slice_is_zero(&self, axis: usize, i: usize) -> bool {
+    /// Which slices along `axis` are all zeros (`-0.0` included), in one
+    /// pass over the data.
+    pub fn zero_slices(&self, axis: usize) -> Vec<bool> {
         let (outer, len, inner) = self.split_at(axis);
-        (0..outer).all(|o| self.data[(o * len + i) * inner..][..inner].iter().all(|&v| v == 0.0))
+        let mut zero = vec![true; len];
+        for o in 0..outer {
+            for (i, z) in zero.iter_mut().enumerate() {
+                *z &= self.data[(o * len + i) * inner..][..inner].iter().all(|&v| v == 0.0);
+            }
+        }
+        zero
     }
 
     /// Sums over every axis but `axis`.
@@ -121,6 +128,16 @@ pub fn const_array(graph: &Graph, input: &str) -> Option<Array> {
     Array::of(&tensor::from_proto(node.tensor_value().ok()?).ok()?)
 }
 
+/// A float constant's shape, without decoding its values.
+pub fn const_shape(graph: &Graph, input: &str) -> Option<Vec<usize>> {
+    let (_, node) = const_behind(graph, input)?;
+    let t = node.tensor_value().ok()?;
+    if t.dtype != DataType::DtFloat as i32 {
+        return None;
+    }
+    t.tensor_shape.as_ref()?.dims()?.into_iter().map(|d| usize::try_from(d).ok()).collect()
+}
+
 /// An integer constant's values (int32 or int64), e.g. axes and shapes.
 pub fn const_ints(graph: &Graph, input: &str) -> Option<Vec<i64>> {
     let (_, node) = const_behind(graph, input)?;
@@ -160,7 +177,7 @@ mod tests {
     #[test]
     fn zero_slices_count_negative_zero() {
         let a = Array { shape: vec![2, 2], data: vec![0.0, 1.0, -0.0, 2.0] };
-        assert!(a.slice_is_zero(1, 0));
-        assert!(!a.slice_is_zero(1, 1));
+        assert_eq!(a.zero_slices(1), [true, false]);
+        assert_eq!(a.zero_slices(0), [false, false]);
     }
 }

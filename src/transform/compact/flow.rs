@@ -15,7 +15,7 @@
 use std::collections::{HashMap, HashSet};
 
 use super::array::{const_array, const_ints, Array};
-use super::ops::{bias_after, binary_value, data_inputs, is_nchw, is_unary, unary_value, ELEMENTWISE_BINARY};
+use super::ops::{bias_after, binary_value, data_inputs, is_nchw, is_unary, readers, unary_value, Readers, ELEMENTWISE_BINARY};
 use super::shapes::{normalise, packed_ints, squeezed, Shapes};
 use crate::graph::{Attrs, Graph};
 use crate::proto::tensorflow::NodeDef;
@@ -101,6 +101,7 @@ pub struct Analysis {
     pub producers: Vec<Producer>,
     /// Ops that stopped channels, as (op, node).
     pub barriers: Vec<(String, String)>,
+    pub readers: Readers,
 }
 
 /// The removed channels and why each kept channel stays.
@@ -132,10 +133,11 @@ impl Analysis {
         for node in graph.nodes() {
             consumed.extend(data_inputs(graph, node));
         }
-        let mut a = Analysis::default();
+        let mut a = Analysis { readers: readers(graph), ..Default::default() };
+        let readers = a.readers.clone();
         for &i in order {
             let node = &graph.nodes()[i];
-            let cx = Context { graph, shapes, consumed: &consumed, outputs, borders, index: i, node };
+            let cx = Context { graph, shapes, consumed: &consumed, readers: &readers, outputs, borders, index: i, node };
             a.visit(&cx);
             if outputs.contains(&i) {
                 let held: Vec<Id> =
@@ -303,7 +305,7 @@ impl Analysis {
     fn produce(&mut self, cx: &Context, filter: &Array, out_axis: usize, channels: Channels) {
         let n = filter.shape[out_axis];
         let ids = self.fresh(n);
-        let zero: Vec<bool> = (0..n).map(|c| filter.slice_is_zero(out_axis, c)).collect();
+        let zero = filter.zero_slices(out_axis);
         let values = zero.iter().map(|&z| z.then_some(0.0)).collect();
         self.edits.push(Edit::Slice { node: cx.index, input: 1, axis: out_axis, ids: ids.clone() });
         self.producers.push(Producer { node: cx.index, ids: ids.clone(), zero });
@@ -356,11 +358,12 @@ impl Analysis {
         // As a [kh, kw, in * m] filter, output position c * m + j is slice c * m + j.
         let flat = Array { shape: vec![filter.shape[0], filter.shape[1], x.ids.len() * m], data: filter.data.clone() };
         let sums = flat.sum_along(2);
+        let zero = flat.zero_slices(2);
         let mut c = Channels { ids: Vec::new(), values: Vec::new(), ..x.clone() };
         for (k, (&id, &v)) in x.ids.iter().zip(&x.values).enumerate() {
             for p in k * m..(k + 1) * m {
                 c.ids.push(id);
-                c.values.push(if flat.slice_is_zero(2, p) {
+                c.values.push(if zero[p] {
                     Some(0.0)
                 } else {
                     match v {
@@ -684,6 +687,7 @@ struct Context<'a> {
     graph: &'a Graph,
     shapes: &'a Shapes,
     consumed: &'a HashSet<(usize, u32)>,
+    readers: &'a Readers,
     outputs: &'a HashSet<usize>,
     borders: bool,
     index: usize,
@@ -720,7 +724,7 @@ impl Context<'_> {
         };
         // After the layer's bias, so that the two still fuse; before it when
         // the bias is a graph output, whose value must not change.
-        let after = match bias_after(self.graph, self.index) {
+        let after = match bias_after(self.graph, self.readers, self.index) {
             Some((f, _, _)) if !self.outputs.contains(&f) => f,
             _ if !self.outputs.contains(&self.index) => self.index,
             _ => return None,

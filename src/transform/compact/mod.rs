@@ -16,7 +16,7 @@ mod shapes;
 
 use std::collections::{BTreeMap, HashSet};
 
-use array::const_array;
+use array::const_shape;
 pub use flow::Reason;
 pub use rewrite::{Fold, FoldKind};
 use flow::{Analysis, Decision};
@@ -127,7 +127,7 @@ fn layer_filters(graph: &Graph) -> Vec<(usize, Vec<usize>)> {
         .iter()
         .enumerate()
         .filter(|(_, n)| LAYERS.contains(&n.op.as_str()))
-        .filter_map(|(i, n)| Some((i, const_array(graph, n.input.get(1)?)?.shape)))
+        .filter_map(|(i, n)| Some((i, const_shape(graph, n.input.get(1)?)?)))
         .collect()
 }
 

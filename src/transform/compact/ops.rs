@@ -1,7 +1,7 @@
 //! The ops compacting understands, and what each does to a channel that is
 //! a known constant (uniform over batch and space).
 
-use super::array::const_array;
+use super::array::const_shape;
 use crate::graph::{input_refs, Attrs, Graph};
 use crate::proto::tensorflow::NodeDef;
 
@@ -25,6 +25,23 @@ pub fn data_inputs(graph: &Graph, node: &NodeDef) -> Vec<(usize, u32)> {
         .filter(|r| !r.control)
         .map_while(|r| Some((graph.position(r.node)?, r.port)))
         .collect()
+}
+
+/// The nodes reading each node's outputs through data edges, by index,
+/// each once.
+pub type Readers = Vec<Vec<usize>>;
+
+pub fn readers(graph: &Graph) -> Readers {
+    let mut readers = vec![Vec::new(); graph.nodes().len()];
+    for (i, node) in graph.nodes().iter().enumerate() {
+        for (p, _) in data_inputs(graph, node) {
+            let list: &mut Vec<usize> = &mut readers[p];
+            if list.last() != Some(&i) {
+                list.push(i);
+            }
+        }
+    }
+    readers
 }
 
 /// The spatial axes and the channel axis of a rank-4 image tensor.
@@ -97,15 +114,11 @@ pub fn binary_value(op: &str, a: f32, b: f32) -> Option<f32> {
 /// The per-channel constant right after `node` that a bias can join:
 /// `(node, input, sign)`: a `BiasAdd`'s bias, an add of a channel vector, or
 /// an inference batch norm's mean (subtracted, so the sign is -1).
-pub fn bias_after(graph: &Graph, node: usize) -> Option<(usize, usize, f64)> {
+pub fn bias_after(graph: &Graph, readers: &Readers, node: usize) -> Option<(usize, usize, f64)> {
     let name = &graph.nodes()[node].name;
-    let mut readers = graph
-        .nodes()
-        .iter()
-        .enumerate()
-        .filter(|(_, n)| data_inputs(graph, n).iter().any(|&(p, _)| p == node));
-    let (i, reader) = readers.next()?;
-    if readers.next().is_some() || reader.input.first().map(String::as_str) != Some(name.as_str()) {
+    let &[i] = readers[node].as_slice() else { return None };
+    let reader = &graph.nodes()[i];
+    if reader.input.first().map(String::as_str) != Some(name.as_str()) {
         return None;
     }
     let channels = match graph.nodes()[node].op.as_str() {
@@ -113,8 +126,8 @@ pub fn bias_after(graph: &Graph, node: usize) -> Option<(usize, usize, f64)> {
         "MatMul" => 1,
         _ => 3,
     };
-    let width = const_array(graph, &graph.nodes()[node].input[1])?.shape[channels];
-    let vector = |k: usize| const_array(graph, reader.input.get(k)?).filter(|a| a.shape == [width]);
+    let width = *const_shape(graph, &graph.nodes()[node].input[1])?.get(channels)?;
+    let vector = |k: usize| const_shape(graph, reader.input.get(k)?).filter(|s| s == &[width]);
     match reader.op.as_str() {
         "BiasAdd" | "Add" | "AddV2" => vector(1).map(|_| (i, 1, 1.0)),
         op if op.starts_with("FusedBatchNorm") => {

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use super::array::{const_array, const_behind, const_ints, Array};
 use super::border::{contribution, Window};
 use super::flow::{Analysis, Border, Decision, Edit, Id};
-use super::ops::{bias_after, data_inputs, is_nchw, spatial_axes};
+use super::ops::{bias_after, data_inputs, is_nchw, spatial_axes, Readers};
 use super::Result;
 use crate::graph::{const_node, Attrs, Graph, NodeBuilder};
 use crate::proto::tensorflow::attr_value::Value;
@@ -56,7 +56,7 @@ pub fn apply(graph: &mut Graph, analysis: &Analysis, decision: &Decision) -> Res
         };
         let layer = graph.nodes()[*node].name.clone();
         let kept_out = decision.keep(&analysis.tensors.get(&(*node, 0)).map(|c| c.ids.clone()).unwrap_or_default());
-        let follower = bias_after(graph, *node);
+        let follower = bias_after(graph, &analysis.readers, *node);
         if let Some(border) = border {
             let conv = &graph.nodes()[*node];
             let after = border.after;
@@ -112,23 +112,27 @@ pub fn apply(graph: &mut Graph, analysis: &Analysis, decision: &Decision) -> Res
     keys.sort_unstable();
     keys.dedup();
     for key in keys {
+        let drops: Vec<(usize, Vec<bool>)> = slices
+            .get(&key)
+            .map_or(&[][..], Vec::as_slice)
+            .iter()
+            .map(|(axis, ids)| (*axis, decision.keep(ids)))
+            .filter(|(_, keep)| keep.contains(&false))
+            .collect();
+        let delta = adjust.get(&key);
+        // Most constants keep every channel: those are never decoded.
+        if drops.is_empty() && delta.is_none() {
+            continue;
+        }
         let input = graph.nodes()[key.0].input[key.1].clone();
         let Some(mut array) = const_array(graph, &input) else { continue };
-        let original = array.clone();
-        if let Some(delta) = adjust.get(&key) {
-            for (v, d) in array.data.iter_mut().zip(delta) {
-                *v = (*v as f64 + d) as f32;
-            }
+        for (v, d) in array.data.iter_mut().zip(delta.into_iter().flatten()) {
+            *v = (*v as f64 + d) as f32;
         }
-        for (axis, ids) in slices.get(&key).map_or(&[][..], Vec::as_slice) {
-            let keep = decision.keep(ids);
-            if keep.contains(&false) {
-                array = array.select(*axis, &keep);
-            }
+        for (axis, keep) in &drops {
+            array = array.select(*axis, keep);
         }
-        if array != original {
-            set_const_input(graph, key, &array.to_tensor(), &consumers)?;
-        }
+        set_const_input(graph, key, &array.to_tensor(), &consumers)?;
     }
 
     for edit in &analysis.edits {
@@ -150,7 +154,7 @@ pub fn apply(graph: &mut Graph, analysis: &Analysis, decision: &Decision) -> Res
         }
     }
     for insert in inserted {
-        insert_after(graph, insert)?;
+        insert_after(graph, &analysis.readers, insert)?;
     }
     for node in graph.nodes_mut() {
         // Shapes recorded before the rewrite would now be wrong.
@@ -315,7 +319,7 @@ struct Insert {
     nchw: bool,
 }
 
-fn insert_after(graph: &mut Graph, insert: Insert) -> Result<()> {
+fn insert_after(graph: &mut Graph, readers: &Readers, insert: Insert) -> Result<()> {
     let node = graph.nodes()[insert.after].clone();
     let value_name = unique(graph, &format!("{}/{}_value", node.name, insert.suffix));
     let add_name = unique(graph, &format!("{}/{}", node.name, insert.suffix));
@@ -329,7 +333,7 @@ fn insert_after(graph: &mut Graph, insert: Insert) -> Result<()> {
         add = add.string("data_format", "NCHW");
     }
     let reads_it = |i: &String| *i == node.name || *i == format!("{}:0", node.name);
-    let readers: Vec<NodeDef> = graph.nodes().iter().filter(|n| n.input.iter().any(reads_it)).cloned().collect();
+    let readers: Vec<NodeDef> = readers[insert.after].iter().map(|&r| graph.nodes()[r].clone()).collect();
     graph.add(add.build(&add_name))?;
     for mut reader in readers {
         for i in reader.input.iter_mut().filter(|i| reads_it(i)) {
