@@ -7,6 +7,7 @@ mod inject;
 mod inspect;
 mod progress;
 mod render;
+mod signature;
 mod strip;
 mod verify;
 

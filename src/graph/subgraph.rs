@@ -1,9 +1,10 @@
 //! `extract_sub_graph`: the nodes an output set needs, data and control
-//! inputs alike, in the graph's original order.
+//! inputs alike, in the graph's original order; and a graph's sinks, the
+//! outputs a user would fetch when none are named.
 
 use std::collections::HashSet;
 
-use super::{node_name, Graph, GraphError, Result};
+use super::{input_refs, node_name, Graph, GraphError, Result};
 
 /// Names of every node the `outputs` depend on, the outputs included.
 pub fn reachable_from(graph: &Graph, outputs: &[String]) -> Result<HashSet<String>> {
@@ -41,6 +42,28 @@ pub fn extract_subgraph(graph: &mut Graph, outputs: &[String]) -> Result<()> {
     graph.retain(|n| keep.contains(&n.name));
     graph.prune_library();
     Ok(())
+}
+
+/// Ops that end a graph without computing anything a user would fetch: the
+/// saver's, initializers and assignments, summaries.
+fn is_bookkeeping(op: &str) -> bool {
+    op == "NoOp"
+        || op.starts_with("Assign")
+        || op.contains("Save")
+        || op.contains("Restore")
+        || op.contains("Summary")
+        || op.ends_with("Initializer")
+}
+
+/// Every node no other node consumes (by data or control edge), but bookkeeping ones.
+pub fn sinks(graph: &Graph) -> Vec<String> {
+    let consumed: HashSet<&str> = graph.nodes().iter().flat_map(|n| input_refs(n).map(|r| r.node)).collect();
+    graph
+        .nodes()
+        .iter()
+        .filter(|n| !consumed.contains(n.name.as_str()) && !is_bookkeeping(&n.op))
+        .map(|n| format!("{}:0", n.name))
+        .collect()
 }
 
 #[cfg(test)]

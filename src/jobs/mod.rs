@@ -4,13 +4,15 @@
 
 mod inject;
 mod inspect;
+mod loadable;
 mod strip;
 
 use std::path::PathBuf;
 
 pub use inject::inject_file;
 pub use inspect::{inspect_path, Inspection};
-pub use strip::{strip_checkpoint, StripJob, StripSummary};
+pub use loadable::encode_loadable_saved_model;
+pub use strip::{strip_checkpoint, StripJob, StripOutput, StripSummary};
 
 use crate::checkpoint::CheckpointError;
 use crate::codec::CodecError;
@@ -27,6 +29,8 @@ pub enum JobError {
     Transform(#[from] TransformError),
     #[error(transparent)]
     Codec(#[from] CodecError),
+    #[error(transparent)]
+    SavedModel(#[from] crate::saved_model::SavedModelError),
     #[error("{}: {source}", .path.display())]
     Inject {
         path: PathBuf,

@@ -182,7 +182,7 @@ impl Source {
         match self.kind {
             Kind::Checkpoint => None,
             Kind::SavedModel if !self.signature_outputs.is_empty() => Some(self.signature_outputs.clone()),
-            _ => Some(signature::sinks(&self.graph)),
+            _ => Some(crate::graph::sinks(&self.graph)),
         }
     }
 

@@ -1,10 +1,8 @@
-//! A graph's outputs (its sinks) and the placeholders given outputs need,
+//! The placeholders given outputs need,
 //! with their dtypes and shapes made concrete.
 
-use std::collections::HashSet;
-
 use super::{runnable, Result, RunnerError, Source};
-use crate::graph::{input_refs, reachable_from, Graph, InputRef};
+use crate::graph::{reachable_from, InputRef};
 use crate::proto::tensorflow::attr_value::Value;
 use crate::proto::tensorflow::{DataType, NodeDef, TensorShapeProto};
 
@@ -14,28 +12,6 @@ pub(super) fn tensor_name(name: &str) -> Result<String> {
         Some(r) => Ok(format!("{}:{}", r.node, r.port)),
         None => Err(RunnerError::Usage(format!("`{name}` is not a tensor name (`node` or `node:N`)"))),
     }
-}
-
-/// Ops that end a graph without computing anything a user would fetch: the
-/// saver's, initializers and assignments, summaries.
-fn is_bookkeeping(op: &str) -> bool {
-    op == "NoOp"
-        || op.starts_with("Assign")
-        || op.contains("Save")
-        || op.contains("Restore")
-        || op.contains("Summary")
-        || op.ends_with("Initializer")
-}
-
-/// Every node no other node consumes (by data or control edge), but bookkeeping ones.
-pub(super) fn sinks(graph: &Graph) -> Vec<String> {
-    let consumed: HashSet<&str> = graph.nodes().iter().flat_map(|n| input_refs(n).map(|r| r.node)).collect();
-    graph
-        .nodes()
-        .iter()
-        .filter(|n| !consumed.contains(n.name.as_str()) && !is_bookkeeping(&n.op))
-        .map(|n| format!("{}:0", n.name))
-        .collect()
 }
 
 /// A placeholder to feed: its name, dtype and shape as the graph declares it
