@@ -13,7 +13,7 @@ TFLite's builtin ops first, then with `SELECT_TF_OPS` added. Prints one JSON
 document:
   {"frozen_graph": RESULT, "saved_model": RESULT}
   RESULT = {"ops": "builtins" | "select_tf_ops" | null,   (null: did not convert)
-            "errors": [first lines of each failed conversion],
+            "errors": ["OPS: ERROR TYPE: [TFLite error codes] first lines", one per failed conversion],
             "flex_ops": [the TensorFlow ops the model runs through the Flex delegate],
             "run_error": null | why the interpreter could not run it,
             "outputs": {name: {"max_abs", "max_rel", "allclose"}}}
@@ -22,6 +22,7 @@ Flex delegate, so a model that needs SELECT_TF_OPS converts but does not run her
 """
 import json
 import os
+import re
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -47,8 +48,9 @@ def convert(make_converter):
                 converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS, tf.lite.OpsSet.SELECT_TF_OPS]
             return converter.convert(), ops, errors
         except Exception as e:  # the converter raises several types; all mean "did not convert"
+            codes = sorted(set(re.findall(r"Error code: (\w+)", str(e))))
             lines = [l for l in str(e).splitlines() if "error" in l.lower()] or str(e).splitlines()[:1]
-            errors.append(f"{ops}: {type(e).__name__}: {' | '.join(lines[:3])[:600]}")
+            errors.append(f"{ops}: {type(e).__name__}: [{', '.join(codes)}] {' | '.join(lines[:3])[:600]}")
     return None, None, errors
 
 
