@@ -6,6 +6,9 @@
 //! or, when it replaces a file, that file's mode: a model written here must
 //! be readable by whoever serves it, not only by us as a 0600 temporary file.
 //!
+//! A directory output (a SavedModel) is built the same way: in a temporary
+//! directory beside the destination, renamed into place when complete.
+//!
 //! fsync policy, for every output: none. Like TensorFlow's own writers, the
 //! guarantee is against failed or interrupted runs, not power loss, and an
 //! fsync of a 400 MB graph would cost more than the whole strip.
@@ -23,21 +26,8 @@ pub struct AtomicFile {
 
 impl AtomicFile {
     pub fn create(dest: &Path) -> io::Result<Self> {
-        let dir = match dest.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p,
-            _ => Path::new("."),
-        };
-        let name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let prefix = format!(".{name}.");
-        let mut builder = tempfile::Builder::new();
-        builder.prefix(&prefix).suffix(".tmp");
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            // Passed to open(2), so the kernel applies the umask as for any new file.
-            builder.permissions(std::fs::Permissions::from_mode(0o666));
-        }
-        let tmp = builder.tempfile_in(dir)?;
+        let (dir, prefix) = beside(dest, "");
+        let tmp = builder(&prefix, 0o666).tempfile_in(dir)?;
         Ok(AtomicFile {
             tmp: BufWriter::with_capacity(1 << 20, tmp),
             dest: dest.to_path_buf(),
@@ -75,6 +65,79 @@ impl Write for AtomicFile {
     }
 }
 
+/// Where a temporary for `dest` goes and its name's prefix: `.NAME.INFIX`,
+/// hidden, in `dest`'s folder so that the rename stays on one filesystem.
+fn beside(dest: &Path, infix: &str) -> (PathBuf, String) {
+    let dir = match dest.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    (dir, format!(".{name}.{infix}"))
+}
+
+fn builder(prefix: &str, mode: u32) -> tempfile::Builder<'_, 'static> {
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(prefix).suffix(".tmp");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        // Passed to open(2) / mkdir(2), so the kernel applies the umask as for any new file.
+        builder.permissions(std::fs::Permissions::from_mode(mode));
+    }
+    #[cfg(not(unix))]
+    let _ = mode;
+    builder
+}
+
+/// A directory that appears whole or not at all: filled under a temporary
+/// name beside `dest`, then renamed to it. A failure before `commit` removes
+/// the temporary directory and leaves `dest` as it was.
+pub struct AtomicDir {
+    tmp: tempfile::TempDir,
+    dest: PathBuf,
+}
+
+impl AtomicDir {
+    /// A new empty directory (mode 0777 less the umask) to fill.
+    pub fn create(dest: &Path) -> io::Result<Self> {
+        let (dir, prefix) = beside(dest, "");
+        Ok(AtomicDir { tmp: builder(&prefix, 0o777).tempdir_in(dir)?, dest: dest.to_path_buf() })
+    }
+
+    /// Where to write the directory's contents.
+    pub fn path(&self) -> &Path {
+        self.tmp.path()
+    }
+
+    /// Renames the directory into place. A directory already at `dest` (the
+    /// caller decided it may go) is first moved aside and removed after the
+    /// rename, so `dest` is never a mix of old and new files; if the rename
+    /// fails, the old directory is put back.
+    pub fn commit(self) -> io::Result<()> {
+        let existing = std::fs::symlink_metadata(&self.dest).ok();
+        let Some(existing) = existing else {
+            return std::fs::rename(self.tmp.keep(), &self.dest);
+        };
+        if !existing.is_dir() {
+            return Err(io::Error::new(io::ErrorKind::AlreadyExists, "exists and is not a directory"));
+        }
+        std::fs::set_permissions(self.tmp.path(), existing.permissions())?;
+        let (dir, prefix) = beside(&self.dest, "old.");
+        // rename(2) replaces an empty directory, which this one is; dropping
+        // it removes the old contents.
+        let old = builder(&prefix, 0o700).tempdir_in(dir)?;
+        std::fs::rename(&self.dest, old.path())?;
+        if let Err(e) = std::fs::rename(self.tmp.path(), &self.dest) {
+            std::fs::rename(old.path(), &self.dest)?;
+            return Err(e);
+        }
+        let _ = self.tmp.keep();
+        drop(old);
+        Ok(())
+    }
+}
+
 pub fn write_file(dest: &Path, bytes: &[u8]) -> io::Result<()> {
     let mut f = AtomicFile::create(dest)?;
     f.write_all(bytes)?;
@@ -104,5 +167,32 @@ mod tests {
         write_file(&p, b"two").unwrap();
         assert_eq!(mode(&p), 0o640);
         assert_eq!(std::fs::read(&p).unwrap(), b"two");
+    }
+
+    #[test]
+    fn a_directory_appears_whole_and_replaces_the_old_one_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("model");
+        let probe = dir.path().join("probe");
+        std::fs::create_dir(&probe).unwrap();
+        let out = AtomicDir::create(&dest).unwrap();
+        write_file(&out.path().join("a"), b"new").unwrap();
+        assert!(!dest.exists(), "visible before commit");
+        out.commit().unwrap();
+        assert_eq!(mode(&dest), mode(&probe), "the umask mode of any new directory");
+        assert_eq!(std::fs::read(dest.join("a")).unwrap(), b"new");
+
+        std::fs::write(dest.join("stale"), b"old").unwrap();
+        std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(0o750)).unwrap();
+        let out = AtomicDir::create(&dest).unwrap();
+        write_file(&out.path().join("a"), b"newer").unwrap();
+        out.commit().unwrap();
+        assert_eq!(std::fs::read(dest.join("a")).unwrap(), b"newer");
+        assert!(!dest.join("stale").exists(), "old files mixed in");
+        assert_eq!(mode(&dest), 0o750);
+
+        drop(AtomicDir::create(&dest).unwrap());
+        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(left.len(), 2, "temporary directories left: {left:?}");
     }
 }

@@ -1,7 +1,7 @@
 //! What is in a checkpoint or a graph: every tensor or constant with its size
 //! and zero fraction, the pruning structure (weight, mask, threshold, masked
-//! weight per layer), and for graphs an op histogram. Reports are plain data;
-//! the CLI renders them as a table or as JSON.
+//! weight per layer), and for graphs an op histogram and the signatures.
+//! Reports are plain data; the CLI renders them as a table or as JSON.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -12,6 +12,7 @@ use crate::checkpoint::{Checkpoint, CheckpointError};
 use crate::graph::Attrs;
 use crate::model::Model;
 use crate::pruning;
+use crate::saved_model::{describe_signatures, SignatureReport};
 use crate::tensor::{self, Tensor, TensorData};
 
 #[derive(Debug, Clone, Serialize)]
@@ -67,6 +68,8 @@ pub struct GraphReport {
     pub constants: Vec<TensorRow>,
     pub pruning: Vec<PrunedLayer>,
     pub totals: Totals,
+    /// A SavedModel's or MetaGraphDef's signatures, in key order.
+    pub signatures: Vec<SignatureReport>,
 }
 
 fn row(name: &str, t: &Tensor, partitions: usize) -> TensorRow {
@@ -178,6 +181,7 @@ pub fn inspect_graph(model: &Model) -> GraphReport {
         totals: totals(&constants),
         constants,
         pruning,
+        signatures: model.meta.as_ref().map(describe_signatures).unwrap_or_default(),
     }
 }
 

@@ -29,6 +29,7 @@ pub mod inspect;
 pub mod jobs;
 pub mod model;
 pub mod pruning;
+pub mod saved_model;
 pub mod tensor;
 pub mod transform;
 pub mod textformat;

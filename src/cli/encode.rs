@@ -8,14 +8,16 @@ use std::time::Instant;
 use clap::Args;
 
 use super::render::{container_table, fraction, human_bytes, print_json, table};
+use super::signature::{render_saved_model, OutputFormat, SignatureArgs};
 use super::CliError;
 use tf_strip::codec::{self, loadable, EncodeOptions};
+use tf_strip::jobs::encode_loadable_saved_model;
 
 #[derive(Debug, Args)]
 pub struct EncodeArgs {
     /// The GraphDef (.pb) to encode.
     input: PathBuf,
-    /// The container (or, with --tf-loadable, the GraphDef) to write.
+    /// The container (or, with --tf-loadable, the GraphDef or SavedModel directory) to write.
     output: PathBuf,
     /// Write a GraphDef that stock TensorFlow loads, each large sparse constant
     /// stored as a packed bitmask and its nonzeros and rebuilt once per session.
@@ -31,6 +33,12 @@ pub struct EncodeArgs {
     /// Print the report as JSON on stdout.
     #[arg(long)]
     json: bool,
+    /// With --tf-loadable: `saved_model` writes OUTPUT as a SavedModel directory
+    /// serving the rewritten graph (default outputs: the graph's sinks).
+    #[arg(long = "output_format", visible_alias = "output-format", value_enum, default_value_t)]
+    output_format: OutputFormat,
+    #[command(flatten)]
+    signature: SignatureArgs,
 }
 
 #[derive(Debug, Args)]
@@ -56,11 +64,35 @@ pub fn encode(args: EncodeArgs) -> Result<(), CliError> {
         )));
     }
     let start = Instant::now();
+    let signature = args.signature.spec(args.output_format, &[])?;
+    if args.output_format != OutputFormat::Pb && !args.tf_loadable {
+        return Err(CliError::Usage(
+            "--output_format applies to --tf-loadable (a container is always the container format)".into(),
+        ));
+    }
     if args.tf_loadable {
-        let report = codec::encode_loadable_file(&args.input, &args.output, &loadable::LoadableOptions::default())?;
+        let options = loadable::LoadableOptions::default();
+        let (report, saved) = match args.output_format {
+            OutputFormat::SavedModel => {
+                let (report, saved) = encode_loadable_saved_model(&args.input, &args.output, &options, &signature)?;
+                (report, Some(saved))
+            }
+            OutputFormat::Pb => (codec::encode_loadable_file(&args.input, &args.output, &options)?, None),
+            OutputFormat::Pbtxt => {
+                return Err(CliError::Usage(
+                    "--tf-loadable writes a binary GraphDef or a SavedModel (--output_format=pb or saved_model)".into(),
+                ))
+            }
+        };
         note_text_input(&args.input, report.from_text);
+        for w in saved.iter().flat_map(|s| &s.warnings) {
+            eprintln!("tf-strip: warning: {w}");
+        }
         if args.json {
-            print_json(&report);
+            match &saved {
+                Some(saved) => print_json(&serde_json::json!({ "loadable": report, "saved_model": saved })),
+                None => print_json(&report),
+            }
             return Ok(());
         }
         let rows: Vec<Vec<String>> = report
@@ -92,6 +124,9 @@ pub fn encode(args: EncodeArgs) -> Result<(), CliError> {
             start.elapsed().as_secs_f64(),
             args.output.display()
         );
+        if let Some(saved) = &saved {
+            eprint!("{}", render_saved_model(saved));
+        }
         return Ok(());
     }
     let opts = EncodeOptions {

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 
-use super::render::{container_table, fraction, human_bytes, percent, print_json, shape, table};
+use super::render::{container_table, fraction, human_bytes, percent, print_json, shape, signature_table, table};
 use super::CliError;
 use tf_strip::codec;
 use tf_strip::inspect::{PrunedLayer, TensorRow, Totals};
@@ -45,6 +45,9 @@ fn report(args: &InspectArgs) -> Result<(), CliError> {
             print!("{} {} ({} nodes)\n\n", report.kind, report.path, report.nodes);
             let ops: Vec<Vec<String>> = report.ops.iter().map(|(op, n)| vec![op.clone(), n.to_string()]).collect();
             println!("{}", table(&["op", "count"], &ops));
+            if !report.signatures.is_empty() {
+                println!("{}", signature_table(&report.signatures));
+            }
             print_tensors("constant", &report.constants, &report.totals);
             print_pruning(&report.pruning);
         }

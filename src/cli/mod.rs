@@ -9,6 +9,7 @@ mod inspect;
 mod progress;
 mod render;
 mod shell;
+mod signature;
 mod strip;
 mod verify;
 

@@ -83,3 +83,25 @@ pub fn container_table(tensors: &[tf_strip::codec::TensorInfo]) -> String {
         &rows,
     )
 }
+
+/// Signatures of a SavedModel or MetaGraphDef: one row per input and output.
+pub fn signature_table(signatures: &[tf_strip::saved_model::SignatureReport]) -> String {
+    let dims = |s: &Option<Vec<i64>>| match s {
+        None => "unknown".to_string(),
+        Some(d) => format!("[{}]", d.iter().map(|&x| if x < 0 { "?".into() } else { x.to_string() }).collect::<Vec<_>>().join(",")),
+    };
+    let rows: Vec<Vec<String>> = signatures
+        .iter()
+        .flat_map(|s| {
+            s.inputs
+                .iter()
+                .map(|t| ("input", t))
+                .chain(s.outputs.iter().map(|t| ("output", t)))
+                .map(|(what, t)| {
+                    vec![s.key.clone(), s.method_name.clone(), what.into(), t.key.clone(), t.name.clone(), t.dtype.clone(), dims(&t.shape)]
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    table(&["signature", "method", "", "key", "tensor", "dtype", "shape"], &rows)
+}

@@ -7,9 +7,10 @@ use clap::{ArgAction, Args};
 
 use super::progress::Steps;
 use super::render::{fraction, human_bytes, percent, print_json, shape, table};
+use super::signature::{render_saved_model, OutputFormat, SignatureArgs};
 use super::CliError;
 use tf_strip::graph::Format;
-use tf_strip::jobs::{strip_checkpoint, StripJob, StripSummary};
+use tf_strip::jobs::{strip_checkpoint, StripJob, StripOutput, StripSummary};
 use tf_strip::error::FileError;
 
 /// Above this much checkpoint data, a terminal shows progress.
@@ -26,9 +27,11 @@ pub struct StripArgs {
     /// Directory to write the stripped graph to (created if missing).
     #[arg(long = "output_dir", visible_alias = "output-dir", default_value = "")]
     output_dir: String,
-    /// File name of the stripped graph.
-    #[arg(long, default_value = "pruning_stripped.pb")]
-    filename: String,
+    /// File name of the stripped graph [default: pruning_stripped.pb; with --encode
+    /// pruning_stripped.tfsparse; with --output_format=saved_model the directory
+    /// pruning_stripped_saved_model].
+    #[arg(long)]
+    filename: Option<String>,
     /// A specific checkpoint prefix (e.g. DIR/model.ckpt-1000) instead of the latest.
     #[arg(long, visible_alias = "input_checkpoint", visible_alias = "input-checkpoint")]
     checkpoint: Option<PathBuf>,
@@ -58,6 +61,12 @@ pub struct StripArgs {
     compact: bool,
     #[command(flatten)]
     compact_flags: super::compact::CompactFlags,
+    /// What to write: a binary GraphDef, a text one, or a SavedModel directory
+    /// TensorFlow Serving loads.
+    #[arg(long = "output_format", visible_alias = "output-format", value_enum, default_value_t)]
+    output_format: OutputFormat,
+    #[command(flatten)]
+    signature: SignatureArgs,
 }
 
 fn output_names(args: &StripArgs) -> Result<Vec<String>, CliError> {
@@ -86,10 +95,26 @@ pub fn run(args: StripArgs) -> Result<(), CliError> {
         }
         (None, dir) => PathBuf::from(dir),
     };
-    let filename = match args.encode && args.filename == "pruning_stripped.pb" {
-        true => "pruning_stripped.tfsparse",
-        false => args.filename.as_str(),
+    let format = match (args.output_format, args.as_text) {
+        (OutputFormat::SavedModel, true) => {
+            return Err(CliError::Usage("--as_text writes a GraphDef; it cannot be used with --output_format=saved_model".into()))
+        }
+        (OutputFormat::Pb, true) => OutputFormat::Pbtxt,
+        (format, _) => format,
     };
+    let signature = args.signature.spec(format, &outputs)?;
+    let write = match (format, args.encode) {
+        (OutputFormat::Pb, true) => StripOutput::Container,
+        (_, true) => return Err(CliError::Usage("--encode writes the sparse container; it cannot be used with --output_format".into())),
+        (OutputFormat::Pb, false) => StripOutput::Graph(Format::Binary),
+        (OutputFormat::Pbtxt, false) => StripOutput::Graph(Format::Text),
+        (OutputFormat::SavedModel, false) => StripOutput::SavedModel(signature),
+    };
+    let filename = args.filename.as_deref().unwrap_or(match write {
+        StripOutput::Container => "pruning_stripped.tfsparse",
+        StripOutput::SavedModel(_) => "pruning_stripped_saved_model",
+        StripOutput::Graph(_) => "pruning_stripped.pb",
+    });
     let dir = if args.output_dir.is_empty() { Path::new(".") } else { Path::new(&args.output_dir) };
     std::fs::create_dir_all(dir).map_err(|source| CliError::Io(FileError { path: dir.to_path_buf(), source }))?;
     let job = StripJob {
@@ -98,8 +123,7 @@ pub fn run(args: StripArgs) -> Result<(), CliError> {
         outputs,
         keep_devices: args.keep_devices,
         output: dir.join(filename),
-        format: if args.as_text { Format::Text } else { Format::Binary },
-        encode: args.encode,
+        write,
         compact: args.compact.then(|| args.compact_flags.options(Vec::new())),
     };
     let summary = strip_checkpoint(&job, &Steps::for_bytes(BIG_CHECKPOINT))?;
@@ -112,6 +136,9 @@ pub fn run(args: StripArgs) -> Result<(), CliError> {
         eprint!("{}", render(&summary));
         if let Some(c) = &summary.compact {
             eprint!("Compacted:\n{}", super::compact::render(c));
+        }
+        if let Some(saved) = &summary.saved_model {
+            eprint!("{}", render_saved_model(saved));
         }
     }
     Ok(())

@@ -88,14 +88,21 @@ pub fn encode_loadable_file(
     output: &Path,
     opts: &loadable::LoadableOptions,
 ) -> Result<loadable::LoadableReport, CodecError> {
+    let (bytes, report) = loadable_graph(input, opts)?;
+    write(output, &bytes)?;
+    Ok(report)
+}
+
+/// The TF-loadable rewrite of the GraphDef in `input`, encoded, for a caller
+/// that writes it in another form (a SavedModel).
+pub fn loadable_graph(input: &Path, opts: &loadable::LoadableOptions) -> Result<(Vec<u8>, loadable::LoadableReport), CodecError> {
     let pb = graph_input(input)?;
     let (bytes, mut report) = loadable::encode_bytes(pb.bytes, opts).map_err(|source| CodecError::Loadable {
         path: input.to_path_buf(),
         source,
     })?;
-    write(output, &bytes)?;
     report.from_text = pb.from_text;
-    Ok(report)
+    Ok((bytes, report))
 }
 
 /// `tf-strip decode IN OUT.pb`.

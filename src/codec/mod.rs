@@ -48,7 +48,7 @@ use std::path::PathBuf;
 
 pub use decode::{decode, decode_graph_def, decode_into, decode_with, decoded_len, DecodeOptions};
 pub use encode::{encode, EncodeOptions, EncodeReport};
-pub use files::{decode_file, encode_file, encode_loadable_file, DecodeReport};
+pub use files::{decode_file, encode_file, encode_loadable_file, loadable_graph, DecodeReport};
 pub use report::{analyze, describe, entropy_bound, h2, Estimate, TensorInfo};
 pub use toc::{MAGIC, VERSION};
 

@@ -1,5 +1,6 @@
 //! `extract_sub_graph`: the nodes an output set needs, data and control
-//! inputs alike, in the graph's original order.
+//! inputs alike, in the graph's original order; and a graph's sinks, the
+//! outputs a user would fetch when none are named.
 
 use std::collections::HashSet;
 
@@ -43,6 +44,28 @@ pub fn extract_subgraph(graph: &mut Graph, outputs: &[String]) -> Result<()> {
     Ok(())
 }
 
+/// Ops that end a graph without computing anything a user would fetch: the
+/// saver's, initializers and assignments, summaries.
+fn is_bookkeeping(op: &str) -> bool {
+    op == "NoOp"
+        || op.starts_with("Assign")
+        || op.contains("Save")
+        || op.contains("Restore")
+        || op.contains("Summary")
+        || op.ends_with("Initializer")
+}
+
+/// Every node no other node consumes (by data or control edge), but bookkeeping ones.
+pub fn sinks(graph: &Graph) -> Vec<String> {
+    let consumed: HashSet<&str> = graph.nodes().iter().flat_map(|n| input_refs(n).map(|r| r.node)).collect();
+    graph
+        .nodes()
+        .iter()
+        .filter(|n| !consumed.contains(n.name.as_str()) && !is_bookkeeping(&n.op))
+        .map(|n| format!("{}:0", n.name))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -81,26 +104,4 @@ mod tests {
         let err = extract_subgraph(&mut g, &["softmx".to_string()]).unwrap_err().to_string();
         assert!(err.contains("nearest names: softmax"), "{err}");
     }
-}
-
-/// Ops that end a graph without computing anything a user would fetch: the
-/// saver's, initializers and assignments, summaries.
-fn is_bookkeeping(op: &str) -> bool {
-    op == "NoOp"
-        || op.starts_with("Assign")
-        || op.contains("Save")
-        || op.contains("Restore")
-        || op.contains("Summary")
-        || op.ends_with("Initializer")
-}
-
-/// Every node no other node consumes (by data or control edge), but bookkeeping ones.
-pub fn sinks(graph: &Graph) -> Vec<String> {
-    let consumed: HashSet<&str> = graph.nodes().iter().flat_map(|n| input_refs(n).map(|r| r.node)).collect();
-    graph
-        .nodes()
-        .iter()
-        .filter(|n| !consumed.contains(n.name.as_str()) && !is_bookkeeping(&n.op))
-        .map(|n| format!("{}:0", n.name))
-        .collect()
 }

@@ -5,6 +5,7 @@
 mod compact;
 mod inject;
 mod inspect;
+mod loadable;
 mod strip;
 
 use std::path::{Path, PathBuf};
@@ -12,7 +13,8 @@ use std::path::{Path, PathBuf};
 pub use compact::{compact_file, CompactJob, CompactSummary};
 pub use inject::inject_file;
 pub use inspect::{inspect_path, write_tensorboard, Inspection};
-pub use strip::{strip_checkpoint, StripJob, StripSummary};
+pub use loadable::encode_loadable_saved_model;
+pub use strip::{strip_checkpoint, StripJob, StripOutput, StripSummary};
 
 use crate::checkpoint::CheckpointError;
 use crate::codec::CodecError;
@@ -29,6 +31,8 @@ pub enum JobError {
     Transform(#[from] TransformError),
     #[error(transparent)]
     Codec(#[from] CodecError),
+    #[error(transparent)]
+    SavedModel(#[from] crate::saved_model::SavedModelError),
     #[error("{}: {source}", .path.display())]
     Inject {
         path: PathBuf,
@@ -56,11 +60,12 @@ impl Progress for () {
     fn step(&self, _: &'static str) {}
 }
 
-/// Refuses to overwrite any file the job reads.
+/// Refuses to overwrite any file the job reads, or (for a SavedModel) a
+/// directory holding one.
 fn check_not_an_input(output: &Path, inputs: &[PathBuf]) -> Result<(), JobError> {
     let Ok(out) = output.canonicalize() else { return Ok(()) };
     for input in inputs {
-        if input.canonicalize().is_ok_and(|i| i == out) {
+        if input.canonicalize().is_ok_and(|i| i.starts_with(&out)) {
             return Err(JobError::Invalid(format!(
                 "{}: the output would overwrite an input file; choose another --output_dir or --filename",
                 output.display()

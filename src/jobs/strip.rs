@@ -9,6 +9,7 @@ use crate::atomic::AtomicFile;
 use crate::checkpoint::{self, Checkpoint};
 use crate::graph::{node_name, write_message_to, Format};
 use crate::model::Model;
+use crate::saved_model::{check_destination, write_saved_model, SavedModelSummary, SignatureSpec};
 use crate::transform::{compact, strip, CompactOptions, CompactReport, StripOptions, StripReport, VariableSource};
 use crate::error::FileError;
 
@@ -24,13 +25,22 @@ pub struct StripJob {
     pub outputs: Vec<String>,
     /// TensorFlow's tool clears device placements; keep them instead.
     pub keep_devices: bool,
-    /// The file to write (its folder must exist).
+    /// The file (for a SavedModel, the directory) to write; its folder must exist.
     pub output: PathBuf,
-    pub format: Format,
-    /// Write the sparse container (`codec`) instead of the `.pb`.
-    pub encode: bool,
+    pub write: StripOutput,
     /// Also remove all-zero channels (`compact`), keeping `outputs`.
     pub compact: Option<CompactOptions>,
+}
+
+/// What the stripped graph is written as.
+#[derive(Debug, Clone)]
+pub enum StripOutput {
+    /// A GraphDef, binary (`.pb`) or text.
+    Graph(Format),
+    /// The sparse container (`codec`); `tf-strip decode` gives the `.pb`.
+    Container,
+    /// A SavedModel directory serving the graph with this signature.
+    SavedModel(SignatureSpec),
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -44,6 +54,8 @@ pub struct StripSummary {
     pub seconds: f64,
     /// About the inputs, e.g. a `checkpoint` file naming a path on another machine.
     pub warnings: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub saved_model: Option<SavedModelSummary>,
     #[serde(flatten)]
     pub report: StripReport,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -71,6 +83,7 @@ pub fn strip_checkpoint(job: &StripJob, progress: &dyn Progress) -> Result<Strip
     };
     let model = Model::load(&graph_path)?;
     let (variables, masks) = (model.variables(), model.collection("masks"));
+    let origin = model.meta.as_ref().and_then(|m| m.meta_info_def.clone());
     let (model_path, mut graph) = (model.path, model.graph);
     for name in &job.outputs {
         graph.require(node_name(name))?;
@@ -82,7 +95,15 @@ pub fn strip_checkpoint(job: &StripJob, progress: &dyn Progress) -> Result<Strip
     inputs.push(model_path.clone());
     super::check_not_an_input(&job.output, &inputs)?;
     let io = |source| JobError::Io(FileError { path: job.output.clone(), source });
-    let mut out = AtomicFile::create(&job.output).map_err(io)?;
+    // Opened (or checked) before the work, so an unwritable output fails first.
+    let out = match &job.write {
+        StripOutput::SavedModel(spec) => {
+            check_destination(&job.output)?;
+            Destination::SavedModel(spec)
+        }
+        StripOutput::Graph(format) => Destination::File(AtomicFile::create(&job.output).map_err(io)?, Some(*format)),
+        StripOutput::Container => Destination::File(AtomicFile::create(&job.output).map_err(io)?, None),
+    };
 
     let bytes_in: u64 = inputs.iter().filter_map(|p| std::fs::metadata(p).ok()).map(|m| m.len()).sum();
     progress.begin(bytes_in);
@@ -99,16 +120,28 @@ pub fn strip_checkpoint(job: &StripJob, progress: &dyn Progress) -> Result<Strip
     };
 
     progress.step("writing the stripped graph");
-    let bytes_out = if job.encode {
-        let mut pb = Vec::new();
-        write_message_to(&mut pb, &job.output, graph.def(), job.format)?;
-        let (container, _) = crate::codec::encode(&pb, &Default::default());
-        std::io::Write::write_all(&mut out, &container).map_err(io)?;
-        container.len() as u64
-    } else {
-        write_message_to(&mut out, &job.output, graph.def(), job.format)?
+    let mut saved_model = None;
+    let bytes_out = match out {
+        Destination::SavedModel(spec) => {
+            let summary = write_saved_model(&graph, spec, &job.output, origin.as_ref())?;
+            let bytes = summary.bytes;
+            saved_model = Some(summary);
+            bytes
+        }
+        Destination::File(mut out, None) => {
+            let mut pb = Vec::new();
+            write_message_to(&mut pb, &job.output, graph.def(), Format::Binary)?;
+            let (container, _) = crate::codec::encode(&pb, &Default::default());
+            std::io::Write::write_all(&mut out, &container).map_err(io)?;
+            out.commit().map_err(io)?;
+            container.len() as u64
+        }
+        Destination::File(mut out, Some(format)) => {
+            let bytes = write_message_to(&mut out, &job.output, graph.def(), format)?;
+            out.commit().map_err(io)?;
+            bytes
+        }
     };
-    out.commit().map_err(io)?;
     // The process usually ends right after: unmapping hundreds of MB of
     // folded weights one by one would only delay it.
     std::mem::forget(graph);
@@ -120,8 +153,20 @@ pub fn strip_checkpoint(job: &StripJob, progress: &dyn Progress) -> Result<Strip
         bytes_in,
         bytes_out,
         seconds: start.elapsed().as_secs_f64(),
-        warnings: resolved.warnings.into_iter().chain(compacted.as_ref().into_iter().flat_map(super::compact::warnings)).collect(),
+        warnings: resolved
+            .warnings
+            .into_iter()
+            .chain(saved_model.iter().flat_map(|s| s.warnings.clone()))
+            .chain(compacted.as_ref().into_iter().flat_map(super::compact::warnings))
+            .collect(),
+        saved_model,
         report,
         compact: compacted,
     })
+}
+
+enum Destination<'a> {
+    /// The open output file: a GraphDef in this format, or (`None`) the container.
+    File(AtomicFile, Option<Format>),
+    SavedModel(&'a SignatureSpec),
 }

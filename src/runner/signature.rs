@@ -1,4 +1,4 @@
-//! A graph's outputs (its sinks) and the placeholders given outputs need,
+//! The placeholders given outputs need,
 //! with their dtypes and shapes made concrete.
 
 use super::{runnable, Result, RunnerError, Source};

@@ -294,3 +294,38 @@ pub fn assert_succeeded(out: &std::process::Output, what: &str) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// `tf-strip --checkpoint_dir=FIXTURE --output_node_names=... --output_dir=OUT EXTRA...`.
+pub fn strip_fixture(f: &Fixture, out_dir: &Path, extra: &[&str]) -> std::process::Output {
+    tf_strip()
+        .arg(format!("--checkpoint_dir={}", f.dir.display()))
+        .arg(format!("--output_node_names={}", f.outputs.join(",")))
+        .arg(format!("--output_dir={}", out_dir.display()))
+        .args(extra)
+        .output()
+        .expect("run tf-strip")
+}
+
+/// A program installed beside the pinned Python (`saved_model_cli`, `tflite_convert`).
+pub fn venv_program(name: &str) -> Command {
+    let python = std::env::var_os("TF_STRIP_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join(".venv/bin/python"));
+    let program = python.parent().expect("the Python is in a bin directory").join(name);
+    assert!(program.exists(), "{} not found: it comes with the pinned TensorFlow", program.display());
+    let mut cmd = Command::new(program);
+    cmd.env("TF_CPP_MIN_LOG_LEVEL", "3");
+    cmd
+}
+
+/// Runs `scripts/NAME ARGS` with the pinned Python and returns its JSON answer.
+pub fn python_script(name: &str, args: &[&Path]) -> Value {
+    let out = python().arg(root().join("scripts").join(name)).args(args).output().expect("run the pinned Python");
+    assert!(
+        out.status.success(),
+        "{name} {args:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{name} printed no JSON ({e})"))
+}

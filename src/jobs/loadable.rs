@@ -1,0 +1,33 @@
+//! `encode --tf-loadable --output_format=saved_model`: the TF-loadable
+//! rewrite of a GraphDef, served from a SavedModel directory.
+
+use std::path::Path;
+
+use prost::Message;
+
+use super::JobError;
+use crate::codec::loadable::{LoadableOptions, LoadableReport};
+use crate::codec::loadable_graph;
+use crate::graph::{Graph, GraphError};
+use crate::saved_model::{write_saved_model, SavedModelSummary, SignatureSpec};
+
+pub fn encode_loadable_saved_model(
+    input: &Path,
+    dir: &Path,
+    opts: &LoadableOptions,
+    signature: &SignatureSpec,
+) -> Result<(LoadableReport, SavedModelSummary), JobError> {
+    if let (Ok(i), Ok(d)) = (input.canonicalize(), dir.canonicalize()) {
+        if i.starts_with(&d) {
+            return Err(JobError::Invalid(format!("{}: the output would replace the input's directory", dir.display())));
+        }
+    }
+    crate::saved_model::check_destination(dir)?;
+    let (bytes, report) = loadable_graph(input, opts)?;
+    // Our own encoding of a graph that was valid: it decodes.
+    let def = crate::proto::tensorflow::GraphDef::decode(bytes::Bytes::from(bytes))
+        .map_err(|e| GraphError::Parse { path: input.to_path_buf(), msg: e.to_string() })?;
+    let graph = Graph::new(def).map_err(|e| e.in_file(input))?;
+    let summary = write_saved_model(&graph, signature, dir, None)?;
+    Ok((report, summary))
+}
