@@ -3,7 +3,7 @@
 of `tf-strip compact`), written by real TensorFlow (tf.compat.v1) as frozen GraphDefs.
 
 usage: .venv/bin/python scripts/make_compact_bench.py OUT_DIR [--model resnet50|vgg16 ...]
-       .venv/bin/python scripts/make_compact_bench.py OUT_DIR --widths-variant
+       .venv/bin/python scripts/make_compact_bench.py OUT_DIR --widths-variant [--deltas -1,0,1]
 
 For each model, OUT_DIR/MODEL/ gets
   pruned.pb        the full-width network with half of the chosen channels pruned: their
@@ -38,7 +38,8 @@ gamma in [0.1, 0.2], so the activations stay of order 1 through the 16 residual 
 
 --widths-variant writes OUT_DIR/vgg16_widths/limit_{31,32,33}.pb instead: the reduced VGG with
 every pruned layer at half width minus one, exactly half (multiples of 32) and plus one, to
-measure whether channel counts that are multiples of 8 run faster (`compact --round_to`).
+measure whether channel counts that are multiples of 8 run faster (`compact --round_to`);
+--deltas 7,8,9 gives limit_{39,40,41}.pb (40, 72, 136, 264: multiples of 8, not of 16).
 """
 import argparse
 import json
@@ -280,12 +281,12 @@ def make_model(out_dir, model):
             "pruned_channels": int(sum(len(v) for v in dropped.values()))}
 
 
-def make_widths_variant(out_dir):
+def make_widths_variant(out_dir, deltas):
     d = os.path.join(out_dir, "vgg16_widths")
     os.makedirs(d, exist_ok=True)
     half = [w // 2 for _, ws in VGG_CONVS for w in ws] + [256, 256]
     report = {}
-    for delta in (-1, 0, 1):
+    for delta in deltas:
         params = vgg16_params(np.random.default_rng(SEEDS["vgg16_widths"]), [w + delta for w in half])
         name = f"limit_{32 + delta}.pb"
         macs, n = write_graph(vgg16_graph, params, os.path.join(d, name))
@@ -298,16 +299,18 @@ def main():
     ap.add_argument("out_dir")
     ap.add_argument("--model", action="append", choices=sorted(MODELS))
     ap.add_argument("--widths-variant", action="store_true")
+    ap.add_argument("--deltas", type=lambda v: [int(d) for d in v.split(",")], default=[-1, 0, 1],
+                    help="--widths-variant's widths: half width plus each of these")
     a = ap.parse_args()
     os.makedirs(a.out_dir, exist_ok=True)
     if a.widths_variant:
-        report, path = make_widths_variant(a.out_dir), os.path.join(a.out_dir, "vgg16_widths", "models.json")
+        report, path = make_widths_variant(a.out_dir, a.deltas), os.path.join(a.out_dir, "vgg16_widths", "models.json")
     else:
         report = {m: make_model(a.out_dir, m) for m in a.model or sorted(MODELS)}
         path = os.path.join(a.out_dir, "models.json")
-        if os.path.exists(path):  # one --model run keeps the other model's entry
-            with open(path) as f:
-                report = {**json.load(f), **report}
+    if os.path.exists(path):  # a run for some models keeps the others' entries
+        with open(path) as f:
+            report = {**json.load(f), **report}
     with open(path, "w") as f:
         json.dump(report, f, indent=1, sort_keys=True)
         f.write("\n")
