@@ -233,3 +233,15 @@ fn bad_input_is_one_error_line_naming_the_file() {
         assert!(!tmp.path().join("out.pb").exists());
     }
 }
+
+#[test]
+fn a_compacted_saved_model_serves_what_the_stripped_graph_computes() {
+    let f = pruned_fixtures().into_iter().find(|f| f.name == "mobilenet").expect("testdata/mobilenet");
+    let tmp = tempfile::tempdir().unwrap();
+    let (stripped, _) = strip(&f, &tmp.path().join("plain"), &[]);
+    let saved = tmp.path().join("serving");
+    let report = compact_with(&stripped, &saved, &["--output_format=saved_model"]);
+    assert_eq!(report["saved_model"]["signature"]["outputs"][0]["key"], "output", "{report:#}");
+    assert!(saved.join("saved_model.pb").is_file() && saved.join("variables").is_dir());
+    assert_verifies(&stripped, &saved, "output", "the compacted SavedModel");
+}

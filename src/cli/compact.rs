@@ -6,9 +6,10 @@ use clap::{ArgAction, Args};
 
 use super::progress::Steps;
 use super::render::{human_bytes, percent, print_json, table};
+use super::signature::{render_saved_model, OutputFormat, SignatureArgs};
 use super::CliError;
 use tf_strip::graph::Format;
-use tf_strip::jobs::{compact_file, CompactJob};
+use tf_strip::jobs::{compact_file, CompactJob, GraphOutput};
 use tf_strip::transform::compact::{FoldKind, Reason};
 use tf_strip::transform::{CompactOptions, CompactReport};
 
@@ -19,17 +20,23 @@ const BIG_GRAPH: u64 = 64 << 20;
 pub struct CompactArgs {
     /// A frozen GraphDef (.pb or .pbtxt), e.g. what strip writes, or a SavedModel.
     input: PathBuf,
-    /// The compacted GraphDef to write.
+    /// The compacted GraphDef (or, with --output_format=saved_model, SavedModel directory) to write.
     output: PathBuf,
     /// Output nodes, comma-separated; they keep their shapes. Default: the graph's sinks.
     #[arg(long = "output_node_names", visible_alias = "output-node-names", visible_alias = "outputs", default_value = "")]
-    outputs: String,
+    output_node_names: String,
     #[command(flatten)]
     shape: CompactFlags,
     /// Write the graph in text format.
     #[arg(long = "as_text", visible_alias = "as-text", action = ArgAction::Set, num_args = 0..=1,
           default_value = "false", default_missing_value = "true")]
     as_text: bool,
+    /// What to write: a binary GraphDef, a text one, or a SavedModel directory
+    /// TensorFlow Serving loads.
+    #[arg(long = "output_format", visible_alias = "output-format", value_enum, default_value_t)]
+    output_format: OutputFormat,
+    #[command(flatten)]
+    signature: SignatureArgs,
     /// Print the report as JSON on stdout.
     #[arg(long)]
     json: bool,
@@ -54,13 +61,15 @@ impl CompactFlags {
 }
 
 pub fn run(args: CompactArgs) -> Result<(), CliError> {
-    let outputs = args.outputs.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect();
-    let job = CompactJob {
-        input: args.input.clone(),
-        output: args.output.clone(),
-        format: if args.as_text { Format::Text } else { Format::Binary },
-        options: args.shape.options(outputs),
+    let outputs: Vec<String> =
+        args.output_node_names.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect();
+    let format = args.output_format.with_as_text(args.as_text)?;
+    let write = match format {
+        OutputFormat::Pb => GraphOutput::Graph(Format::Binary),
+        OutputFormat::Pbtxt => GraphOutput::Graph(Format::Text),
+        OutputFormat::SavedModel => GraphOutput::SavedModel(args.signature.spec(format, &outputs)?),
     };
+    let job = CompactJob { input: args.input.clone(), output: args.output.clone(), write, options: args.shape.options(outputs) };
     let summary = compact_file(&job, &Steps::for_bytes(BIG_GRAPH))?;
     for w in &summary.warnings {
         eprintln!("tf-strip: warning: {w}");
@@ -69,6 +78,9 @@ pub fn run(args: CompactArgs) -> Result<(), CliError> {
         print_json(&summary);
     } else {
         eprint!("{}", render(&summary.report));
+        if let Some(saved) = &summary.saved_model {
+            eprint!("{}", render_saved_model(saved));
+        }
         eprintln!(
             "{} in, {} out; {:.3} s\nCompacted graph written to {}",
             human_bytes(summary.bytes_in),

@@ -1,5 +1,5 @@
 //! `--output_format` and the serving signature flags, shared by strip and
-//! `encode --tf-loadable`.
+//! compact and `encode --tf-loadable`.
 
 use clap::{Args, ValueEnum};
 
@@ -17,6 +17,19 @@ pub enum OutputFormat {
     /// A SavedModel directory (saved_model.pb, variables/) for TensorFlow Serving.
     #[value(name = "saved_model")]
     SavedModel,
+}
+
+impl OutputFormat {
+    /// The format `--as_text` asks for on top of this one.
+    pub fn with_as_text(self, as_text: bool) -> Result<OutputFormat, CliError> {
+        match (self, as_text) {
+            (OutputFormat::SavedModel, true) => {
+                Err(CliError::Usage("--as_text writes a GraphDef; it cannot be used with --output_format=saved_model".into()))
+            }
+            (OutputFormat::Pb, true) => Ok(OutputFormat::Pbtxt),
+            (format, _) => Ok(format),
+        }
+    }
 }
 
 #[derive(Debug, Args, Default)]

@@ -10,7 +10,7 @@ use super::render::{fraction, human_bytes, percent, print_json, shape, table};
 use super::signature::{render_saved_model, OutputFormat, SignatureArgs};
 use super::CliError;
 use tf_strip::graph::Format;
-use tf_strip::jobs::{strip_checkpoint, StripJob, StripOutput, StripSummary};
+use tf_strip::jobs::{strip_checkpoint, StripJob, GraphOutput, StripSummary};
 use tf_strip::error::FileError;
 
 /// Above this much checkpoint data, a terminal shows progress.
@@ -95,25 +95,19 @@ pub fn run(args: StripArgs) -> Result<(), CliError> {
         }
         (None, dir) => PathBuf::from(dir),
     };
-    let format = match (args.output_format, args.as_text) {
-        (OutputFormat::SavedModel, true) => {
-            return Err(CliError::Usage("--as_text writes a GraphDef; it cannot be used with --output_format=saved_model".into()))
-        }
-        (OutputFormat::Pb, true) => OutputFormat::Pbtxt,
-        (format, _) => format,
-    };
+    let format = args.output_format.with_as_text(args.as_text)?;
     let signature = args.signature.spec(format, &outputs)?;
     let write = match (format, args.encode) {
-        (OutputFormat::Pb, true) => StripOutput::Container,
+        (OutputFormat::Pb, true) => GraphOutput::Container,
         (_, true) => return Err(CliError::Usage("--encode writes the sparse container; it cannot be used with --output_format".into())),
-        (OutputFormat::Pb, false) => StripOutput::Graph(Format::Binary),
-        (OutputFormat::Pbtxt, false) => StripOutput::Graph(Format::Text),
-        (OutputFormat::SavedModel, false) => StripOutput::SavedModel(signature),
+        (OutputFormat::Pb, false) => GraphOutput::Graph(Format::Binary),
+        (OutputFormat::Pbtxt, false) => GraphOutput::Graph(Format::Text),
+        (OutputFormat::SavedModel, false) => GraphOutput::SavedModel(signature),
     };
     let filename = args.filename.as_deref().unwrap_or(match write {
-        StripOutput::Container => "pruning_stripped.tfsparse",
-        StripOutput::SavedModel(_) => "pruning_stripped_saved_model",
-        StripOutput::Graph(_) => "pruning_stripped.pb",
+        GraphOutput::Container => "pruning_stripped.tfsparse",
+        GraphOutput::SavedModel(_) => "pruning_stripped_saved_model",
+        GraphOutput::Graph(_) => "pruning_stripped.pb",
     });
     let dir = if args.output_dir.is_empty() { Path::new(".") } else { Path::new(&args.output_dir) };
     std::fs::create_dir_all(dir).map_err(|source| CliError::Io(FileError { path: dir.to_path_buf(), source }))?;

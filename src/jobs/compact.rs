@@ -4,20 +4,20 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use super::{JobError, Progress};
-use crate::atomic::AtomicFile;
+use super::{GraphOutput, JobError, Progress};
 use crate::error::FileError;
-use crate::graph::{write_message_to, Format};
 use crate::model::Model;
+use crate::graph::sinks;
+use crate::saved_model::{SavedModelSummary, SignatureSpec};
 use crate::transform::{compact, CompactOptions, CompactReport};
 
 #[derive(Debug, Clone)]
 pub struct CompactJob {
     /// A frozen GraphDef (`.pb`, `.pbtxt`) or a SavedModel of one.
     pub input: PathBuf,
-    /// The GraphDef to write.
+    /// The file (for a SavedModel, the directory) to write.
     pub output: PathBuf,
-    pub format: Format,
+    pub write: GraphOutput,
     pub options: CompactOptions,
 }
 
@@ -29,6 +29,8 @@ pub struct CompactSummary {
     pub bytes_out: u64,
     pub seconds: f64,
     pub warnings: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub saved_model: Option<SavedModelSummary>,
     #[serde(flatten)]
     pub report: CompactReport,
 }
@@ -43,20 +45,29 @@ pub fn compact_file(job: &CompactJob, progress: &dyn Progress) -> Result<Compact
     super::check_not_an_input(&job.output, std::slice::from_ref(&job.input))?;
     progress.begin(bytes_in);
     progress.step("reading the graph");
-    let mut graph = Model::load(&job.input)?.graph;
-    let mut out = AtomicFile::create(&job.output).map_err(io(&job.output))?;
+    let model = Model::load(&job.input)?;
+    let origin = model.meta.as_ref().and_then(|m| m.meta_info_def.clone());
+    let mut graph = model.graph;
+    let mut write = job.write.clone();
+    if let GraphOutput::SavedModel(spec) = &mut write {
+        if spec.outputs.is_empty() {
+            let outputs = if job.options.outputs.is_empty() { sinks(&graph) } else { job.options.outputs.clone() };
+            *spec = SignatureSpec { outputs: SignatureSpec::with_outputs(&outputs).outputs, ..spec.clone() };
+        }
+    }
+    let out = write.open(&job.output)?;
     progress.step("removing zero channels");
     let report = compact(&mut graph, &job.options).map_err(|e| e.in_file(&job.input))?;
     progress.step("writing the compacted graph");
-    let bytes_out = write_message_to(&mut out, &job.output, graph.def(), job.format)?;
-    out.commit().map_err(io(&job.output))?;
+    let (bytes_out, saved_model) = out.write(&graph, origin.as_ref())?;
     Ok(CompactSummary {
         input: job.input.display().to_string(),
         output: job.output.display().to_string(),
         bytes_in,
         bytes_out,
         seconds: start.elapsed().as_secs_f64(),
-        warnings: warnings(&report),
+        warnings: warnings(&report).into_iter().chain(saved_model.iter().flat_map(|s| s.warnings.clone())).collect(),
+        saved_model,
         report,
     })
 }

@@ -6,6 +6,7 @@ mod compact;
 mod inject;
 mod inspect;
 mod loadable;
+mod output;
 mod strip;
 
 use std::path::{Path, PathBuf};
@@ -14,7 +15,8 @@ pub use compact::{compact_file, CompactJob, CompactSummary};
 pub use inject::inject_file;
 pub use inspect::{inspect_path, write_tensorboard, Inspection};
 pub use loadable::encode_loadable_saved_model;
-pub use strip::{strip_checkpoint, StripJob, StripOutput, StripSummary};
+pub use output::GraphOutput;
+pub use strip::{strip_checkpoint, StripJob, StripSummary};
 
 use crate::checkpoint::CheckpointError;
 use crate::codec::CodecError;

@@ -4,14 +4,12 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use super::{JobError, Progress};
-use crate::atomic::AtomicFile;
+use super::{GraphOutput, JobError, Progress};
 use crate::checkpoint::{self, Checkpoint};
-use crate::graph::{node_name, write_message_to, Format};
+use crate::graph::node_name;
 use crate::model::Model;
-use crate::saved_model::{check_destination, write_saved_model, SavedModelSummary, SignatureSpec};
+use crate::saved_model::SavedModelSummary;
 use crate::transform::{compact, strip, CompactOptions, CompactReport, StripOptions, StripReport, VariableSource};
-use crate::error::FileError;
 
 #[derive(Debug, Clone)]
 pub struct StripJob {
@@ -27,20 +25,9 @@ pub struct StripJob {
     pub keep_devices: bool,
     /// The file (for a SavedModel, the directory) to write; its folder must exist.
     pub output: PathBuf,
-    pub write: StripOutput,
+    pub write: GraphOutput,
     /// Also remove all-zero channels (`compact`), keeping `outputs`.
     pub compact: Option<CompactOptions>,
-}
-
-/// What the stripped graph is written as.
-#[derive(Debug, Clone)]
-pub enum StripOutput {
-    /// A GraphDef, binary (`.pb`) or text.
-    Graph(Format),
-    /// The sparse container (`codec`); `tf-strip decode` gives the `.pb`.
-    Container,
-    /// A SavedModel directory serving the graph with this signature.
-    SavedModel(SignatureSpec),
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -94,16 +81,7 @@ pub fn strip_checkpoint(job: &StripJob, progress: &dyn Progress) -> Result<Strip
     inputs.push(checkpoint::index_path(&prefix));
     inputs.push(model_path.clone());
     super::check_not_an_input(&job.output, &inputs)?;
-    let io = |source| JobError::Io(FileError { path: job.output.clone(), source });
-    // Opened (or checked) before the work, so an unwritable output fails first.
-    let out = match &job.write {
-        StripOutput::SavedModel(spec) => {
-            check_destination(&job.output)?;
-            Destination::SavedModel(spec)
-        }
-        StripOutput::Graph(format) => Destination::File(AtomicFile::create(&job.output).map_err(io)?, Some(*format)),
-        StripOutput::Container => Destination::File(AtomicFile::create(&job.output).map_err(io)?, None),
-    };
+    let out = job.write.open(&job.output)?;
 
     let bytes_in: u64 = inputs.iter().filter_map(|p| std::fs::metadata(p).ok()).map(|m| m.len()).sum();
     progress.begin(bytes_in);
@@ -120,28 +98,7 @@ pub fn strip_checkpoint(job: &StripJob, progress: &dyn Progress) -> Result<Strip
     };
 
     progress.step("writing the stripped graph");
-    let mut saved_model = None;
-    let bytes_out = match out {
-        Destination::SavedModel(spec) => {
-            let summary = write_saved_model(&graph, spec, &job.output, origin.as_ref())?;
-            let bytes = summary.bytes;
-            saved_model = Some(summary);
-            bytes
-        }
-        Destination::File(mut out, None) => {
-            let mut pb = Vec::new();
-            write_message_to(&mut pb, &job.output, graph.def(), Format::Binary)?;
-            let (container, _) = crate::codec::encode(&pb, &Default::default());
-            std::io::Write::write_all(&mut out, &container).map_err(io)?;
-            out.commit().map_err(io)?;
-            container.len() as u64
-        }
-        Destination::File(mut out, Some(format)) => {
-            let bytes = write_message_to(&mut out, &job.output, graph.def(), format)?;
-            out.commit().map_err(io)?;
-            bytes
-        }
-    };
+    let (bytes_out, saved_model) = out.write(&graph, origin.as_ref())?;
     // The process usually ends right after: unmapping hundreds of MB of
     // folded weights one by one would only delay it.
     std::mem::forget(graph);
@@ -163,10 +120,4 @@ pub fn strip_checkpoint(job: &StripJob, progress: &dyn Progress) -> Result<Strip
         report,
         compact: compacted,
     })
-}
-
-enum Destination<'a> {
-    /// The open output file: a GraphDef in this format, or (`None`) the container.
-    File(AtomicFile, Option<Format>),
-    SavedModel(&'a SignatureSpec),
 }
