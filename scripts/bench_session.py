@@ -6,8 +6,11 @@ usage: bench_session.py MODEL.pb --input NAME:D0,D1,... [--input ...] --output N
 
 As `tf-strip bench` does: an empty session first (TensorFlow's process set-up
 is not the model's load time); L loads of read + parse + import + Session,
-each followed by one timed first run; then K untimed and R timed
-`sess.run(fetch, feed_dict)` on the last session, inputs uniform in [-1, 1).
+each followed by one timed first run; then K untimed and R timed runs on the
+last session, inputs uniform in [-1, 1): through `sess.make_callable(fetches,
+feed_list)` (`median`, ...: TensorFlow's own run, as tf-strip's C API call
+times it), and through `sess.run(fetch, feed_dict)` (`run_median`, ...:
+that plus the Python client's per-call work of parsing feeds and fetches).
 Prints JSON, times in seconds: load and first_run are medians over the loads.
 """
 import argparse, json, os, time
@@ -56,15 +59,25 @@ for _ in range(a.loads):
     sess, feed, out, loaded, first = load()
     loads.append(loaded)
     firsts.append(first)
-for _ in range(a.warmup):
-    sess.run(out, feed)
-times = []
-for _ in range(a.runs):
-    start = time.perf_counter()
-    sess.run(out, feed)
-    times.append(time.perf_counter() - start)
-t = np.array(times)
+def timed(call):
+    for _ in range(a.warmup):
+        call()
+    times = []
+    for _ in range(a.runs):
+        start = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - start)
+    return np.array(times)
+
+
+names = list(feed)
+run_callable = sess.make_callable(out, feed_list=names)
+values = [feed[n] for n in names]
+direct = timed(lambda: run_callable(*values))
+via_run = timed(lambda: sess.run(out, feed))
 print(json.dumps({
     "load": float(np.median(loads)), "first_run": float(np.median(firsts)), "runs": a.runs,
-    "median": float(np.median(t)), "p90": float(np.quantile(t, 0.9)), "min": float(t.min()), "max": float(t.max()),
+    "median": float(np.median(direct)), "p90": float(np.quantile(direct, 0.9)),
+    "min": float(direct.min()), "max": float(direct.max()),
+    "run_median": float(np.median(via_run)), "run_min": float(via_run.min()),
 }))

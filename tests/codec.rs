@@ -416,19 +416,7 @@ fn strip_writes_the_container_directly_from_a_checkpoint() {
     let tmp = tempfile::tempdir().unwrap();
     for f in pruned_fixtures() {
         let run = |extra: &[&str], dir: &Path| {
-            let out = tf_strip()
-                .arg(format!("--checkpoint_dir={}", f.dir.display()))
-                .arg(format!("--output_node_names={}", f.outputs.join(",")))
-                .arg(format!("--output_dir={}", dir.display()))
-                .args(extra)
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "{}: {}",
-                f.name,
-                String::from_utf8_lossy(&out.stderr)
-            );
+            common::assert_succeeded(&common::strip_fixture(&f, dir, extra), &f.name);
         };
         let dir = tmp.path().join(&f.name);
         run(&[], &dir);

@@ -17,13 +17,7 @@ use tf_strip::tensor::{Tensor, TensorData};
 const CHANNEL_PRUNED: [&str; 4] = ["inception", "mobilenet", "resnet", "vgg"];
 
 fn strip(f: &Fixture, dir: &Path, extra: &[&str]) -> (PathBuf, std::process::Output) {
-    let out = tf_strip()
-        .arg(format!("--checkpoint_dir={}", f.dir.display()))
-        .arg(format!("--output_node_names={}", f.outputs.join(",")))
-        .arg(format!("--output_dir={}", dir.display()))
-        .args(extra)
-        .output()
-        .unwrap();
+    let out = common::strip_fixture(f, dir, extra);
     common::assert_succeeded(&out, &format!("{}: strip {extra:?}", f.name));
     (dir.join("pruning_stripped.pb"), out)
 }

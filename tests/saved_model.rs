@@ -60,7 +60,7 @@ fn run_saved_model(f: &Fixture, dir: &Path) -> (Vec<String>, Vec<Tensor>) {
 fn every_pruned_fixture_serves_from_its_saved_model_as_the_frozen_graph_computes() {
     let tmp = tempfile::tempdir().unwrap();
     let fixtures = pruned_fixtures();
-    assert_eq!(fixtures.len(), 8, "every pruned fixture in testdata/");
+    assert_eq!(fixtures.len(), 12, "every pruned fixture in testdata/");
     for f in &fixtures {
         let (pb, dir) = strip_both(f, tmp.path());
         assert!(dir.join("variables").is_dir(), "{}: variables/", f.name);

@@ -1,5 +1,5 @@
-//! TFLite: every pruned fixture's stripped graph, as a frozen `.pb` and as
-//! our SavedModel, through TensorFlow's own converter
+//! TFLite: every pruned fixture's stripped graph (and, for the channel-pruned
+//! ones, its compacted graph), as a frozen `.pb` and as our SavedModel, through TensorFlow's own converter
 //! (`scripts/tflite_check.py`), run by the TFLite interpreter and compared
 //! with TensorFlow's outputs on the same inputs in the same process. What
 //! converts and how is asserted as it is, and documented in README ("TFLite").
@@ -36,27 +36,36 @@ fn assert_needs_flex(name: &str, what: &str, r: &Value) {
     assert!(r["run_error"].as_str().unwrap().contains("Flex delegate"), "{name}: {what}: {r:#}");
 }
 
-fn strip_both(f: &Fixture, out: &Path) {
-    assert_succeeded(&strip_fixture(f, out, &[]), &f.name);
-    assert_succeeded(&strip_fixture(f, out, &["--output_format=saved_model"]), &f.name);
+/// The fixtures whose masks zero whole channels, which compact narrows.
+const CHANNEL_PRUNED: [&str; 4] = ["inception", "mobilenet", "resnet", "vgg"];
+
+fn strip_both(f: &Fixture, out: &Path, extra: &[&str]) {
+    assert_succeeded(&strip_fixture(f, out, extra), &f.name);
+    let saved: Vec<&str> = extra.iter().copied().chain(["--output_format=saved_model"]).collect();
+    assert_succeeded(&strip_fixture(f, out, &saved), &f.name);
 }
 
 #[test]
 fn stripped_graphs_convert_to_tflite_and_compute_tensorflows_outputs() {
     let tmp = tempfile::tempdir().unwrap();
     let fixtures = pruned_fixtures();
-    assert_eq!(fixtures.len(), 8, "every pruned fixture in testdata/");
+    assert_eq!(fixtures.len(), 12, "every pruned fixture in testdata/");
     for f in &fixtures {
-        let out = tmp.path().join(&f.name);
-        strip_both(f, &out);
-        let r = python_script(
-            "tflite_check.py",
-            &[&f.dir, &out.join("pruning_stripped.pb"), &out.join("pruning_stripped_saved_model")],
-        );
-        for what in ["frozen_graph", "saved_model"] {
-            match NEEDS_FLEX.contains(&f.name.as_str()) {
-                true => assert_needs_flex(&f.name, what, &r[what]),
-                false => assert_matches_tensorflow(&f.name, what, &r[what]),
+        let variants: &[(&str, &[&str])] =
+            if CHANNEL_PRUNED.contains(&f.name.as_str()) { &[("stripped", &[]), ("compacted", &["--compact"])] } else { &[("stripped", &[])] };
+        for (variant, extra) in variants {
+            let out = tmp.path().join(&f.name).join(variant);
+            strip_both(f, &out, extra);
+            let r = python_script(
+                "tflite_check.py",
+                &[&f.dir, &out.join("pruning_stripped.pb"), &out.join("pruning_stripped_saved_model")],
+            );
+            for kind in ["frozen_graph", "saved_model"] {
+                let what = format!("{variant} {kind}");
+                match NEEDS_FLEX.contains(&f.name.as_str()) {
+                    true => assert_needs_flex(&f.name, &what, &r[kind]),
+                    false => assert_matches_tensorflow(&f.name, &what, &r[kind]),
+                }
             }
         }
     }

@@ -78,15 +78,15 @@ pub fn run(args: CompactArgs) -> Result<(), CliError> {
         print_json(&summary);
     } else {
         eprint!("{}", render(&summary.report));
-        if let Some(saved) = &summary.saved_model {
+        if let Some(saved) = &summary.written.saved_model {
             eprint!("{}", render_saved_model(saved));
         }
         eprintln!(
             "{} in, {} out; {:.3} s\nCompacted graph written to {}",
             human_bytes(summary.bytes_in),
-            human_bytes(summary.bytes_out),
+            human_bytes(summary.written.bytes_out),
             summary.seconds,
-            summary.output
+            summary.written.output
         );
     }
     Ok(())

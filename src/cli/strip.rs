@@ -131,7 +131,7 @@ pub fn run(args: StripArgs) -> Result<(), CliError> {
         if let Some(c) = &summary.compact {
             eprint!("Compacted:\n{}", super::compact::render(c));
         }
-        if let Some(saved) = &summary.saved_model {
+        if let Some(saved) = &summary.written.saved_model {
             eprint!("{}", render_saved_model(saved));
         }
     }
@@ -172,9 +172,9 @@ fn render(summary: &StripSummary) -> String {
         r.nonzeros,
         percent((r.params > 0).then(|| zeros as f64 / r.params as f64)),
         human_bytes(summary.bytes_in),
-        human_bytes(summary.bytes_out),
+        human_bytes(summary.written.bytes_out),
         summary.seconds,
-        summary.output
+        summary.written.output
     ));
     s
 }

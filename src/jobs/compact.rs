@@ -4,11 +4,11 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use super::{GraphOutput, JobError, Progress};
+use super::{GraphOutput, JobError, Progress, Written};
 use crate::error::FileError;
 use crate::model::Model;
 use crate::graph::sinks;
-use crate::saved_model::{SavedModelSummary, SignatureSpec};
+use crate::saved_model::SignatureSpec;
 use crate::transform::{compact, CompactOptions, CompactReport};
 
 #[derive(Debug, Clone)]
@@ -24,13 +24,11 @@ pub struct CompactJob {
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct CompactSummary {
     pub input: String,
-    pub output: String,
     pub bytes_in: u64,
-    pub bytes_out: u64,
     pub seconds: f64,
     pub warnings: Vec<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub saved_model: Option<SavedModelSummary>,
+    #[serde(flatten)]
+    pub written: Written,
     #[serde(flatten)]
     pub report: CompactReport,
 }
@@ -59,15 +57,13 @@ pub fn compact_file(job: &CompactJob, progress: &dyn Progress) -> Result<Compact
     progress.step("removing zero channels");
     let report = compact(&mut graph, &job.options).map_err(|e| e.in_file(&job.input))?;
     progress.step("writing the compacted graph");
-    let (bytes_out, saved_model) = out.write(&graph, origin.as_ref())?;
+    let written = out.write(&graph, origin.as_ref())?;
     Ok(CompactSummary {
         input: job.input.display().to_string(),
-        output: job.output.display().to_string(),
         bytes_in,
-        bytes_out,
         seconds: start.elapsed().as_secs_f64(),
-        warnings: warnings(&report).into_iter().chain(saved_model.iter().flat_map(|s| s.warnings.clone())).collect(),
-        saved_model,
+        warnings: warnings(&report).into_iter().chain(written.warnings()).collect(),
+        written,
         report,
     })
 }

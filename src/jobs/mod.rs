@@ -15,7 +15,7 @@ pub use compact::{compact_file, CompactJob, CompactSummary};
 pub use inject::inject_file;
 pub use inspect::{inspect_path, write_tensorboard, Inspection};
 pub use loadable::encode_loadable_saved_model;
-pub use output::GraphOutput;
+pub use output::{GraphOutput, Written};
 pub use strip::{strip_checkpoint, StripJob, StripSummary};
 
 use crate::checkpoint::CheckpointError;

@@ -22,6 +22,21 @@ pub enum GraphOutput {
     SavedModel(SignatureSpec),
 }
 
+/// What was written, as both job summaries report it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Written {
+    pub output: String,
+    pub bytes_out: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub saved_model: Option<SavedModelSummary>,
+}
+
+impl Written {
+    pub fn warnings(&self) -> impl Iterator<Item = String> + '_ {
+        self.saved_model.iter().flat_map(|s| s.warnings.iter().cloned())
+    }
+}
+
 /// An output checked or opened, waiting for its graph.
 pub struct Destination<'a> {
     path: PathBuf,
@@ -50,14 +65,14 @@ impl GraphOutput {
 
 impl Destination<'_> {
     /// Writes `graph`; `origin` is what a SavedModel records of the training
-    /// graph (TensorFlow version, op list). Returns the bytes written.
-    pub fn write(self, graph: &Graph, origin: Option<&MetaInfoDef>) -> Result<(u64, Option<SavedModelSummary>), JobError> {
+    /// graph (TensorFlow version, op list).
+    pub fn write(self, graph: &Graph, origin: Option<&MetaInfoDef>) -> Result<Written, JobError> {
         let path = &self.path;
         let io = |source| JobError::Io(FileError { path: path.clone(), source });
-        match self.kind {
+        let (bytes_out, saved_model) = match self.kind {
             Open::SavedModel(spec) => {
                 let summary = write_saved_model(graph, spec, path, origin)?;
-                Ok((summary.bytes, Some(summary)))
+                (summary.bytes, Some(summary))
             }
             Open::File(mut out, None) => {
                 let mut pb = Vec::new();
@@ -65,13 +80,14 @@ impl Destination<'_> {
                 let (container, _) = crate::codec::encode(&pb, &Default::default());
                 std::io::Write::write_all(&mut out, &container).map_err(io)?;
                 out.commit().map_err(io)?;
-                Ok((container.len() as u64, None))
+                (container.len() as u64, None)
             }
             Open::File(mut out, Some(format)) => {
                 let bytes = write_message_to(&mut out, path, graph.def(), format)?;
                 out.commit().map_err(io)?;
-                Ok((bytes, None))
+                (bytes, None)
             }
-        }
+        };
+        Ok(Written { output: path.display().to_string(), bytes_out, saved_model })
     }
 }

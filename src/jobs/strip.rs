@@ -4,11 +4,10 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use super::{GraphOutput, JobError, Progress};
+use super::{GraphOutput, JobError, Progress, Written};
 use crate::checkpoint::{self, Checkpoint};
 use crate::graph::node_name;
 use crate::model::Model;
-use crate::saved_model::SavedModelSummary;
 use crate::transform::{compact, strip, CompactOptions, CompactReport, StripOptions, StripReport, VariableSource};
 
 #[derive(Debug, Clone)]
@@ -34,15 +33,13 @@ pub struct StripJob {
 pub struct StripSummary {
     pub checkpoint: String,
     pub graph: String,
-    pub output: String,
     /// Checkpoint and graph files read.
     pub bytes_in: u64,
-    pub bytes_out: u64,
     pub seconds: f64,
     /// About the inputs, e.g. a `checkpoint` file naming a path on another machine.
     pub warnings: Vec<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub saved_model: Option<SavedModelSummary>,
+    #[serde(flatten)]
+    pub written: Written,
     #[serde(flatten)]
     pub report: StripReport,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -98,7 +95,7 @@ pub fn strip_checkpoint(job: &StripJob, progress: &dyn Progress) -> Result<Strip
     };
 
     progress.step("writing the stripped graph");
-    let (bytes_out, saved_model) = out.write(&graph, origin.as_ref())?;
+    let written = out.write(&graph, origin.as_ref())?;
     // The process usually ends right after: unmapping hundreds of MB of
     // folded weights one by one would only delay it.
     std::mem::forget(graph);
@@ -106,17 +103,15 @@ pub fn strip_checkpoint(job: &StripJob, progress: &dyn Progress) -> Result<Strip
     Ok(StripSummary {
         checkpoint: prefix.display().to_string(),
         graph: model_path.display().to_string(),
-        output: job.output.display().to_string(),
         bytes_in,
-        bytes_out,
         seconds: start.elapsed().as_secs_f64(),
         warnings: resolved
             .warnings
             .into_iter()
-            .chain(saved_model.iter().flat_map(|s| s.warnings.clone()))
+            .chain(written.warnings())
             .chain(compacted.as_ref().into_iter().flat_map(super::compact::warnings))
             .collect(),
-        saved_model,
+        written,
         report,
         compact: compacted,
     })

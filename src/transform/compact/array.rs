@@ -54,19 +54,6 @@ impl Array {
         Array { shape, data }
     }
 
-    /// Which slices along `axis` are all zeros (`-0.0` included), in one
-    /// pass over the data.
-    pub fn zero_slices(&self, axis: usize) -> Vec<bool> {
-        let (outer, len, inner) = self.split_at(axis);
-        let mut zero = vec![true; len];
-        for o in 0..outer {
-            for (i, z) in zero.iter_mut().enumerate() {
-                *z &= self.data[(o * len + i) * inner..][..inner].iter().all(|&v| v == 0.0);
-            }
-        }
-        zero
-    }
-
     /// Sums over every axis but `axis`.
     pub fn sum_along(&self, axis: usize) -> Vec<f64> {
         let (outer, len, inner) = self.split_at(axis);
@@ -100,6 +87,47 @@ impl Array {
     }
 }
 
+/// A float constant's shape and its bytes as the graph holds them (no copy):
+/// enough to find zero channels of filters hundreds of MB large.
+#[derive(Debug, Clone)]
+pub struct View {
+    pub shape: Vec<usize>,
+    bytes: bytes::Bytes,
+}
+
+impl View {
+    pub fn of(tensor: &Tensor) -> Option<View> {
+        let TensorData::Pod(bytes) = &tensor.data else { return None };
+        let shape = tensor.shape.iter().map(|&d| usize::try_from(d).ok()).collect::<Option<Vec<_>>>()?;
+        (tensor.dtype == DataType::DtFloat).then(|| View { shape, bytes: bytes.clone() })
+    }
+
+    /// The same elements in another shape of as many.
+    pub fn reshaped(self, shape: Vec<usize>) -> View {
+        debug_assert_eq!(shape.iter().product::<usize>(), self.shape.iter().product::<usize>());
+        View { shape, ..self }
+    }
+
+    /// Which slices along `axis` are all zeros (`-0.0` included), in one
+    /// pass over the bytes.
+    pub fn zero_slices(&self, axis: usize) -> Vec<bool> {
+        let len = self.shape[axis];
+        let inner: usize = self.shape[axis + 1..].iter().product();
+        let mut zero = vec![true; len];
+        if len == 0 || inner == 0 {
+            return zero;
+        }
+        for (row, chunk) in self.bytes.chunks(4 * inner).enumerate() {
+            let z = &mut zero[row % len];
+            if *z {
+                // The sign bit aside, a float is zero when all its bits are.
+                *z = chunk.chunks_exact(4).all(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) & 0x7fff_ffff == 0);
+            }
+        }
+        zero
+    }
+}
+
 /// The `Const` a data input reads, through `Identity` chains; with the
 /// names of the nodes on the way (the const last).
 pub fn const_behind<'g>(graph: &'g Graph, input: &str) -> Option<(Vec<&'g str>, &'g NodeDef)> {
@@ -120,6 +148,12 @@ pub fn const_behind<'g>(graph: &'g Graph, input: &str) -> Option<(Vec<&'g str>, 
             _ => return None,
         }
     }
+}
+
+/// The float constant a data input reads, uncopied.
+pub fn const_view(graph: &Graph, input: &str) -> Option<View> {
+    let (_, node) = const_behind(graph, input)?;
+    View::of(&tensor::from_proto(node.tensor_value().ok()?).ok()?)
 }
 
 /// The float array a data input reads, if it is a constant.
@@ -176,8 +210,10 @@ mod tests {
 
     #[test]
     fn zero_slices_count_negative_zero() {
-        let a = Array { shape: vec![2, 2], data: vec![0.0, 1.0, -0.0, 2.0] };
-        assert_eq!(a.zero_slices(1), [true, false]);
-        assert_eq!(a.zero_slices(0), [false, false]);
+        let v = View::of(&Array { shape: vec![2, 2], data: vec![0.0, 1.0, -0.0, 2.0] }.to_tensor()).unwrap();
+        assert_eq!(v.zero_slices(1), [true, false]);
+        assert_eq!(v.zero_slices(0), [false, false]);
+        let v = View::of(&Array { shape: vec![2, 2, 1], data: vec![0.0, 1.0, -0.0, 0.0] }.to_tensor()).unwrap();
+        assert_eq!(v.zero_slices(1), [true, false]);
     }
 }

@@ -14,7 +14,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::array::{const_array, const_ints, Array};
+use super::array::{const_array, const_ints, const_view, Array, View};
 use super::ops::{bias_after, binary_value, data_inputs, is_nchw, is_unary, readers, unary_value, Readers, ELEMENTWISE_BINARY};
 use super::shapes::{normalise, packed_ints, squeezed, Shapes};
 use crate::graph::{Attrs, Graph};
@@ -302,7 +302,7 @@ impl Analysis {
         }
     }
 
-    fn produce(&mut self, cx: &Context, filter: &Array, out_axis: usize, channels: Channels) {
+    fn produce(&mut self, cx: &Context, filter: &View, out_axis: usize, channels: Channels) {
         let n = filter.shape[out_axis];
         let ids = self.fresh(n);
         let zero = filter.zero_slices(out_axis);
@@ -313,13 +313,13 @@ impl Analysis {
     }
 
     fn conv(&mut self, cx: &Context, x: Option<Channels>) -> bool {
-        let Some(filter) = cx.filter().filter(|f| f.shape.len() == 4) else { return false };
+        let Some(filter) = cx.filter_view().filter(|f| f.shape.len() == 4) else { return false };
         let axis = if is_nchw(cx.node) { 1 } else { 3 };
         if let Some(x) = &x {
             if x.rank != 4 || x.axis != axis || x.ids.len() != filter.shape[2] {
                 return false;
             }
-            let unpadded = cx.unpadded(&filter);
+            let unpadded = cx.unpadded(&filter.shape);
             self.consume(cx, x, 2, 3, unpadded);
         }
         self.produce(cx, &filter, 3, Channels { axis, rank: 4, ids: Vec::new(), values: Vec::new() });
@@ -327,7 +327,7 @@ impl Analysis {
     }
 
     fn matmul(&mut self, cx: &Context, a: Option<Channels>) -> bool {
-        let Some(w) = cx.filter().filter(|w| w.shape.len() == 2) else { return false };
+        let Some(w) = cx.filter_view().filter(|w| w.shape.len() == 2) else { return false };
         if cx.node.bool_attr("transpose_a").ok().flatten().unwrap_or(false) {
             return false;
         }
@@ -353,12 +353,12 @@ impl Analysis {
         if x.rank != 4 || x.axis != axis || x.ids.len() != filter.shape[2] {
             return false;
         }
-        let unpadded = cx.unpadded(&filter);
+        let unpadded = cx.unpadded(&filter.shape);
         let m = filter.shape[3];
         // As a [kh, kw, in * m] filter, output position c * m + j is slice c * m + j.
         let flat = Array { shape: vec![filter.shape[0], filter.shape[1], x.ids.len() * m], data: filter.data.clone() };
         let sums = flat.sum_along(2);
-        let zero = flat.zero_slices(2);
+        let Some(zero) = cx.filter_view().map(|v| v.reshaped(flat.shape.clone()).zero_slices(2)) else { return false };
         let mut c = Channels { ids: Vec::new(), values: Vec::new(), ..x.clone() };
         for (k, (&id, &v)) in x.ids.iter().zip(&x.values).enumerate() {
             for p in k * m..(k + 1) * m {
@@ -707,6 +707,10 @@ impl Context<'_> {
         self.constant(1)
     }
 
+    fn filter_view(&self) -> Option<View> {
+        const_view(self.graph, self.data_input(1)?)
+    }
+
     fn input_shape(&self, k: usize) -> Option<&Vec<i64>> {
         let (n, p) = *data_inputs(self.graph, self.node).get(k)?;
         self.shapes.get(n, p)
@@ -734,8 +738,8 @@ impl Context<'_> {
 
     /// Whether every output position of this window op reads only real
     /// input: `VALID`, a 1x1 window, or explicit padding of zeros.
-    fn unpadded(&self, filter: &Array) -> bool {
-        let one_by_one = filter.shape[0] == 1 && filter.shape[1] == 1;
+    fn unpadded(&self, filter_shape: &[usize]) -> bool {
+        let one_by_one = filter_shape[0] == 1 && filter_shape[1] == 1;
         match self.node.string_attr("padding").ok().flatten() {
             Some("VALID") => true,
             Some("SAME") => one_by_one,
