@@ -95,6 +95,11 @@ fn strip_with_compact_writes_what_strip_then_compact_writes() {
     assert_eq!(std::fs::read(together).unwrap(), std::fs::read(separately).unwrap());
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(report["compact"]["layers"].as_array().is_some_and(|l| !l.is_empty()), "{report:#}");
+    // Compact's flags without --compact would silently do nothing.
+    let out = common::strip_fixture(&f, &tmp.path().join("refused"), &["--round_to", "8"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("add --compact") && stderr.lines().count() == 1, "{stderr}");
 }
 
 /// x [1, 6, 6, 1] -> 1x1 conv to 2 channels (channel 1's filter zero) ->

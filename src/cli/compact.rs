@@ -55,6 +55,11 @@ pub struct CompactFlags {
 }
 
 impl CompactFlags {
+    /// Whether any flag was given (on strip they need --compact).
+    pub fn given(&self) -> bool {
+        self.round_to != 1 || self.no_border_constants
+    }
+
     pub fn options(&self, outputs: Vec<String>) -> CompactOptions {
         CompactOptions { outputs, round_to: self.round_to as usize, border_constants: !self.no_border_constants }
     }

@@ -95,6 +95,9 @@ pub fn run(args: StripArgs) -> Result<(), CliError> {
         }
         (None, dir) => PathBuf::from(dir),
     };
+    if args.compact_flags.given() && !args.compact {
+        return Err(CliError::Usage("--round_to and --no_border_constants shape --compact: add --compact".into()));
+    }
     let format = args.output_format.with_as_text(args.as_text)?;
     let signature = args.signature.spec(format, &outputs)?;
     let write = match (format, args.encode) {
