@@ -487,7 +487,7 @@ impl Analysis {
 
     fn mean(&mut self, cx: &Context, channels: &[Option<Channels>]) -> bool {
         let Some(Some(x)) = channels.first() else { return false };
-        let Some(axes) = const_ints(cx.graph, &cx.node.input[1]).and_then(|a| normalise(&a, x.rank)) else {
+        let Some(axes) = cx.data_input(1).and_then(|i| const_ints(cx.graph, i)).and_then(|a| normalise(&a, x.rank)) else {
             return false;
         };
         if axes.contains(&x.axis) {
@@ -518,7 +518,7 @@ impl Analysis {
 
     fn pad(&mut self, cx: &Context, channels: &[Option<Channels>]) -> bool {
         let Some(Some(x)) = channels.first() else { return false };
-        let Some(pads) = const_ints(cx.graph, &cx.node.input[1]).filter(|p| p.len() == 2 * x.rank) else {
+        let Some(pads) = cx.data_input(1).and_then(|i| const_ints(cx.graph, i)).filter(|p| p.len() == 2 * x.rank) else {
             return false;
         };
         if pads[2 * x.axis] != 0 || pads[2 * x.axis + 1] != 0 {
@@ -548,7 +548,7 @@ impl Analysis {
     /// `[N, C*H*W]`), or a reshape keeping the channels last.
     fn reshape(&mut self, cx: &Context, channels: &[Option<Channels>]) -> bool {
         let Some(Some(x)) = channels.first() else { return false };
-        let shape_input = &cx.node.input[1];
+        let Some(shape_input) = cx.data_input(1) else { return false };
         let Some(target) = const_ints(cx.graph, shape_input).or_else(|| packed_ints(cx.graph, shape_input)) else {
             return false;
         };
@@ -586,7 +586,7 @@ impl Analysis {
     fn concat(&mut self, cx: &Context, channels: &[Option<Channels>]) -> bool {
         let n = channels.len().saturating_sub(1);
         let Some(rank) = channels[..n].iter().flatten().map(|c| c.rank).next() else { return false };
-        let Some(axis) = const_ints(cx.graph, &cx.node.input[n]).and_then(|a| normalise(&a, rank)).and_then(|a| a.first().copied())
+        let Some(axis) = cx.data_input(n).and_then(|i| const_ints(cx.graph, i)).and_then(|a| normalise(&a, rank)).and_then(|a| a.first().copied())
         else {
             return false;
         };
@@ -619,7 +619,7 @@ impl Analysis {
     fn split(&mut self, cx: &Context, channels: &[Option<Channels>]) -> bool {
         let (value, axis_input) = if cx.node.op == "Split" { (1, 0) } else { (0, 2) };
         let Some(Some(x)) = channels.get(value) else { return false };
-        let axis = const_ints(cx.graph, &cx.node.input[axis_input]).and_then(|a| normalise(&a, x.rank));
+        let axis = cx.data_input(axis_input).and_then(|i| const_ints(cx.graph, i)).and_then(|a| normalise(&a, x.rank));
         if axis.as_deref() != Some(&[x.axis]) || channels.iter().enumerate().any(|(k, c)| k != value && c.is_some()) {
             return false;
         }
@@ -630,7 +630,7 @@ impl Analysis {
             };
             vec![len / n; n as usize]
         } else {
-            let Some(mut sizes) = const_ints(cx.graph, &cx.node.input[1]) else { return false };
+            let Some(mut sizes) = cx.data_input(1).and_then(|i| const_ints(cx.graph, i)) else { return false };
             let known: i64 = sizes.iter().filter(|&&s| s >= 0).sum();
             if let Some(s) = sizes.iter_mut().find(|s| **s < 0) {
                 *s = len - known;

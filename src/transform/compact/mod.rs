@@ -104,7 +104,7 @@ pub fn compact(graph: &mut Graph, options: &CompactOptions) -> Result<CompactRep
     let after: std::collections::HashMap<usize, Vec<usize>> = layer_filters(graph).into_iter().collect();
     let layers = before
         .into_iter()
-        .map(|(node, filter)| layer_report(graph, &shapes, &analysis, &decision, node, &filter, &after[&node]))
+        .map(|(node, filter)| layer_report(graph, &shapes, &analysis, &decision, node, &filter, after.get(&node).unwrap_or(&filter)))
         .collect::<Vec<_>>();
     let total = |k: usize| layers.iter().filter_map(|l| l.flops.map(|f| f[k])).sum();
     let mut barriers = analysis.barriers.clone();

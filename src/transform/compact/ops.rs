@@ -132,7 +132,8 @@ pub fn bias_after(graph: &Graph, readers: &Readers, node: usize) -> Option<(usiz
         "BiasAdd" | "Add" | "AddV2" => vector(1).map(|_| (i, 1, 1.0)),
         op if op.starts_with("FusedBatchNorm") => {
             (reader.bool_attr("is_training").ok().flatten() == Some(false)).then_some(())?;
-            vector(3).map(|_| (i, 3, -1.0))
+            // The fold reads the mean, and a border constant the scale and variance.
+            (1..5).all(|k| vector(k).is_some()).then_some((i, 3, -1.0))
         }
         _ => None,
     }

@@ -73,7 +73,7 @@ fn infer_node(graph: &Graph, node: &NodeDef, shapes: &Shapes) -> Vec<Option<Shap
         "Conv2D" | "DepthwiseConv2dNative" | "MaxPool" | "AvgPool" => one(window(node, input(0), input(1))),
         "Pad" | "PadV2" | "MirrorPad" => one((|| {
             let mut s = input(0)?;
-            let pads = const_ints(graph, &node.input[1])?;
+            let pads = const_ints(graph, node.input.get(1)?)?;
             for (d, pair) in s.iter_mut().zip(pads.chunks(2)) {
                 if *d >= 0 {
                     *d += pair.iter().sum::<i64>();
@@ -83,7 +83,7 @@ fn infer_node(graph: &Graph, node: &NodeDef, shapes: &Shapes) -> Vec<Option<Shap
         })()),
         "Mean" | "Max" | "Sum" => one((|| {
             let s = input(0)?;
-            let axes = normalise(&const_ints(graph, &node.input[1])?, s.len())?;
+            let axes = normalise(&const_ints(graph, node.input.get(1)?)?, s.len())?;
             let keep = node.bool_attr("keep_dims").ok().flatten().unwrap_or(false);
             Some(
                 s.iter()

@@ -351,3 +351,18 @@ fn nchw_graphs_lose_channels_on_axis_1_and_flatten_channel_major() {
     assert_eq!(value_of(&g, "b1").1, [0.5, 0.25]);
     assert_eq!(value_of(&g, "w2").1, [0.0, 1.0, 2.0, 3.0, 8.0, 9.0, 10.0, 11.0]);
 }
+
+#[test]
+fn ops_missing_inputs_are_barriers_not_panics() {
+    for op_name in ["Mean", "Pad", "Reshape", "SplitV", "ConcatV2", "Squeeze", "FusedBatchNormV3", "BiasAdd"] {
+        let nodes = vec![
+            input(&[-1, 4, 4, 2]),
+            filter("w1", [1, 1, 2, 2], &[0]),
+            conv("conv1", "x", "w1", "SAME"),
+            op("odd", op_name, &["conv1"]),
+            op("out", "Identity", &["odd"]),
+        ];
+        let (g, _) = run(nodes, 1);
+        assert_eq!(value_of(&g, "w1").0, [1, 1, 2, 2], "{op_name}");
+    }
+}
