@@ -133,8 +133,8 @@ impl Analysis {
         for node in graph.nodes() {
             consumed.extend(data_inputs(graph, node));
         }
-        let mut a = Analysis { readers: readers(graph), ..Default::default() };
-        let readers = a.readers.clone();
+        let readers = readers(graph);
+        let mut a = Analysis::default();
         for &i in order {
             let node = &graph.nodes()[i];
             let cx = Context { graph, shapes, consumed: &consumed, readers: &readers, outputs, borders, index: i, node };
@@ -147,7 +147,7 @@ impl Analysis {
                 }
             }
         }
-        a
+        Analysis { readers, ..a }
     }
 
     /// Decides, keeping at least one channel per layer and, with
