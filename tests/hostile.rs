@@ -139,6 +139,10 @@ fn commands(graph: &Path, out: &Path) -> Vec<(&'static str, Vec<String>)> {
         ("inject", vec!["inject".into(), p(graph), p(&out.join("injected.pb"))]),
         ("encode --tf-loadable", vec!["encode".into(), "--tf-loadable".into(), p(graph), p(&out.join("loadable.pb"))]),
         ("compact", vec!["compact".into(), p(graph), p(&out.join("compacted.pb"))]),
+        (
+            "compact --tensor_lists",
+            vec!["compact".into(), "--tensor_lists".into(), p(graph), p(&out.join("lists.pb"))],
+        ),
     ]
 }
 

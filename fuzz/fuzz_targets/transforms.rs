@@ -1,8 +1,8 @@
 //! The transforms past the parsers: graphs that decode fine but are hostile
 //! in structure reach strip (freeze, fold, extract), inspect (graph, and
 //! checkpoint with the graph as meta), inject (default and fuzzer-chosen
-//! hparams), `encode --tf-loadable` and compact (of the stripped graph and of the
-//! graph itself). A graph is either built from a small
+//! hparams), `encode --tf-loadable`, compact and the TensorList rewrite (of
+//! the stripped graph and of the graph itself). A graph is either built from a small
 //! vocabulary of op names, pruning-style node names (`*/mask`, `*/weights`,
 //! `global_step`, ...), inputs (ports, `^control`, self references, cycles,
 //! dangling and malformed names) and attrs (dtype, T, shape, small value
@@ -40,7 +40,8 @@ const OPS: &[&str] = &[
     "RefNextIteration", "RefIdentity", "Placeholder", "Assign", "AssignVariableOp", "AssignAdd", "NoOp", "Add",
     "ApplyGradientDescent", "ResourceApplyGradientDescent", "Reshape", "Softmax", "SaveV2", "RestoreV2",
     "ScalarSummary", "BiasAdd", "FusedBatchNormV3", "Relu", "Relu6", "AddV2", "MaxPool", "AvgPool", "Mean",
-    "Squeeze", "Pad", "Split", "SplitV",
+    "Squeeze", "Pad", "Split", "SplitV", "TensorArrayV3", "TensorArrayReadV3", "TensorArrayWriteV3",
+    "TensorArrayScatterV3", "TensorArrayGatherV3", "TensorArraySizeV3", "Range", "Shape", "StridedSlice",
 ];
 const NAMES: &[&str] = &["global_step", "x", "input", "out", "softmax", "train_op", "save/Const", "model_pruning"];
 const SCOPES: &[&str] = &["fc1", "conv1", "layer", "part", "fc1/weights", "gradients/fc1", "model_pruning", "while"];
@@ -52,6 +53,7 @@ const LEAVES: &[&str] = &[
 const ATTRS: &[&str] = &[
     "dtype", "T", "shape", "value", "N", "Tidx", "Tindices", "Tparams", "batch_dims", "transpose_a", "_class",
     "container", "shared_name", "_output_shapes", "data_format", "strides", "padding", "frame_name",
+    "element_shape", "dynamic_size", "shrink_axis_mask",
 ];
 
 #[derive(Arbitrary, Debug)]
@@ -579,17 +581,27 @@ fn exercise(meta: &MetaGraphDef, checkpoint: &Checkpoint, case: Option<&Case>) {
             let stripped = graph.into_def();
             Graph::new(stripped.clone()).expect("strip's output is a valid graph");
             let _ = loadable::encode(&stripped.encode_to_vec(), &LoadableOptions::default());
-            let mut graph = Graph::new(stripped).expect("valid");
+            let mut graph = Graph::new(stripped.clone()).expect("valid");
             let compact_options = CompactOptions { outputs: options.outputs.clone(), ..Default::default() };
             if transform::compact(&mut graph, &compact_options).is_ok() {
                 Graph::new(graph.into_def()).expect("compact's output is a valid graph");
             }
+            let mut graph = Graph::new(stripped).expect("valid");
+            if transform::tensor_arrays_to_lists(&mut graph).is_ok() {
+                Graph::new(graph.into_def()).expect("tensor_arrays_to_lists' output is a valid graph");
+            }
         }
     }
-    // Frozen graphs are what compact reads, but it must survive anything.
+    // Frozen graphs are what compact and the TensorList rewrite read, but
+    // they must survive anything.
     if let Ok(mut graph) = Graph::new(def.clone()) {
         if transform::compact(&mut graph, &CompactOptions::default()).is_ok() {
             Graph::new(graph.into_def()).expect("compact's output is a valid graph");
+        }
+    }
+    if let Ok(mut graph) = Graph::new(def.clone()) {
+        if transform::tensor_arrays_to_lists(&mut graph).is_ok() {
+            Graph::new(graph.into_def()).expect("tensor_arrays_to_lists' output is a valid graph");
         }
     }
 

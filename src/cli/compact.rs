@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::{ArgAction, Args};
 
 use super::progress::Steps;
-use super::render::{human_bytes, percent, print_json, table};
+use super::render::{human_bytes, percent, print_json, render_tensor_lists, table};
 use super::signature::{render_saved_model, OutputFormat, SignatureArgs};
 use super::CliError;
 use tf_strip::graph::Format;
@@ -27,6 +27,10 @@ pub struct CompactArgs {
     output_node_names: String,
     #[command(flatten)]
     shape: CompactFlags,
+    /// Also rewrite TF1 TensorArrays into TensorLists, which TFLite's
+    /// converter turns into builtin ops.
+    #[arg(long = "tensor_lists", visible_alias = "tensor-lists")]
+    tensor_lists: bool,
     /// Write the graph in text format.
     #[arg(long = "as_text", visible_alias = "as-text", action = ArgAction::Set, num_args = 0..=1,
           default_value = "false", default_missing_value = "true")]
@@ -74,7 +78,13 @@ pub fn run(args: CompactArgs) -> Result<(), CliError> {
         OutputFormat::Pbtxt => GraphOutput::Graph(Format::Text),
         OutputFormat::SavedModel => GraphOutput::SavedModel(args.signature.spec(format, &outputs)?),
     };
-    let job = CompactJob { input: args.input.clone(), output: args.output.clone(), write, options: args.shape.options(outputs) };
+    let job = CompactJob {
+        input: args.input.clone(),
+        output: args.output.clone(),
+        write,
+        options: args.shape.options(outputs),
+        tensor_lists: args.tensor_lists,
+    };
     let summary = compact_file(&job, &Steps::for_bytes(BIG_GRAPH))?;
     for w in &summary.warnings {
         eprintln!("tf-strip: warning: {w}");
@@ -83,6 +93,9 @@ pub fn run(args: CompactArgs) -> Result<(), CliError> {
         print_json(&summary);
     } else {
         eprint!("{}", render(&summary.report));
+        if let Some(t) = &summary.tensor_lists {
+            eprint!("{}", render_tensor_lists(t));
+        }
         if let Some(saved) = &summary.written.saved_model {
             eprint!("{}", render_saved_model(saved));
         }

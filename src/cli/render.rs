@@ -105,3 +105,11 @@ pub fn signature_table(signatures: &[tf_strip::saved_model::SignatureReport]) ->
         .collect();
     table(&["signature", "method", "", "key", "tensor", "dtype", "shape"], &rows)
 }
+
+/// What `--tensor_lists` did (the arrays it kept are warned about).
+pub fn render_tensor_lists(r: &tf_strip::transform::TensorListReport) -> String {
+    match r.rewritten.as_slice() {
+        [] => String::new(),
+        names => format!("TensorArrays rewritten into TensorLists: {}\n", names.join(", ")),
+    }
+}

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use clap::{ArgAction, Args};
 
 use super::progress::Steps;
-use super::render::{fraction, human_bytes, percent, print_json, shape, table};
+use super::render::{fraction, human_bytes, percent, print_json, render_tensor_lists, shape, table};
 use super::signature::{render_saved_model, OutputFormat, SignatureArgs};
 use super::CliError;
 use tf_strip::graph::Format;
@@ -61,6 +61,10 @@ pub struct StripArgs {
     compact: bool,
     #[command(flatten)]
     compact_flags: super::compact::CompactFlags,
+    /// Rewrite TF1 TensorArrays (dynamic_rnn's loops) into TensorLists, which
+    /// TFLite's converter turns into builtin ops; TensorFlow computes the same.
+    #[arg(long = "tensor_lists", visible_alias = "tensor-lists")]
+    tensor_lists: bool,
     /// What to write: a binary GraphDef, a text one, or a SavedModel directory
     /// TensorFlow Serving loads.
     #[arg(long = "output_format", visible_alias = "output-format", value_enum, default_value_t)]
@@ -122,6 +126,7 @@ pub fn run(args: StripArgs) -> Result<(), CliError> {
         output: dir.join(filename),
         write,
         compact: args.compact.then(|| args.compact_flags.options(Vec::new())),
+        tensor_lists: args.tensor_lists,
     };
     let summary = strip_checkpoint(&job, &Steps::for_bytes(BIG_CHECKPOINT))?;
     for w in &summary.warnings {
@@ -133,6 +138,9 @@ pub fn run(args: StripArgs) -> Result<(), CliError> {
         eprint!("{}", render(&summary));
         if let Some(c) = &summary.compact {
             eprint!("Compacted:\n{}", super::compact::render(c));
+        }
+        if let Some(t) = &summary.tensor_lists {
+            eprint!("{}", render_tensor_lists(t));
         }
         if let Some(saved) = &summary.written.saved_model {
             eprint!("{}", render_saved_model(saved));

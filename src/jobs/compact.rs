@@ -9,7 +9,7 @@ use crate::error::FileError;
 use crate::model::Model;
 use crate::graph::sinks;
 use crate::saved_model::SignatureSpec;
-use crate::transform::{compact, CompactOptions, CompactReport};
+use crate::transform::{compact, CompactOptions, CompactReport, TensorListReport};
 
 #[derive(Debug, Clone)]
 pub struct CompactJob {
@@ -19,6 +19,8 @@ pub struct CompactJob {
     pub output: PathBuf,
     pub write: GraphOutput,
     pub options: CompactOptions,
+    /// Also rewrite TensorArrays into TensorLists, for TFLite's converter.
+    pub tensor_lists: bool,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -31,6 +33,8 @@ pub struct CompactSummary {
     pub written: Written,
     #[serde(flatten)]
     pub report: CompactReport,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tensor_lists: Option<TensorListReport>,
 }
 
 pub fn compact_file(job: &CompactJob, progress: &dyn Progress) -> Result<CompactSummary, JobError> {
@@ -56,15 +60,21 @@ pub fn compact_file(job: &CompactJob, progress: &dyn Progress) -> Result<Compact
     let out = write.open(&job.output)?;
     progress.step("removing zero channels");
     let report = compact(&mut graph, &job.options).map_err(|e| e.in_file(&job.input))?;
+    let tensor_lists = super::rewrite_tensor_arrays(&mut graph, job.tensor_lists, progress)?;
     progress.step("writing the compacted graph");
     let written = out.write(&graph, origin.as_ref())?;
     Ok(CompactSummary {
         input: job.input.display().to_string(),
         bytes_in,
         seconds: start.elapsed().as_secs_f64(),
-        warnings: warnings(&report).into_iter().chain(written.warnings()).collect(),
+        warnings: warnings(&report)
+            .into_iter()
+            .chain(written.warnings())
+            .chain(tensor_lists.iter().flat_map(super::tensor_list_warnings))
+            .collect(),
         written,
         report,
+        tensor_lists,
     })
 }
 

@@ -21,7 +21,8 @@ pub use strip::{strip_checkpoint, StripJob, StripSummary};
 use crate::checkpoint::CheckpointError;
 use crate::codec::CodecError;
 use crate::graph::GraphError;
-use crate::transform::TransformError;
+use crate::graph::Graph;
+use crate::transform::{tensor_arrays_to_lists, TensorListReport, TransformError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {
@@ -75,4 +76,30 @@ fn check_not_an_input(output: &Path, inputs: &[PathBuf]) -> Result<(), JobError>
         }
     }
     Ok(())
+}
+
+/// The `tensor_lists` step of strip and compact, when asked for.
+fn rewrite_tensor_arrays(
+    graph: &mut Graph,
+    asked: bool,
+    progress: &dyn Progress,
+) -> Result<Option<TensorListReport>, JobError> {
+    if !asked {
+        return Ok(None);
+    }
+    progress.step("rewriting TensorArrays into TensorLists");
+    Ok(Some(tensor_arrays_to_lists(graph)?))
+}
+
+/// An array left as it was keeps the model off TFLite's builtin ops.
+fn tensor_list_warnings(report: &TensorListReport) -> Vec<String> {
+    let mut warnings: Vec<String> = report
+        .kept
+        .iter()
+        .map(|k| format!("TensorArray `{}` stays: {}; TFLite runs it only through the Flex delegate", k.name, k.reason))
+        .collect();
+    if report.rewritten.is_empty() && report.kept.is_empty() {
+        warnings.push("--tensor_lists: the graph has no TensorArray".into());
+    }
+    warnings
 }

@@ -8,7 +8,9 @@ use super::{GraphOutput, JobError, Progress, Written};
 use crate::checkpoint::{self, Checkpoint};
 use crate::graph::node_name;
 use crate::model::Model;
-use crate::transform::{compact, strip, CompactOptions, CompactReport, StripOptions, StripReport, VariableSource};
+use crate::transform::{
+    compact, strip, CompactOptions, CompactReport, StripOptions, StripReport, TensorListReport, VariableSource,
+};
 
 #[derive(Debug, Clone)]
 pub struct StripJob {
@@ -27,6 +29,8 @@ pub struct StripJob {
     pub write: GraphOutput,
     /// Also remove all-zero channels (`compact`), keeping `outputs`.
     pub compact: Option<CompactOptions>,
+    /// Also rewrite TensorArrays into TensorLists, for TFLite's converter.
+    pub tensor_lists: bool,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -44,6 +48,8 @@ pub struct StripSummary {
     pub report: StripReport,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub compact: Option<CompactReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tensor_lists: Option<TensorListReport>,
 }
 
 /// Strips `job.checkpoint` into `job.output`. Nothing is written on failure,
@@ -93,6 +99,7 @@ pub fn strip_checkpoint(job: &StripJob, progress: &dyn Progress) -> Result<Strip
         }
         None => None,
     };
+    let tensor_lists = super::rewrite_tensor_arrays(&mut graph, job.tensor_lists, progress)?;
 
     progress.step("writing the stripped graph");
     let written = out.write(&graph, origin.as_ref())?;
@@ -110,9 +117,11 @@ pub fn strip_checkpoint(job: &StripJob, progress: &dyn Progress) -> Result<Strip
             .into_iter()
             .chain(written.warnings())
             .chain(compacted.as_ref().into_iter().flat_map(super::compact::warnings))
+            .chain(tensor_lists.iter().flat_map(super::tensor_list_warnings))
             .collect(),
         written,
         report,
         compact: compacted,
+        tensor_lists,
     })
 }

@@ -9,6 +9,7 @@ mod fold_masks;
 mod freeze;
 pub mod inject;
 mod strip;
+mod tensor_lists;
 #[cfg(test)]
 mod testing;
 
@@ -20,6 +21,7 @@ pub use fold_masks::{fold_masks, MaskedWeight};
 pub use freeze::{freeze, is_variable, VariableSource};
 pub use inject::{inject, InjectError, InjectOptions, InjectReport};
 pub use strip::{strip, StripOptions, StripReport};
+pub use tensor_lists::{tensor_arrays_to_lists, KeptArray, TensorListReport};
 
 use crate::checkpoint::CheckpointError;
 use crate::graph::GraphError;

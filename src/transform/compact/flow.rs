@@ -367,7 +367,7 @@ impl Analysis {
                     Some(0.0)
                 } else {
                     match v {
-                        Some(v) if v == 0.0 => Some(0.0),
+                        Some(0.0) => Some(0.0),
                         Some(v) if unpadded => Some((v as f64 * sums[p]) as f32),
                         Some(_) => {
                             self.block(id, Reason::ConstantThroughPadding { node: cx.node.name.clone() });

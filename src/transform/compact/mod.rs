@@ -17,6 +17,7 @@ mod shapes;
 use std::collections::{BTreeMap, HashSet};
 
 use array::const_shape;
+pub(crate) use array::const_ints;
 pub use flow::Reason;
 pub use rewrite::{Fold, FoldKind};
 use flow::{Analysis, Decision};

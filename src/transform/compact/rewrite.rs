@@ -101,7 +101,9 @@ pub fn apply(graph: &mut Graph, analysis: &Analysis, decision: &Decision) -> Res
         }
     }
 
-    let mut slices: HashMap<(usize, usize), Vec<(usize, &[Id])>> = HashMap::new();
+    // (node, input) -> (axis, the ids kept there)
+    type Slices<'a> = HashMap<(usize, usize), Vec<(usize, &'a [Id])>>;
+    let mut slices: Slices = HashMap::new();
     for edit in &analysis.edits {
         if let Edit::Slice { node, input, axis, ids } = edit {
             slices.entry((*node, *input)).or_default().push((*axis, ids));
