@@ -412,7 +412,7 @@ fn static_int(graph: &Graph, tensor: &InputRef<'_>, depth: usize) -> Option<i64>
             let plain = ["begin_mask", "end_mask", "ellipsis_mask", "new_axis_mask"]
                 .iter()
                 .all(|m| node.int_attr(m).ok().flatten().unwrap_or(0) == 0);
-            if !plain || node.int_attr("shrink_axis_mask").ok().flatten() != Some(1) || *end != k + 1 {
+            if !plain || node.int_attr("shrink_axis_mask").ok().flatten() != Some(1) || k.checked_add(1) != Some(*end) {
                 return None;
             }
             let shape = graph.node(data_input(node, 0)?.node).filter(|n| n.op == "Shape")?;
@@ -465,7 +465,7 @@ fn static_ints(graph: &Graph, tensor: &InputRef<'_>, depth: usize) -> Option<Vec
         "Range" => {
             let at = |i| data_input(node, i).and_then(|r| static_int(graph, &r, depth + 1));
             let (start, limit, delta) = (at(0)?, at(1)?, at(2)?);
-            if delta <= 0 || limit - start > 1 << 16 {
+            if delta <= 0 || limit.checked_sub(start)? > 1 << 16 {
                 return None;
             }
             Some((start..limit.max(start)).step_by(delta as usize).collect())
