@@ -182,7 +182,8 @@ fn plan(graph: &Graph, uses: &Uses, name: &str) -> Result<Plan, Reason> {
     let mut unread = Vec::new();
     for op in &ops {
         let inputs: Vec<String> = op.input.iter().filter(|i| !i.starts_with('^')).cloned().collect();
-        let flow = inputs.get(flow_input(&op.op).unwrap_or(0)).cloned().ok_or("an op lacks its flow input")?;
+        let arg = |i: usize| inputs.get(i).cloned().ok_or_else(|| format!("`{}` lacks input {i}", op.name));
+        let flow = arg(flow_input(&op.op).unwrap_or(0))?;
         let partial = |names: &mut Names, add: &mut Vec<NodeDef>, anchor: &str| {
             let node = shape_const(&names.fresh(&format!("{}/element_shape", op.name)), &shape, anchor);
             let out = node.name.clone();
@@ -191,24 +192,24 @@ fn plan(graph: &Graph, uses: &Uses, name: &str) -> Result<Plan, Reason> {
         };
         let builder = match op.op.as_str() {
             "TensorArrayReadV3" => {
-                let index = &inputs[1];
-                let es = partial(&mut names, &mut add, index);
-                NodeBuilder::new("TensorListGetItem").input(flow).input(index.clone()).input(es)
+                let index = arg(1)?;
+                let es = partial(&mut names, &mut add, &index);
+                NodeBuilder::new("TensorListGetItem").input(flow).input(index).input(es)
             }
             "TensorArrayWriteV3" => {
-                NodeBuilder::new("TensorListSetItem").input(flow).input(inputs[1].clone()).input(inputs[2].clone())
+                NodeBuilder::new("TensorListSetItem").input(flow).input(arg(1)?).input(arg(2)?)
             }
             "TensorArrayScatterV3" => {
-                unread.push(crate::graph::node_name(&inputs[1]).to_string());
-                let value = &inputs[2];
-                let es = partial(&mut names, &mut add, value);
+                unread.push(crate::graph::node_name(&arg(1)?).to_string());
+                let value = arg(2)?;
+                let es = partial(&mut names, &mut add, &value);
                 NodeBuilder::new("TensorListFromTensor")
-                    .input(value.clone())
+                    .input(value)
                     .input(es)
                     .ty("shape_type", DataType::DtInt32)
             }
             "TensorArrayGatherV3" => {
-                let indices = &inputs[1];
+                let indices = &arg(1)?;
                 let es = match (&reserve_shape, direct(op)) {
                     (Some(es), true) => es.clone(),
                     _ => partial(&mut names, &mut add, &flow),
