@@ -19,7 +19,7 @@ pub struct RunArgs {
     #[arg(long, value_delimiter = ',')]
     outputs: Option<Vec<String>>,
     /// The shape of a placeholder with unknown dimensions, `name:D0,D1,...` (repeatable).
-    #[arg(long = "input_shapes", visible_alias = "input-shapes", value_parser = parse_shape)]
+    #[arg(long = "input_shapes", value_parser = parse_shape)]
     input_shapes: Vec<(String, Vec<u64>)>,
     /// Values to feed: `name=FILE.npy`, `FILE.npy` (named by its stem) or
     /// `FILE.npz` (by key); placeholders not given get seeded random values.
