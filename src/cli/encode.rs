@@ -24,7 +24,7 @@ pub struct EncodeArgs {
     #[arg(long = "tf_loadable")]
     tf_loadable: bool,
     /// zstd level of the zero-pattern and value streams.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, allow_negative_numbers = true, value_parser = clap::value_parser!(i32).range(zstd_levels()))]
     level: i32,
     /// Store every -0.0 as +0.0 (same values; decode then restores the .pb with
     /// those sign bits cleared, not byte-identical). Saves one bit per negative zero.
@@ -50,6 +50,12 @@ pub struct DecodeArgs {
     /// Print the timings as JSON on stdout.
     #[arg(long)]
     json: bool,
+}
+
+/// zstd's own levels: negative ones are its fast modes, 0 its default.
+fn zstd_levels() -> std::ops::RangeInclusive<i64> {
+    let levels = zstd::compression_level_range();
+    i64::from(*levels.start())..=i64::from(*levels.end())
 }
 
 fn same_file(a: &Path, b: &Path) -> bool {
