@@ -75,8 +75,8 @@ pub fn parse() -> Cli {
 
 /// Adds `--output-node-names` for `--output_node_names` (and the reverse) to
 /// `cmd` and every subcommand: the drop-in flags are TensorFlow's, with
-/// underscores, while most CLIs (and our own newer flags) use dashes, so
-/// whichever a user types is accepted, and help shows TensorFlow's.
+/// underscores, and so are ours beside them, while most other CLIs use
+/// dashes; whichever a user types is accepted, and help shows TensorFlow's.
 fn both_spellings(cmd: clap::Command) -> clap::Command {
     cmd.mut_args(|arg| {
         let names: Vec<String> =
