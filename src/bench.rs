@@ -98,6 +98,9 @@ pub fn bench(paths: &[PathBuf], opts: &BenchOptions, progress: Progress<'_>) -> 
     if paths.is_empty() || opts.batches.is_empty() || opts.batches.contains(&0) {
         return Err(RunnerError::Usage("bench needs a model and batch sizes of at least 1".into()));
     }
+    if matches!(opts.stop, Stop::Runs(0)) || matches!(opts.stop, Stop::Seconds(s) if !(s > 0.0 && s.is_finite())) {
+        return Err(RunnerError::Usage("bench needs at least 1 timed run, or a finite time of more than 0 seconds".into()));
+    }
     let prepared = runner::prepare(paths, opts.outputs.as_deref(), opts.python.as_deref())?;
     let given = runner::read_given(&opts.inputs.given)?;
     let feeds_at = |batch: u64| -> Result<Vec<Vec<(String, Tensor)>>, RunnerError> {

@@ -7,7 +7,7 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::render::{human_bytes, print_json, table};
-use super::verify::RunArgs;
+use super::verify::{finite_non_negative, RunArgs};
 use super::CliError;
 use tf_strip::bench::{bench, BenchOptions, BenchReport, Stop};
 
@@ -19,20 +19,28 @@ pub struct BenchArgs {
     #[command(flatten)]
     run: RunArgs,
     /// Batch sizes (the leading unknown dimension), e.g. 1,32.
-    #[arg(long, value_delimiter = ',', default_value = "1")]
+    #[arg(long, value_delimiter = ',', default_value = "1", value_parser = clap::value_parser!(u64).range(1..))]
     batch: Vec<u64>,
     /// Untimed runs per model and batch size first.
     #[arg(long, default_value_t = 5)]
     warmup: u64,
     /// Timed runs per model and batch size.
-    #[arg(long, default_value_t = 100, conflicts_with = "seconds")]
+    #[arg(long, default_value_t = 100, conflicts_with = "seconds", value_parser = clap::value_parser!(u64).range(1..))]
     runs: u64,
     /// Run for this many seconds per batch size instead of --runs.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = seconds)]
     seconds: Option<f64>,
     /// Loads per model (interleaved); the median load time is reported.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..))]
     loads: u64,
+}
+
+/// A positive, finite time: zero seconds would time nothing.
+fn seconds(s: &str) -> Result<f64, String> {
+    match finite_non_negative(s)? {
+        0.0 => Err("the time to run is more than 0 seconds".into()),
+        v => Ok(v),
+    }
 }
 
 pub fn run(args: BenchArgs) -> Result<(), CliError> {

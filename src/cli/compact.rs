@@ -23,21 +23,21 @@ pub struct CompactArgs {
     /// The compacted GraphDef (or, with --output_format=saved_model, SavedModel directory) to write.
     output: PathBuf,
     /// Output nodes, comma-separated; they keep their shapes. Default: the graph's sinks.
-    #[arg(long = "output_node_names", visible_alias = "output-node-names", visible_alias = "outputs", default_value = "")]
+    #[arg(long = "output_node_names", visible_alias = "outputs", default_value = "")]
     output_node_names: String,
     #[command(flatten)]
     shape: CompactFlags,
     /// Also rewrite TF1 TensorArrays into TensorLists, which TFLite's
     /// converter turns into builtin ops.
-    #[arg(long = "tensor_lists", visible_alias = "tensor-lists")]
+    #[arg(long = "tensor_lists")]
     tensor_lists: bool,
     /// Write the graph in text format.
-    #[arg(long = "as_text", visible_alias = "as-text", action = ArgAction::Set, num_args = 0..=1,
+    #[arg(long = "as_text", action = ArgAction::Set, num_args = 0..=1,
           default_value = "false", default_missing_value = "true")]
     as_text: bool,
     /// What to write: a binary GraphDef, a text one, or a SavedModel directory
     /// TensorFlow Serving loads.
-    #[arg(long = "output_format", visible_alias = "output-format", value_enum, default_value_t)]
+    #[arg(long = "output_format", value_enum, default_value_t)]
     output_format: OutputFormat,
     #[command(flatten)]
     signature: SignatureArgs,
@@ -50,11 +50,11 @@ pub struct CompactArgs {
 #[derive(Debug, Args, Default)]
 pub struct CompactFlags {
     /// Keep every layer's channel count a multiple of N (where it has that many).
-    #[arg(long = "round_to", visible_alias = "round-to", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long = "round_to", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
     round_to: u64,
     /// Keep constant channels that reach a padded convolution, instead of
     /// removing them and adding their exact border constant after it.
-    #[arg(long = "no_border_constants", visible_alias = "no-border-constants")]
+    #[arg(long = "no_border_constants")]
     no_border_constants: bool,
 }
 

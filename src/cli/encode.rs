@@ -1,4 +1,4 @@
-//! `tf-strip encode IN.pb OUT`, `tf-strip encode --tf-loadable IN.pb OUT.pb`
+//! `tf-strip encode IN.pb OUT`, `tf-strip encode --tf_loadable IN.pb OUT.pb`
 //! and `tf-strip decode IN OUT.pb`; the per-tensor encoding table of
 //! `inspect --encodings`, and `inspect` of a container.
 
@@ -17,25 +17,25 @@ use tf_strip::jobs::encode_loadable_saved_model;
 pub struct EncodeArgs {
     /// The GraphDef (.pb) to encode.
     input: PathBuf,
-    /// The container (or, with --tf-loadable, the GraphDef or SavedModel directory) to write.
+    /// The container (or, with --tf_loadable, the GraphDef or SavedModel directory) to write.
     output: PathBuf,
     /// Write a GraphDef that stock TensorFlow loads, each large sparse constant
     /// stored as a packed bitmask and its nonzeros and rebuilt once per session.
-    #[arg(long = "tf-loadable", visible_alias = "tf_loadable")]
+    #[arg(long = "tf_loadable")]
     tf_loadable: bool,
     /// zstd level of the zero-pattern and value streams.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, allow_negative_numbers = true, value_parser = clap::value_parser!(i32).range(zstd_levels()))]
     level: i32,
     /// Store every -0.0 as +0.0 (same values; decode then restores the .pb with
     /// those sign bits cleared, not byte-identical). Saves one bit per negative zero.
-    #[arg(long = "canonical-zeros", conflicts_with = "tf_loadable")]
+    #[arg(long = "canonical_zeros", conflicts_with = "tf_loadable")]
     canonical_zeros: bool,
     /// Print the report as JSON on stdout.
     #[arg(long)]
     json: bool,
-    /// With --tf-loadable: `saved_model` writes OUTPUT as a SavedModel directory
+    /// With --tf_loadable: `saved_model` writes OUTPUT as a SavedModel directory
     /// serving the rewritten graph (default outputs: the graph's sinks).
-    #[arg(long = "output_format", visible_alias = "output-format", value_enum, default_value_t)]
+    #[arg(long = "output_format", value_enum, default_value_t)]
     output_format: OutputFormat,
     #[command(flatten)]
     signature: SignatureArgs,
@@ -50,6 +50,12 @@ pub struct DecodeArgs {
     /// Print the timings as JSON on stdout.
     #[arg(long)]
     json: bool,
+}
+
+/// zstd's own levels: negative ones are its fast modes, 0 its default.
+fn zstd_levels() -> std::ops::RangeInclusive<i64> {
+    let levels = zstd::compression_level_range();
+    i64::from(*levels.start())..=i64::from(*levels.end())
 }
 
 fn same_file(a: &Path, b: &Path) -> bool {
@@ -67,7 +73,7 @@ pub fn encode(args: EncodeArgs) -> Result<(), CliError> {
     let signature = args.signature.spec(args.output_format, &[])?;
     if args.output_format != OutputFormat::Pb && !args.tf_loadable {
         return Err(CliError::Usage(
-            "--output_format applies to --tf-loadable (a container is always the container format)".into(),
+            "--output_format applies to --tf_loadable (a container is always the container format)".into(),
         ));
     }
     if args.tf_loadable {
@@ -80,7 +86,7 @@ pub fn encode(args: EncodeArgs) -> Result<(), CliError> {
             OutputFormat::Pb => (codec::encode_loadable_file(&args.input, &args.output, &options)?, None),
             OutputFormat::Pbtxt => {
                 return Err(CliError::Usage(
-                    "--tf-loadable writes a binary GraphDef or a SavedModel (--output_format=pb or saved_model)".into(),
+                    "--tf_loadable writes a binary GraphDef or a SavedModel (--output_format=pb or saved_model)".into(),
                 ))
             }
         };

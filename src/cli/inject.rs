@@ -20,7 +20,6 @@ pub struct InjectArgs {
     /// contrib.model_pruning hyperparameters, `name=value,...` (get_pruning_hparams keys).
     #[arg(
         long = "pruning_hparams",
-        visible_alias = "pruning-hparams",
         default_value = ""
     )]
     pruning_hparams: String,
@@ -34,7 +33,7 @@ pub struct InjectArgs {
     #[arg(long, value_enum, default_value = "element")]
     structure: StructureArg,
     /// Make this train op also run the conditional mask update after each step.
-    #[arg(long = "train_op", visible_alias = "train-op")]
+    #[arg(long = "train_op")]
     train_op: Option<String>,
     /// Print the report as JSON on stdout.
     #[arg(long)]

@@ -13,15 +13,15 @@ mod signature;
 mod strip;
 mod verify;
 
-use clap::{Parser, Subcommand};
-
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
 #[command(
     name = "tf-strip",
     version,
     about = "Strip, inspect and shrink TensorFlow models trained with magnitude pruning, without TensorFlow",
-    args_conflicts_with_subcommands = true
+    args_conflicts_with_subcommands = true,
+    after_help = "Every multi-word flag is also accepted with dashes: --output-node-names for --output_node_names."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -38,7 +38,7 @@ enum Command {
     /// Show what a checkpoint, GraphDef, MetaGraphDef or SavedModel holds.
     Inspect(inspect::InspectArgs),
     /// Store a GraphDef as small as its information: a lossless sparse container,
-    /// or with --tf-loadable a GraphDef that stock TensorFlow loads.
+    /// or with --tf_loadable a GraphDef that stock TensorFlow loads.
     Encode(encode::EncodeArgs),
     /// Remove output channels and neurons whose weights are all zero, with
     /// everything tied to them, so stock TensorFlow runs a smaller dense graph.
@@ -60,6 +60,36 @@ enum Command {
     },
     /// Print the man page (roff) to stdout: `tf-strip man > tf-strip.1`.
     Man,
+}
+
+/// The command line as parsed, as completed and as documented: the clap
+/// definitions with every multi-word long flag in both spellings.
+pub fn command() -> clap::Command {
+    both_spellings(Cli::command())
+}
+
+/// The parsed command line; clap's own errors (exit 2) and `--help` end the process.
+pub fn parse() -> Cli {
+    Cli::from_arg_matches_mut(&mut command().get_matches()).unwrap_or_else(|e| e.exit())
+}
+
+/// Adds `--output-node-names` for `--output_node_names` (and the reverse) to
+/// `cmd` and every subcommand: the drop-in flags are TensorFlow's, with
+/// underscores, and so are ours beside them, while most other CLIs use
+/// dashes; whichever a user types is accepted, and help shows TensorFlow's.
+fn both_spellings(cmd: clap::Command) -> clap::Command {
+    cmd.mut_args(|arg| {
+        let names: Vec<String> =
+            arg.get_long().into_iter().chain(arg.get_all_aliases().unwrap_or_default()).map(str::to_owned).collect();
+        let mut twins: Vec<String> = Vec::new();
+        for twin in names.iter().flat_map(|n| [n.replace('-', "_"), n.replace('_', "-")]) {
+            if !names.contains(&twin) && !twins.contains(&twin) {
+                twins.push(twin);
+            }
+        }
+        arg.visible_aliases(twins)
+    })
+    .mut_subcommands(both_spellings)
 }
 
 /// Everything that stops a command, reported once by `main`.

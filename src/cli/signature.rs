@@ -37,11 +37,11 @@ pub struct SignatureArgs {
     /// With --output_format=saved_model: the serving signature's inputs as
     /// KEY=TENSOR (comma-separated or repeated; a bare TENSOR is keyed by its
     /// name). Default: every placeholder the outputs need, keyed by its name.
-    #[arg(long = "signature_inputs", visible_alias = "signature-inputs", value_name = "KEY=TENSOR", value_delimiter = ',')]
+    #[arg(long = "signature_inputs", value_name = "KEY=TENSOR", value_delimiter = ',')]
     inputs: Vec<String>,
     /// With --output_format=saved_model: the signature's outputs as KEY=TENSOR.
     /// Default: the output nodes, keyed by their names (`/` becomes `_`).
-    #[arg(long = "signature_outputs", visible_alias = "signature-outputs", value_name = "KEY=TENSOR", value_delimiter = ',')]
+    #[arg(long = "signature_outputs", value_name = "KEY=TENSOR", value_delimiter = ',')]
     outputs: Vec<String>,
 }
 

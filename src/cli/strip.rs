@@ -19,13 +19,13 @@ const BIG_CHECKPOINT: u64 = 64 << 20;
 #[derive(Debug, Args, Default)]
 pub struct StripArgs {
     /// Directory with the checkpoint (its `checkpoint` file names the latest).
-    #[arg(long = "checkpoint_dir", visible_alias = "checkpoint-dir", default_value = "")]
+    #[arg(long = "checkpoint_dir", default_value = "")]
     checkpoint_dir: String,
     /// Comma-separated names of the output nodes.
-    #[arg(long = "output_node_names", visible_alias = "output-node-names", default_value = "")]
+    #[arg(long = "output_node_names", default_value = "")]
     output_node_names: String,
     /// Directory to write the stripped graph to (created if missing).
-    #[arg(long = "output_dir", visible_alias = "output-dir", default_value = "")]
+    #[arg(long = "output_dir", default_value = "")]
     output_dir: String,
     /// File name of the stripped graph [default: pruning_stripped.pb; with --encode
     /// pruning_stripped.tfsparse; with --output_format=saved_model the directory
@@ -33,20 +33,20 @@ pub struct StripArgs {
     #[arg(long)]
     filename: Option<String>,
     /// A specific checkpoint prefix (e.g. DIR/model.ckpt-1000) instead of the latest.
-    #[arg(long, visible_alias = "input_checkpoint", visible_alias = "input-checkpoint")]
+    #[arg(long, visible_alias = "input_checkpoint")]
     checkpoint: Option<PathBuf>,
     /// MetaGraphDef to use instead of the checkpoint's own `.meta`.
-    #[arg(long = "input_meta_graph", visible_alias = "input-meta-graph")]
+    #[arg(long = "input_meta_graph")]
     input_meta_graph: Option<PathBuf>,
     /// GraphDef (.pb or .pbtxt) to use instead of the checkpoint's `.meta`.
-    #[arg(long = "input_graph", visible_alias = "input-graph", conflicts_with = "input_meta_graph")]
+    #[arg(long = "input_graph", conflicts_with = "input_meta_graph")]
     input_graph: Option<PathBuf>,
     /// Write the graph in text format.
-    #[arg(long = "as_text", visible_alias = "as-text", action = ArgAction::Set, num_args = 0..=1,
+    #[arg(long = "as_text", action = ArgAction::Set, num_args = 0..=1,
           default_value = "false", default_missing_value = "true")]
     as_text: bool,
     /// Keep device placements (TensorFlow's tool clears them).
-    #[arg(long = "keep_devices", visible_alias = "keep-devices", action = ArgAction::Set, num_args = 0..=1,
+    #[arg(long = "keep_devices", action = ArgAction::Set, num_args = 0..=1,
           default_value = "false", default_missing_value = "true")]
     keep_devices: bool,
     /// Print the report as JSON on stdout.
@@ -63,11 +63,11 @@ pub struct StripArgs {
     compact_flags: super::compact::CompactFlags,
     /// Rewrite TF1 TensorArrays (dynamic_rnn's loops) into TensorLists, which
     /// TFLite's converter turns into builtin ops; TensorFlow computes the same.
-    #[arg(long = "tensor_lists", visible_alias = "tensor-lists")]
+    #[arg(long = "tensor_lists")]
     tensor_lists: bool,
     /// What to write: a binary GraphDef, a text one, or a SavedModel directory
     /// TensorFlow Serving loads.
-    #[arg(long = "output_format", visible_alias = "output-format", value_enum, default_value_t)]
+    #[arg(long = "output_format", value_enum, default_value_t)]
     output_format: OutputFormat,
     #[command(flatten)]
     signature: SignatureArgs,

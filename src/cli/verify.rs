@@ -19,7 +19,7 @@ pub struct RunArgs {
     #[arg(long, value_delimiter = ',')]
     outputs: Option<Vec<String>>,
     /// The shape of a placeholder with unknown dimensions, `name:D0,D1,...` (repeatable).
-    #[arg(long = "input_shapes", visible_alias = "input-shapes", value_parser = parse_shape)]
+    #[arg(long = "input_shapes", value_parser = parse_shape)]
     input_shapes: Vec<(String, Vec<u64>)>,
     /// Values to feed: `name=FILE.npy`, `FILE.npy` (named by its stem) or
     /// `FILE.npz` (by key); placeholders not given get seeded random values.
@@ -28,8 +28,10 @@ pub struct RunArgs {
     /// Seed of the random inputs (floats uniform in [-1,1), integers in [0,10)).
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Intra- and inter-op threads of the sessions (default: TensorFlow's).
-    #[arg(long)]
+    /// Intra- and inter-op threads of the sessions, 1 to 1024 (default: TensorFlow's).
+    // Bounded: TensorFlow starts every thread of its pools with the session
+    // and aborts the process when it cannot.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1024))]
     threads: Option<u32>,
     /// The Python whose pip-installed TensorFlow to use when TENSORFLOW_DIR is
     /// not set (default: python3 on the PATH).
@@ -46,10 +48,22 @@ fn parse_shape(s: &str) -> Result<(String, Vec<u64>), String> {
         Vec::new()
     } else {
         dims.split(',')
-            .map(|d| d.trim().parse::<u64>().map_err(|_| format!("`{d}` is not a dimension size")))
+            .map(|d| match d.trim().parse::<u64>() {
+                Ok(0) => Err("a dimension size is at least 1 (an empty input compares nothing)".to_string()),
+                Ok(size) => Ok(size),
+                Err(_) => Err(format!("`{d}` is not a dimension size")),
+            })
             .collect::<Result<_, _>>()?
     };
     Ok((tf_strip::graph::node_name(name).to_string(), dims))
+}
+
+/// A number the user gave as a flag's value: finite, and at least 0.
+pub fn finite_non_negative(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        _ => Err(format!("`{s}` is not a finite number of at least 0")),
+    }
 }
 
 impl RunArgs {
@@ -84,16 +98,16 @@ pub struct VerifyArgs {
     #[command(flatten)]
     run: RunArgs,
     /// A leading unknown dimension of every placeholder.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
     batch: u64,
     /// Absolute tolerance: an element fails if its difference is above atol and above rtol relative.
-    #[arg(long, default_value_t = 1e-5)]
+    #[arg(long, default_value_t = 1e-5, allow_negative_numbers = true, value_parser = finite_non_negative)]
     atol: f64,
     /// Relative tolerance, to the reference's value.
-    #[arg(long, default_value_t = 1e-5)]
+    #[arg(long, default_value_t = 1e-5, allow_negative_numbers = true, value_parser = finite_non_negative)]
     rtol: f64,
     /// Random input sets to compare on.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
     iterations: u64,
 }
 

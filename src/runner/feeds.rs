@@ -92,15 +92,37 @@ pub fn make_feeds(
                     )))
                 }
                 Some((_, t)) => t.clone(),
-                None => random(spec, shape, opts.seed, iteration),
+                None => random(spec, shape, opts.seed, iteration)?,
             };
             Ok((format!("{}:0", spec.name), value))
         })
         .collect()
 }
 
-fn random(spec: &InputSpec, shape: Vec<u64>, seed: u64, iteration: u64) -> Tensor {
-    let n = shape.iter().product::<u64>() as usize;
+/// Room for the bytes of a `shape` input, or a usage error saying why not:
+/// the shape comes from `--batch` and `--input_shapes`, which can ask for
+/// more than this machine can hold, and that must not abort the process.
+fn input_buffer(spec: &InputSpec, shape: &[u64]) -> Result<(usize, Vec<u8>)> {
+    let elements = shape.iter().try_fold(1u64, |acc, &d| acc.checked_mul(d));
+    let bytes = elements.and_then(|n| n.checked_mul(spec.dtype.byte_size().unwrap_or(1) as u64));
+    let too_big = || {
+        let dims: Vec<String> = shape.iter().map(u64::to_string).collect();
+        let size = bytes.map_or("over 2^64 bytes".to_string(), |b| format!("{b} bytes"));
+        RunnerError::Usage(format!(
+            "input `{}` of shape [{}] ({}) would take {size}, more than can be allocated; lower --batch or --input_shapes",
+            spec.name,
+            dims.join(","),
+            spec.dtype
+        ))
+    };
+    let (n, len) = elements.zip(bytes).and_then(|(n, b)| Some((usize::try_from(n).ok()?, usize::try_from(b).ok()?))).ok_or_else(too_big)?;
+    let mut buffer = Vec::new();
+    buffer.try_reserve_exact(len).map_err(|_| too_big())?;
+    Ok((n, buffer))
+}
+
+fn random(spec: &InputSpec, shape: Vec<u64>, seed: u64, iteration: u64) -> Result<Tensor> {
+    let (n, mut bytes) = input_buffer(spec, &shape)?;
     let fnv = spec.name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3));
     let mut state = seed ^ fnv ^ iteration.wrapping_mul(0x9e37_79b9_7f4a_7c15);
     let mut next = move || {
@@ -114,7 +136,6 @@ fn random(spec: &InputSpec, shape: Vec<u64>, seed: u64, iteration: u64) -> Tenso
     // Exact in the type's own precision, so a value never rounds up to 1.0.
     let unit = |x: u64| (x >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0;
     let unit32 = |x: u64| (x >> 40) as f32 / (1u32 << 24) as f32 * 2.0 - 1.0;
-    let mut bytes = Vec::with_capacity(n * spec.dtype.byte_size().unwrap_or(1));
     for _ in 0..n {
         let x = next();
         match spec.dtype {
@@ -126,5 +147,5 @@ fn random(spec: &InputSpec, shape: Vec<u64>, seed: u64, iteration: u64) -> Tenso
             _ => bytes.push((x % 10) as u8),
         }
     }
-    Tensor { dtype: spec.dtype, shape, data: TensorData::Pod(Bytes::from(bytes)) }
+    Ok(Tensor { dtype: spec.dtype, shape, data: TensorData::Pod(Bytes::from(bytes)) })
 }

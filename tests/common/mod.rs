@@ -3,6 +3,8 @@
 //! venv), and the canonical bytes both sides hash.
 #![allow(dead_code)]
 
+pub mod cli;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
