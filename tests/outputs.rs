@@ -133,7 +133,7 @@ fn interrupt_a_write(signal: &str, number: i32) {
     let mut child = tf_strip().arg("compact").arg(&input).arg(&output).stderr(Stdio::null()).spawn().unwrap();
     let deadline = start + Duration::from_secs(15);
     while !names(&out_dir).iter().any(|n| n.starts_with('.') && n.ends_with(".tmp")) {
-        assert!(child.try_wait().unwrap().is_none(), "compact ended before its temporary file was seen: make the input bigger");
+        assert!(child.try_wait().unwrap().is_none(), "compact ended before its temporary file was seen: give the graph more nodes");
         if Instant::now() > deadline {
             child.kill().unwrap();
             panic!("no temporary file in {} after 15 s", out_dir.display());
@@ -143,7 +143,10 @@ fn interrupt_a_write(signal: &str, number: i32) {
     // Held still, so the signal lands while the temporary is there, however
     // busy the machine; delivered when it resumes.
     kill("STOP", child.id());
-    assert!(!output.exists(), "compact finished before it could be interrupted: make the input bigger");
+    if output.exists() {
+        child.kill().unwrap();
+        panic!("compact finished before it could be interrupted: give the graph more nodes");
+    }
     kill(signal, child.id());
     kill("CONT", child.id());
     let status = loop {
