@@ -10,7 +10,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use prost::Message;
 
-use crate::atomic::AtomicFile;
+use crate::atomic::{AtomicFile, CreatedDirs};
 use crate::checkpoint::crc::mask;
 use crate::error::FileError;
 use crate::proto::tensorflow::{event, Event};
@@ -36,9 +36,10 @@ pub fn events_file_name(wall_secs: u64, host: &str, pid: u32) -> String {
 }
 
 /// Writes an events file holding `graph_def` (a serialized GraphDef) into
-/// `logdir` (created if missing) and returns its path.
+/// `logdir` (created if missing, and removed again if the write fails) and
+/// returns its path.
 pub fn write_graph_events(logdir: &Path, graph_def: Bytes) -> Result<PathBuf, FileError> {
-    std::fs::create_dir_all(logdir).map_err(FileError::at(logdir))?;
+    let folder = CreatedDirs::create(logdir).map_err(FileError::at(logdir))?;
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
     let host = gethostname::gethostname().to_string_lossy().into_owned();
     let path = logdir.join(events_file_name(now.as_secs(), &host, std::process::id()));
@@ -55,6 +56,7 @@ pub fn write_graph_events(logdir: &Path, graph_def: Bytes) -> Result<PathBuf, Fi
         file.commit()
     };
     write().map_err(FileError::at(&path))?;
+    folder.keep();
     Ok(path)
 }
 

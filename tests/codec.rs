@@ -7,12 +7,11 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use bytes::Bytes;
 use common::*;
 use prost::Message;
 use tf_strip::codec::{self, loadable, DecodeOptions, EncodeOptions, Problem};
 use tf_strip::proto::tensorflow::attr_value::Value;
-use tf_strip::proto::tensorflow::{AttrValue, DataType, GraphDef, NodeDef, TensorProto, TensorShapeProto};
+use tf_strip::proto::tensorflow::{DataType, GraphDef};
 use tf_strip::tensor::{Tensor, TensorData};
 
 fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -111,27 +110,6 @@ fn random_tensor_bytes(rng: &mut Rng, n: usize, size: usize, s: f64) -> Vec<u8> 
         }
     }
     out
-}
-
-fn const_node(name: &str, dtype: DataType, shape: &[u64], content: Vec<u8>) -> NodeDef {
-    let t = TensorProto {
-        dtype: dtype as i32,
-        tensor_shape: Some(TensorShapeProto::from_dims(shape)),
-        tensor_content: Bytes::from(content),
-        ..Default::default()
-    };
-    NodeDef {
-        name: name.into(),
-        op: "Const".into(),
-        attr: [(
-            "value".to_string(),
-            AttrValue {
-                value: Some(Value::Tensor(t)),
-            },
-        )]
-        .into(),
-        ..Default::default()
-    }
 }
 
 #[test]

@@ -8,19 +8,6 @@ use std::path::{Path, PathBuf};
 use common::*;
 use tf_strip::checkpoint::{index_path, Checkpoint};
 
-fn copy_fixture(name: &str, to: &Path) -> Fixture {
-    let f = fixtures().into_iter().find(|f| f.name == name).unwrap();
-    let dir = to.join(name);
-    std::fs::create_dir_all(&dir).unwrap();
-    for entry in std::fs::read_dir(&f.dir).unwrap() {
-        let p = entry.unwrap().path();
-        if p.is_file() {
-            std::fs::copy(&p, dir.join(p.file_name().unwrap())).unwrap();
-        }
-    }
-    Fixture { prefix: dir.join(f.prefix.file_name().unwrap()), dir, ..f }
-}
-
 /// Runs a strip that must fail; returns its one-line message.
 fn strip_fails(args: &[String], out_dir: &Path) -> String {
     let out = tf_strip().args(args).arg(format!("--output_dir={}", out_dir.display())).output().unwrap();

@@ -58,17 +58,7 @@ fn zstd_levels() -> std::ops::RangeInclusive<i64> {
     i64::from(*levels.start())..=i64::from(*levels.end())
 }
 
-fn same_file(a: &Path, b: &Path) -> bool {
-    matches!((a.canonicalize(), b.canonicalize()), (Ok(x), Ok(y)) if x == y)
-}
-
 pub fn encode(args: EncodeArgs) -> Result<(), CliError> {
-    if same_file(&args.input, &args.output) {
-        return Err(CliError::Usage(format!(
-            "{}: the output would overwrite the input",
-            args.output.display()
-        )));
-    }
     let start = Instant::now();
     let signature = args.signature.spec(args.output_format, &[])?;
     if args.output_format != OutputFormat::Pb && !args.tf_loadable {
@@ -176,12 +166,6 @@ fn note_text_input(input: &Path, from_text: bool) {
 }
 
 pub fn decode(args: DecodeArgs) -> Result<(), CliError> {
-    if same_file(&args.input, &args.output) {
-        return Err(CliError::Usage(format!(
-            "{}: the output would overwrite the input",
-            args.output.display()
-        )));
-    }
     let start = Instant::now();
     let r = codec::decode_file(&args.input, &args.output)?;
     if args.json {

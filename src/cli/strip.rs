@@ -11,7 +11,6 @@ use super::signature::{render_saved_model, OutputFormat, SignatureArgs};
 use super::CliError;
 use tf_strip::graph::Format;
 use tf_strip::jobs::{strip_checkpoint, StripJob, GraphOutput, StripSummary};
-use tf_strip::error::FileError;
 
 /// Above this much checkpoint data, a terminal shows progress.
 const BIG_CHECKPOINT: u64 = 64 << 20;
@@ -117,7 +116,6 @@ pub fn run(args: StripArgs) -> Result<(), CliError> {
         GraphOutput::Graph(_) => "pruning_stripped.pb",
     });
     let dir = if args.output_dir.is_empty() { Path::new(".") } else { Path::new(&args.output_dir) };
-    std::fs::create_dir_all(dir).map_err(|source| CliError::Io(FileError { path: dir.to_path_buf(), source }))?;
     let job = StripJob {
         checkpoint,
         graph: args.input_graph.clone().or_else(|| args.input_meta_graph.clone()),

@@ -11,6 +11,7 @@ use super::encode::{encode, EncodeOptions, EncodeReport};
 use super::{is_container, loadable, wire, CodecError};
 use crate::proto::tensorflow::GraphDef;
 use crate::error::FileError;
+use crate::overwrite::check_not_an_input;
 
 /// The file's bytes, memory-mapped (no copy of a large `.pb`).
 fn map(path: &Path) -> Result<memmap2::Mmap, CodecError> {
@@ -68,6 +69,7 @@ fn graph_input(input: &Path) -> Result<GraphBytes, CodecError> {
 
 /// `tf-strip encode IN.pb OUT`.
 pub fn encode_file(input: &Path, output: &Path, opts: &EncodeOptions) -> Result<EncodeReport, CodecError> {
+    check_not_an_input(output, &[input])?;
     let t0 = std::time::Instant::now();
     let pb = graph_input(input)?;
     let read_seconds = t0.elapsed().as_secs_f64();
@@ -88,6 +90,7 @@ pub fn encode_loadable_file(
     output: &Path,
     opts: &loadable::LoadableOptions,
 ) -> Result<loadable::LoadableReport, CodecError> {
+    check_not_an_input(output, &[input])?;
     let (bytes, report) = loadable_graph(input, opts)?;
     write(output, &bytes)?;
     Ok(report)
@@ -107,6 +110,7 @@ pub fn loadable_graph(input: &Path, opts: &loadable::LoadableOptions) -> Result<
 
 /// `tf-strip decode IN OUT.pb`.
 pub fn decode_file(input: &Path, output: &Path) -> Result<DecodeReport, CodecError> {
+    check_not_an_input(output, &[input])?;
     let t0 = std::time::Instant::now();
     let bytes = read(input)?;
     let t1 = std::time::Instant::now();

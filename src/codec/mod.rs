@@ -75,6 +75,8 @@ pub enum CodecError {
     Container { path: PathBuf, problem: Problem },
     #[error(transparent)]
     Io(#[from] crate::error::FileError),
+    #[error(transparent)]
+    Overwrite(#[from] crate::overwrite::OverwriteError),
     #[error("{}: the decoded bytes are not a GraphDef: {msg}", .path.display())]
     NotGraph { path: PathBuf, msg: String },
     #[error("{}: not a binary GraphDef: {msg}", .path.display())]

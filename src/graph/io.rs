@@ -117,16 +117,27 @@ pub enum ModelFile {
 }
 
 impl ModelFile {
+    /// The file `load` reads: `path`, or in a SavedModel directory its
+    /// `saved_model.pb` (or `.pbtxt`), which need not exist.
+    pub fn file_of(path: &Path) -> PathBuf {
+        if !path.is_dir() {
+            return path.to_path_buf();
+        }
+        let text = path.join("saved_model.pbtxt");
+        match !path.join("saved_model.pb").is_file() && text.is_file() {
+            true => text,
+            false => path.join("saved_model.pb"),
+        }
+    }
+
     /// A SavedModel directory, a `.meta` MetaGraphDef, or a GraphDef.
     pub fn load(path: &Path) -> Result<(PathBuf, Self)> {
         if path.is_dir() {
-            for name in ["saved_model.pb", "saved_model.pbtxt"] {
-                let file = path.join(name);
-                if file.is_file() {
-                    let model = ModelFile::SavedModel(read_message(&file)?);
-                    model.validate(&file)?;
-                    return Ok((file, model));
-                }
+            let file = Self::file_of(path);
+            if file.is_file() {
+                let model = ModelFile::SavedModel(read_message(&file)?);
+                model.validate(&file)?;
+                return Ok((file, model));
             }
             return Err(GraphError::Parse {
                 path: path.to_path_buf(),

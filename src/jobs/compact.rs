@@ -7,7 +7,8 @@ use std::time::Instant;
 use super::{GraphOutput, JobError, Progress, Written};
 use crate::error::FileError;
 use crate::model::Model;
-use crate::graph::sinks;
+use crate::graph::{sinks, ModelFile};
+use crate::overwrite::check_not_an_input;
 use crate::saved_model::SignatureSpec;
 use crate::transform::{compact, CompactOptions, CompactReport, TensorListReport};
 
@@ -44,7 +45,7 @@ pub fn compact_file(job: &CompactJob, progress: &dyn Progress) -> Result<Compact
         move |source| JobError::Io(FileError { path, source })
     };
     let bytes_in = std::fs::metadata(&job.input).map_err(io(&job.input))?.len();
-    super::check_not_an_input(&job.output, std::slice::from_ref(&job.input))?;
+    check_not_an_input(&job.output, &[ModelFile::file_of(&job.input)])?;
     progress.begin(bytes_in);
     progress.step("reading the graph");
     let model = Model::load(&job.input)?;

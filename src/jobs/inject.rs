@@ -4,8 +4,9 @@
 use std::path::Path;
 
 use super::JobError;
-use crate::graph::Format;
+use crate::graph::{Format, ModelFile};
 use crate::model::{Model, ModelKind};
+use crate::overwrite::check_not_an_input;
 use crate::transform::{inject, InjectOptions, InjectReport};
 use crate::error::FileError;
 
@@ -14,6 +15,7 @@ use crate::error::FileError;
 /// name says. A graph in which nothing changes is copied byte for byte: a
 /// re-encoding may order fields differently from TensorFlow's writer.
 pub fn inject_file(input: &Path, output: &Path, options: &InjectOptions) -> Result<InjectReport, JobError> {
+    check_not_an_input(output, &[ModelFile::file_of(input)])?;
     let mut model = Model::load(input)?;
     if model.kind == ModelKind::SavedModel {
         return Err(JobError::Invalid(format!(

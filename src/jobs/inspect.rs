@@ -13,6 +13,7 @@ use crate::model::Model;
 use crate::inspect::{inspect_checkpoint, inspect_graph, CheckpointReport, GraphReport};
 use crate::error::FileError;
 use crate::graph::ModelFile;
+use crate::overwrite::check_not_an_input;
 use crate::proto::tensorflow::GraphDef;
 
 pub enum Inspection {
@@ -73,6 +74,11 @@ pub fn inspect_path(path: &Path, encodings: bool) -> Result<Inspection, JobError
 /// and returns the file's path: a GraphDef, a MetaGraphDef's or SavedModel's
 /// graph, a checkpoint's `.meta` graph, a container's decoded GraphDef.
 pub fn write_tensorboard(path: &Path, logdir: &Path) -> Result<PathBuf, JobError> {
+    // Into an existing folder goes a new file of a new name, which replaces
+    // nothing: a training directory is a usual LOGDIR.
+    if !logdir.is_dir() {
+        check_not_an_input(logdir, &[ModelFile::file_of(path)])?;
+    }
     Ok(crate::events::write_graph_events(logdir, graph_bytes(path)?)?)
 }
 

@@ -9,6 +9,7 @@ use super::JobError;
 use crate::codec::loadable::{LoadableOptions, LoadableReport};
 use crate::codec::loadable_graph;
 use crate::graph::{Graph, GraphError};
+use crate::overwrite::check_not_an_input;
 use crate::saved_model::{write_saved_model, SavedModelSummary, SignatureSpec};
 
 pub fn encode_loadable_saved_model(
@@ -17,11 +18,7 @@ pub fn encode_loadable_saved_model(
     opts: &LoadableOptions,
     signature: &SignatureSpec,
 ) -> Result<(LoadableReport, SavedModelSummary), JobError> {
-    if let (Ok(i), Ok(d)) = (input.canonicalize(), dir.canonicalize()) {
-        if i.starts_with(&d) {
-            return Err(JobError::Invalid(format!("{}: the output would replace the input's directory", dir.display())));
-        }
-    }
+    check_not_an_input(dir, &[input])?;
     crate::saved_model::check_destination(dir)?;
     let (bytes, report) = loadable_graph(input, opts)?;
     // Our own encoding of a graph that was valid: it decodes.

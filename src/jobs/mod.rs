@@ -9,7 +9,7 @@ mod loadable;
 mod output;
 mod strip;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 pub use compact::{compact_file, CompactJob, CompactSummary};
 pub use inject::inject_file;
@@ -44,8 +44,10 @@ pub enum JobError {
     },
     #[error(transparent)]
     Io(#[from] crate::error::FileError),
-    /// The job as asked cannot be done (a missing `.meta`, an output that
-    /// would overwrite an input); the message says what to change.
+    #[error(transparent)]
+    Overwrite(#[from] crate::overwrite::OverwriteError),
+    /// The job as asked cannot be done (a missing `.meta`); the message says
+    /// what to change.
     #[error("{0}")]
     Invalid(String),
 }
@@ -61,21 +63,6 @@ pub trait Progress {
 /// No display.
 impl Progress for () {
     fn step(&self, _: &'static str) {}
-}
-
-/// Refuses to overwrite any file the job reads, or (for a SavedModel) a
-/// directory holding one.
-fn check_not_an_input(output: &Path, inputs: &[PathBuf]) -> Result<(), JobError> {
-    let Ok(out) = output.canonicalize() else { return Ok(()) };
-    for input in inputs {
-        if input.canonicalize().is_ok_and(|i| i.starts_with(&out)) {
-            return Err(JobError::Invalid(format!(
-                "{}: the output would overwrite an input file; choose another --output_dir or --filename",
-                output.display()
-            )));
-        }
-    }
-    Ok(())
 }
 
 /// The `tensor_lists` step of strip and compact, when asked for.

@@ -5,9 +5,12 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use super::{GraphOutput, JobError, Progress, Written};
+use crate::atomic::CreatedDirs;
 use crate::checkpoint::{self, Checkpoint};
+use crate::error::FileError;
 use crate::graph::node_name;
 use crate::model::Model;
+use crate::overwrite::check_not_an_input;
 use crate::transform::{
     compact, strip, CompactOptions, CompactReport, StripOptions, StripReport, TensorListReport, VariableSource,
 };
@@ -24,7 +27,8 @@ pub struct StripJob {
     pub outputs: Vec<String>,
     /// TensorFlow's tool clears device placements; keep them instead.
     pub keep_devices: bool,
-    /// The file (for a SavedModel, the directory) to write; its folder must exist.
+    /// The file (for a SavedModel, the directory) to write; its folder is
+    /// created if missing, and removed again if the job fails.
     pub output: PathBuf,
     pub write: GraphOutput,
     /// Also remove all-zero channels (`compact`), keeping `outputs`.
@@ -52,8 +56,8 @@ pub struct StripSummary {
     pub tensor_lists: Option<TensorListReport>,
 }
 
-/// Strips `job.checkpoint` into `job.output`. Nothing is written on failure,
-/// and no input is ever overwritten.
+/// Strips `job.checkpoint` into `job.output`. Nothing is written or left
+/// behind on failure, and no input is ever overwritten.
 pub fn strip_checkpoint(job: &StripJob, progress: &dyn Progress) -> Result<StripSummary, JobError> {
     let start = Instant::now();
     let resolved = checkpoint::resolve_prefix(&job.checkpoint)?;
@@ -83,7 +87,12 @@ pub fn strip_checkpoint(job: &StripJob, progress: &dyn Progress) -> Result<Strip
     let mut inputs: Vec<PathBuf> = ckpt.data_paths().to_vec();
     inputs.push(checkpoint::index_path(&prefix));
     inputs.push(model_path.clone());
-    super::check_not_an_input(&job.output, &inputs)?;
+    // The state file, when the checkpoint was given as its directory.
+    inputs.push(job.checkpoint.join("checkpoint"));
+    check_not_an_input(&job.output, &inputs)?;
+    let folder = CreatedDirs::parent_of(&job.output).map_err(|source| {
+        FileError { path: job.output.parent().unwrap_or(&job.output).to_path_buf(), source }
+    })?;
     let out = job.write.open(&job.output)?;
 
     let bytes_in: u64 = inputs.iter().filter_map(|p| std::fs::metadata(p).ok()).map(|m| m.len()).sum();
@@ -103,6 +112,7 @@ pub fn strip_checkpoint(job: &StripJob, progress: &dyn Progress) -> Result<Strip
 
     progress.step("writing the stripped graph");
     let written = out.write(&graph, origin.as_ref())?;
+    folder.keep();
     // The process usually ends right after: unmapping hundreds of MB of
     // folded weights one by one would only delay it.
     std::mem::forget(graph);

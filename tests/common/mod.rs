@@ -10,6 +10,8 @@ use std::process::Command;
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+use tf_strip::proto::tensorflow::attr_value::Value as AttrValueKind;
+use tf_strip::proto::tensorflow::{AttrValue, DataType, NodeDef, TensorProto, TensorShapeProto};
 use tf_strip::tensor::{Tensor, TensorData};
 
 pub fn root() -> PathBuf {
@@ -98,6 +100,20 @@ pub fn fixtures() -> Vec<Fixture> {
             }
         })
         .collect()
+}
+
+/// A copy of fixture `name`'s files in `to/name`, to damage or write beside.
+pub fn copy_fixture(name: &str, to: &Path) -> Fixture {
+    let f = fixtures().into_iter().find(|f| f.name == name).unwrap();
+    let dir = to.join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    for entry in std::fs::read_dir(&f.dir).unwrap() {
+        let p = entry.unwrap().path();
+        if p.is_file() {
+            std::fs::copy(&p, dir.join(p.file_name().unwrap())).unwrap();
+        }
+    }
+    Fixture { prefix: dir.join(f.prefix.file_name().unwrap()), dir, ..f }
 }
 
 pub fn pruned_fixtures() -> Vec<Fixture> {
@@ -330,4 +346,26 @@ pub fn python_script(name: &str, args: &[&Path]) -> Value {
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{name} printed no JSON ({e})"))
+}
+
+/// A `Const` node holding `content` as its tensor's bytes.
+pub fn const_node(name: &str, dtype: DataType, shape: &[u64], content: Vec<u8>) -> NodeDef {
+    let t = TensorProto {
+        dtype: dtype as i32,
+        tensor_shape: Some(TensorShapeProto::from_dims(shape)),
+        tensor_content: content.into(),
+        ..Default::default()
+    };
+    NodeDef {
+        name: name.into(),
+        op: "Const".into(),
+        attr: [(
+            "value".to_string(),
+            AttrValue {
+                value: Some(AttrValueKind::Tensor(t)),
+            },
+        )]
+        .into(),
+        ..Default::default()
+    }
 }
