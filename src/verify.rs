@@ -8,6 +8,7 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
+use crate::jobs::Progress;
 use crate::proto::tensorflow::DataType;
 use crate::runner::{self, InputOptions, Kind, RunnerError};
 use crate::runtime::SessionConfig;
@@ -99,7 +100,7 @@ pub struct OutputDiff {
 }
 
 /// Verifies `paths[1..]` against `paths[0]`.
-pub fn verify(paths: &[PathBuf], opts: &VerifyOptions) -> Result<VerifyReport, RunnerError> {
+pub fn verify(paths: &[PathBuf], opts: &VerifyOptions, progress: &dyn Progress) -> Result<VerifyReport, RunnerError> {
     if paths.len() < 2 {
         return Err(RunnerError::Usage("verify needs two models or more: the reference first".into()));
     }
@@ -107,11 +108,15 @@ pub fn verify(paths: &[PathBuf], opts: &VerifyOptions) -> Result<VerifyReport, R
     if !given.is_empty() && opts.iterations > 1 {
         return Err(RunnerError::Usage("--iterations makes random input sets; it cannot go with --inputs".into()));
     }
+    progress.begin(paths.iter().filter_map(|p| std::fs::metadata(p).ok()).map(|m| m.len()).sum());
+    progress.step("reading the models");
     let prepared = runner::prepare(paths, opts.outputs.as_deref(), opts.python.as_deref())?;
+    progress.step("loading the models into TensorFlow");
     let models = prepared.sources.iter().map(|s| s.load(&opts.session)).collect::<Result<Vec<_>, _>>()?;
     let mut diffs: Vec<Vec<Accumulator>> =
         (1..models.len()).map(|_| prepared.fetches.iter().map(|_| Accumulator::default()).collect()).collect();
     let mut inputs = Vec::new();
+    progress.step("running the models and comparing their outputs");
     for iteration in 0..opts.iterations.max(1) {
         let feeds = runner::make_feeds(&prepared.inputs, &opts.inputs, &given, iteration)?;
         if iteration == 0 {

@@ -124,11 +124,33 @@ fn the_signature_records_dtypes_and_shapes_and_inspect_shows_it() {
     assert_eq!(sig["inputs"], expected, "{report:#}");
     assert_eq!(sig["outputs"][0]["name"], "output:0");
     assert_eq!(sig["outputs"][0]["dtype"], "float32");
+    // Not inferable here (a gathered embedding): unknown rank, printed as saved_model_cli does.
+    assert_eq!(sig["outputs"][0]["shape"], Value::Null, "{report:#}");
 
     let out = tf_strip().arg("inspect").arg(&dir).output().unwrap();
     assert_succeeded(&out, "inspect");
     let table = String::from_utf8_lossy(&out.stdout);
     assert!(table.contains("serving_default") && table.contains("ids:0") && table.contains("[?,4]"), "{table}");
+    assert_signature_table(&table, "output:0", "unknown_rank");
+}
+
+/// The signature table of `text` has a header for each of its 7 columns, and
+/// `tensor`'s row gives `shape`.
+fn assert_signature_table(text: &str, tensor: &str, shape: &str) {
+    let header = text.lines().find(|l| l.starts_with("signature ")).unwrap_or_else(|| panic!("no signature table:\n{text}"));
+    assert_eq!(header.split_whitespace().collect::<Vec<_>>(), ["signature", "method", "side", "key", "tensor", "dtype", "shape"]);
+    let row = text.lines().find(|l| l.split_whitespace().nth(4) == Some(tensor)).unwrap_or_else(|| panic!("no row for {tensor}:\n{text}"));
+    assert_eq!(row.split_whitespace().count(), 7, "{row}");
+    assert_eq!(row.split_whitespace().last(), Some(shape), "{row}");
+}
+
+#[test]
+fn the_strip_report_shows_the_signature_with_a_header_per_column_and_inferred_output_shapes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let f = pruned_fixtures().into_iter().find(|f| f.name == "mlp90").unwrap();
+    let out = common::strip_fixture(&f, tmp.path(), &["--output_format=saved_model"]);
+    assert_succeeded(&out, "strip --output_format=saved_model");
+    assert_signature_table(&String::from_utf8_lossy(&out.stderr), "output:0", "[?,10]");
 }
 
 #[test]

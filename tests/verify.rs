@@ -228,3 +228,40 @@ fn outputs_of_a_checkpoint_must_be_named_and_must_exist() {
     let out = verify(&[&f.dir, &f.expected("stripped.pb")], &["--outputs", "softmax_linear/softmax_linear", "--batch", "2"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+#[test]
+fn zero_tolerances_print_as_0_and_others_as_given() {
+    let f = pruned_fixtures().into_iter().find(|f| f.name == "mlp90").unwrap();
+    let pb = f.expected("stripped.pb");
+    let out = verify(&[&pb, &pb], &["--atol", "0", "--rtol", "0.00001"]);
+    common::assert_succeeded(&out, "verify --atol 0");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("atol 0, rtol 1e-5 "), "{stdout}");
+}
+
+/// The two lines TensorFlow 2.21 prints while its library loads when oneDNN
+/// is on, before any log level applies (README, verify).
+const LOAD_NOTICE: [&str; 2] = ["WARNING: All log messages before absl::InitializeLog() is called", "oneDNN custom operations are on"];
+
+#[test]
+fn tensorflows_info_and_warning_lines_are_silenced_unless_the_user_sets_a_log_level() {
+    let f = pruned_fixtures().into_iter().find(|f| f.name == "mlp90").unwrap();
+    let pb = f.expected("stripped.pb");
+    for command in ["verify", "bench"] {
+        let mut cmd = tf_strip();
+        cmd.arg(command).args([&pb, &pb]).env_remove("TF_CPP_MIN_LOG_LEVEL");
+        if command == "bench" {
+            cmd.args(["--runs", "2", "--loads", "1"]);
+        }
+        let out = cmd.output().unwrap();
+        common::assert_succeeded(&out, command);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let foreign: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty() && !LOAD_NOTICE.iter().any(|n| l.contains(n))).collect();
+        assert!(foreign.is_empty(), "{command}: TensorFlow's log lines on stderr:\n{stderr}");
+    }
+    // A level the user chose is kept: INFO lines come back.
+    let out = tf_strip().arg("verify").args([&pb, &pb]).env("TF_CPP_MIN_LOG_LEVEL", "0").output().unwrap();
+    common::assert_succeeded(&out, "verify with TF_CPP_MIN_LOG_LEVEL=0");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.lines().any(|l| l.starts_with('I') && !LOAD_NOTICE.iter().any(|n| l.contains(n))), "{stderr}");
+}

@@ -14,7 +14,7 @@ pub struct Steps {
 }
 
 impl Steps {
-    /// Shown for jobs reading more than `threshold` bytes.
+    /// Shown for jobs reading `threshold` bytes or more.
     pub fn for_bytes(threshold: u64) -> Self {
         Steps { threshold, bar: OnceLock::new() }
     }
@@ -23,7 +23,7 @@ impl Steps {
 impl Progress for Steps {
     fn begin(&self, input_bytes: u64) {
         self.bar.get_or_init(|| {
-            let bar = if input_bytes > self.threshold {
+            let bar = if input_bytes >= self.threshold {
                 ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr())
             } else {
                 ProgressBar::hidden()

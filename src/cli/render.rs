@@ -87,7 +87,8 @@ pub fn container_table(tensors: &[tf_strip::codec::TensorInfo]) -> String {
 /// Signatures of a SavedModel or MetaGraphDef: one row per input and output.
 pub fn signature_table(signatures: &[tf_strip::saved_model::SignatureReport]) -> String {
     let dims = |s: &Option<Vec<i64>>| match s {
-        None => "unknown".to_string(),
+        // As saved_model_cli prints a shape of unknown rank.
+        None => "unknown_rank".to_string(),
         Some(d) => format!("[{}]", d.iter().map(|&x| if x < 0 { "?".into() } else { x.to_string() }).collect::<Vec<_>>().join(",")),
     };
     let rows: Vec<Vec<String>> = signatures
@@ -103,7 +104,7 @@ pub fn signature_table(signatures: &[tf_strip::saved_model::SignatureReport]) ->
                 .collect::<Vec<_>>()
         })
         .collect();
-    table(&["signature", "method", "", "key", "tensor", "dtype", "shape"], &rows)
+    table(&["signature", "method", "side", "key", "tensor", "dtype", "shape"], &rows)
 }
 
 /// What `--tensor_lists` did (the arrays it kept are warned about).

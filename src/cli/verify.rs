@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
+use super::progress::Steps;
 use super::render::{print_json, shape, table};
 use super::CliError;
 use tf_strip::runner::{Given, InputOptions};
@@ -121,7 +122,9 @@ pub fn run(args: VerifyArgs) -> Result<(), CliError> {
         session: args.run.session(),
         python: args.run.python(),
     };
-    let report = verify(&args.models, &opts)?;
+    // Every verify loads TensorFlow and runs the models, seconds at least: a
+    // spinner on a terminal whatever the models' size.
+    let report = verify(&args.models, &opts, &Steps::for_bytes(0))?;
     if args.run.json {
         print_json(&report);
     } else {
@@ -143,15 +146,20 @@ fn num(v: f64) -> String {
     if v == 0.0 { "0".into() } else { format!("{v:.3e}") }
 }
 
+/// A tolerance, readably: `0` (not `0e0`), `1e-5`, `2.5e-3`.
+fn tolerance(v: f64) -> String {
+    if v == 0.0 { "0".into() } else { format!("{v:e}") }
+}
+
 fn render(r: &VerifyReport) -> String {
     let mut out = String::new();
     let inputs: Vec<String> = r.inputs.iter().map(|i| format!("{} {}{}", i.name, i.dtype, shape(&i.shape))).collect();
     out += &format!(
-        "inputs: {}\n{} input set(s); atol {:e}, rtol {:e} (an element fails if both are exceeded)\n",
+        "inputs: {}\n{} input set(s); atol {}, rtol {} (an element fails if both are exceeded)\n",
         if inputs.is_empty() { "none".into() } else { inputs.join(", ") },
         r.iterations,
-        r.atol,
-        r.rtol
+        tolerance(r.atol),
+        tolerance(r.rtol)
     );
     let row = |o: &OutputDiff| {
         // Values at their own precision: a float32 printed as f64 shows digits it never had.

@@ -14,8 +14,19 @@ const WHEEL_LIBS: [&str; 2] = ["libtensorflow_cc.so.2", "libtensorflow_framework
 const HOW: &str = "install it with `pip install tensorflow-cpu` (then python3 on the PATH, or --python, \
                    finds it) or set TENSORFLOW_DIR to a folder holding libtensorflow.so";
 
+/// TensorFlow's C++ logging level when the user chose none: errors only. Its
+/// INFO and WARNING lines (oneDNN, CPU features, MLIR, absl's "before
+/// InitializeLog") are about TensorFlow, not the models, and would clutter
+/// verify's and bench's reports; `TF_CPP_MIN_LOG_LEVEL=0` shows them again.
+const QUIET_LOG_LEVEL: &str = "2";
+
 /// Loads the library; the error says everything that was tried.
 pub(super) fn load(python: Option<&Path>) -> Result<String, String> {
+    if std::env::var_os("TF_CPP_MIN_LOG_LEVEL").is_none() {
+        // Read by TensorFlow as it loads; this runs once per process
+        // (runtime::load's OnceLock), before any TensorFlow thread exists.
+        std::env::set_var("TF_CPP_MIN_LOG_LEVEL", QUIET_LOG_LEVEL);
+    }
     if let Some(dir) = std::env::var_os("TENSORFLOW_DIR") {
         let dir = PathBuf::from(dir);
         return tf::library::load()

@@ -9,6 +9,8 @@ use super::SavedModelError;
 use crate::graph::{reachable_from, sinks, Attrs, Graph, InputRef};
 use crate::proto::tensorflow::attr_value::Value;
 use crate::proto::tensorflow::{tensor_info, DataType, MetaGraphDef, NodeDef, SignatureDef, TensorInfo, TensorShapeProto};
+use crate::proto::tensorflow::tensor_shape_proto::Dim;
+use crate::transform::compact::shapes::Shapes;
 
 /// The signature key TensorFlow Serving and `tf.saved_model.load` use by default.
 pub const SERVING_KEY: &str = "serving_default";
@@ -76,12 +78,15 @@ pub fn serving_signature(graph: &Graph, spec: &SignatureSpec) -> Result<(Signatu
         false => spec.inputs.clone(),
     };
     let mut warnings = Vec::new();
+    // Shapes the graph does not record (a stripped graph has no
+    // `_output_shapes`) are inferred from the placeholders and constants.
+    let inferred = Shapes::infer(graph, &graph.topological_order());
     let mut side = |pairs: &[(String, String)], what: &str| -> Result<BTreeMap<String, TensorInfo>, SavedModelError> {
         let mut map = BTreeMap::new();
         let mut tensors = HashSet::new();
         for (key, tensor) in pairs {
             let (node, port) = tensor_ref(graph, tensor)?;
-            let info = tensor_info(node, port);
+            let info = tensor_info(graph, &inferred, node, port);
             if info.dtype == DataType::DtInvalid as i32 {
                 warnings.push(format!(
                     "signature {what} `{key}` ({}:{port}): the graph does not say its dtype (op {}); it is recorded as DT_INVALID",
@@ -116,11 +121,15 @@ fn tensor_ref<'g>(graph: &'g Graph, tensor: &str) -> Result<(&'g NodeDef, u32), 
     Ok((graph.require(r.node)?, r.port))
 }
 
-fn tensor_info(node: &NodeDef, port: u32) -> TensorInfo {
+fn tensor_info(graph: &Graph, inferred: &Shapes, node: &NodeDef, port: u32) -> TensorInfo {
+    let inferred = || {
+        let dims = inferred.get(graph.position(&node.name)?, port)?;
+        Some(TensorShapeProto { dim: dims.iter().map(|&size| Dim { size, name: String::new() }).collect(), unknown_rank: false })
+    };
     TensorInfo {
         encoding: Some(tensor_info::Encoding::Name(format!("{}:{port}", node.name))),
         dtype: output_dtype(node, port) as i32,
-        tensor_shape: Some(output_shape(node, port)),
+        tensor_shape: Some(output_shape(node, port).or_else(inferred).unwrap_or(TensorShapeProto { dim: Vec::new(), unknown_rank: true })),
     }
 }
 
@@ -138,9 +147,8 @@ fn output_dtype(node: &NodeDef, port: u32) -> DataType {
     keys.iter().find_map(|k| node.dtype_attr(k).ok().flatten()).map_or(DataType::DtInvalid, |d| d.base())
 }
 
-/// A placeholder's declared `shape`, else what `_output_shapes` recorded,
-/// else unknown rank.
-fn output_shape(node: &NodeDef, port: u32) -> TensorShapeProto {
+/// A placeholder's declared `shape`, else what `_output_shapes` recorded.
+fn output_shape(node: &NodeDef, port: u32) -> Option<TensorShapeProto> {
     let declared = match node.attr_value("shape") {
         Some(Value::Shape(s)) if node.op.starts_with("Placeholder") => Some(s.clone()),
         _ => None,
@@ -149,7 +157,7 @@ fn output_shape(node: &NodeDef, port: u32) -> TensorShapeProto {
         Some(Value::List(l)) => l.shape.get(port as usize).cloned(),
         _ => None,
     };
-    declared.or_else(recorded).unwrap_or(TensorShapeProto { dim: Vec::new(), unknown_rank: true })
+    declared.or_else(recorded)
 }
 
 /// One signature input or output as `inspect` and the strip report show it.

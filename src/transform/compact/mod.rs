@@ -12,7 +12,7 @@ mod border;
 mod flow;
 mod ops;
 mod rewrite;
-mod shapes;
+pub(crate) mod shapes;
 
 use std::collections::{BTreeMap, HashSet};
 
