@@ -3,6 +3,7 @@
 //! its report; a Rust program calls the same function.
 
 mod compact;
+mod frozen;
 mod inject;
 mod inspect;
 mod loadable;
@@ -12,6 +13,7 @@ mod strip;
 use std::path::{Path, PathBuf};
 
 pub use compact::{compact_file, CompactJob, CompactSummary};
+pub use frozen::{require_frozen, Unfrozen};
 pub use inject::inject_file;
 pub use inspect::{inspect_path, write_tensorboard, Inspection};
 pub use loadable::encode_loadable_saved_model;
@@ -44,6 +46,8 @@ pub enum JobError {
     },
     #[error(transparent)]
     Io(#[from] crate::error::FileError),
+    #[error(transparent)]
+    Unfrozen(#[from] Unfrozen),
     /// The job as asked cannot be done (a missing `.meta`, an output that
     /// would overwrite an input); the message says what to change.
     #[error("{0}")]
