@@ -24,6 +24,7 @@ pub mod checkpoint;
 pub mod codec;
 pub mod error;
 pub mod events;
+pub mod filekind;
 pub mod graph;
 pub mod inspect;
 pub mod interrupt;

@@ -44,8 +44,9 @@ impl Model {
     }
 
     /// Writes the model as what it came as: a MetaGraphDef when it had one,
-    /// else a GraphDef.
+    /// else a GraphDef; only a graph TensorFlow's importer would take.
     pub fn write(self, path: &Path, format: Format) -> Result<(), GraphError> {
+        Graph::validate(self.graph.def(), path)?;
         match self.meta {
             Some(meta) => write_message(path, &MetaGraphDef { graph_def: Some(self.graph.into_def()), ..meta }, format),
             None => write_message(path, self.graph.def(), format),

@@ -20,6 +20,8 @@ pub use reader::{Checkpoint, EntryInfo, Slice};
 pub use state::{read_state, resolve_prefix, CheckpointState, Resolved};
 pub use crate::tensor::{Tensor, TensorData};
 pub use writer::CheckpointWriter;
+/// What ends every `.index` file, for telling one by its contents.
+pub(crate) use table::{FOOTER_LEN as INDEX_FOOTER_LEN, MAGIC as INDEX_MAGIC};
 
 /// Everything that can go wrong reading or writing a checkpoint. Each variant
 /// names the file (or prefix) involved so the CLI can report it as is.
@@ -27,6 +29,8 @@ pub use writer::CheckpointWriter;
 pub enum CheckpointError {
     #[error(transparent)]
     Io(#[from] crate::error::FileError),
+    #[error(transparent)]
+    Foreign(#[from] crate::filekind::ForeignFile),
     #[error("{}: {msg}", .path.display())]
     Corrupt { path: PathBuf, msg: String },
     #[error("{}: {msg}", .path.display())]

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use super::{index_path, CheckpointError, Result};
+use crate::filekind::{DirKind, FileKind, ForeignFile, Wanted};
 use crate::textformat;
 
 pub use crate::proto::tensorflow::CheckpointState;
@@ -40,6 +41,10 @@ pub fn read_state(dir: &Path) -> Result<CheckpointState> {
 /// Resolves a checkpoint directory, a prefix, or one of a checkpoint's own
 /// files (`.index`, `.meta`, `.data-*`) to the prefix.
 pub fn resolve_prefix(path: &Path) -> Result<Resolved> {
+    let kind = FileKind::of(path);
+    if kind == FileKind::Directory(DirKind::SavedModel) {
+        return Err(ForeignFile::new(path, kind, Wanted::Checkpoint).into());
+    }
     if path.is_dir() {
         return resolve_dir(path);
     }
@@ -50,13 +55,7 @@ pub fn resolve_prefix(path: &Path) -> Result<Resolved> {
             warnings: Vec::new(),
         });
     }
-    Err(CheckpointError::NotFound {
-        path: path.to_path_buf(),
-        msg: format!(
-            "neither a checkpoint directory nor a checkpoint prefix ({} does not exist)",
-            index_path(&prefix).display()
-        ),
-    })
+    Err(ForeignFile::new(path, kind, Wanted::Checkpoint).into())
 }
 
 fn resolve_dir(dir: &Path) -> Result<Resolved> {

@@ -18,7 +18,7 @@ const BIG_GRAPH: u64 = 64 << 20;
 
 #[derive(Debug, Args)]
 pub struct CompactArgs {
-    /// A frozen GraphDef (.pb or .pbtxt), e.g. what strip writes, or a SavedModel.
+    /// A frozen GraphDef (.pb, .pbtxt, or a container from encode), e.g. what strip writes, or a SavedModel of one.
     input: PathBuf,
     /// The compacted GraphDef (or, with --output_format=saved_model, SavedModel directory) to write.
     output: PathBuf,

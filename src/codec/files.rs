@@ -8,10 +8,12 @@ use serde::Serialize;
 
 use super::decode::{Contents, DecodeOptions};
 use super::encode::{encode, EncodeOptions, EncodeReport};
-use super::{is_container, loadable, wire, CodecError};
+use super::{loadable, wire, CodecError};
 use crate::proto::tensorflow::GraphDef;
 use crate::error::FileError;
 use crate::overwrite::check_not_an_input;
+use crate::filekind::{FileKind, ForeignFile, Wanted};
+use crate::graph::Graph;
 
 /// The file's bytes, memory-mapped (no copy of a large `.pb`).
 fn map(path: &Path) -> Result<memmap2::Mmap, CodecError> {
@@ -39,8 +41,18 @@ struct GraphBytes {
     from_text: bool,
 }
 
-fn graph_input(input: &Path) -> Result<GraphBytes, CodecError> {
+/// `container`: whether a container is taken (decoded in memory) rather
+/// than refused as already encoded.
+fn graph_input(input: &Path, container: bool) -> Result<GraphBytes, CodecError> {
     let unsupported = |msg: String| CodecError::Unsupported { path: input.to_path_buf(), msg };
+    match FileKind::of(input) {
+        FileKind::Container if container => {
+            let pb = super::decode(&read(input)?).map_err(|problem| CodecError::Container { path: input.to_path_buf(), problem })?;
+            return checked(input, GraphBytes { bytes: pb.into(), from_text: false });
+        }
+        FileKind::Unknown => {}
+        kind => return Err(ForeignFile::new(input, kind, Wanted::GraphDef).into()),
+    }
     let name = input.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     if name.contains(".meta") || name.starts_with("saved_model.") {
         return Err(unsupported(
@@ -50,16 +62,13 @@ fn graph_input(input: &Path) -> Result<GraphBytes, CodecError> {
         ));
     }
     let pb = map(input)?;
-    if is_container(&pb) {
-        return Err(unsupported("already a tf-strip sparse container".into()));
-    }
     let binary = match wire::find_contents(&pb, 1) {
-        Ok(_) => return Ok(GraphBytes { bytes: Bytes::from_owner(pb), from_text: false }),
+        Ok(_) => return checked(input, GraphBytes { bytes: Bytes::from_owner(pb), from_text: false }),
         Err(e) => e,
     };
     let text = std::str::from_utf8(&pb).ok().and_then(|t| crate::textformat::parse::<GraphDef>(t).ok());
     match text {
-        Some(def) => Ok(GraphBytes { bytes: prost::Message::encode_to_vec(&def).into(), from_text: true }),
+        Some(def) => checked(input, GraphBytes { bytes: prost::Message::encode_to_vec(&def).into(), from_text: true }),
         None => Err(CodecError::NotGraphFile {
             path: input.to_path_buf(),
             msg: format!("{binary}, and not a text GraphDef either"),
@@ -67,11 +76,20 @@ fn graph_input(input: &Path) -> Result<GraphBytes, CodecError> {
     }
 }
 
+/// A graph TensorFlow's importer would refuse is not stored: its
+/// container or rewrite would only fail later, in TensorFlow.
+fn checked(input: &Path, pb: GraphBytes) -> Result<GraphBytes, CodecError> {
+    let def = <GraphDef as prost::Message>::decode(pb.bytes.clone())
+        .map_err(|e| CodecError::NotGraphFile { path: input.to_path_buf(), msg: e.to_string() })?;
+    Graph::validate(&def, input)?;
+    Ok(pb)
+}
+
 /// `tf-strip encode IN.pb OUT`.
 pub fn encode_file(input: &Path, output: &Path, opts: &EncodeOptions) -> Result<EncodeReport, CodecError> {
     check_not_an_input(output, &[input])?;
     let t0 = std::time::Instant::now();
-    let pb = graph_input(input)?;
+    let pb = graph_input(input, false)?;
     let read_seconds = t0.elapsed().as_secs_f64();
     let t1 = std::time::Instant::now();
     let (bytes, mut report) = encode(&pb.bytes, opts);
@@ -99,7 +117,7 @@ pub fn encode_loadable_file(
 /// The TF-loadable rewrite of the GraphDef in `input`, encoded, for a caller
 /// that writes it in another form (a SavedModel).
 pub fn loadable_graph(input: &Path, opts: &loadable::LoadableOptions) -> Result<(Vec<u8>, loadable::LoadableReport), CodecError> {
-    let pb = graph_input(input)?;
+    let pb = graph_input(input, true)?;
     let (bytes, mut report) = loadable::encode_bytes(pb.bytes, opts).map_err(|source| CodecError::Loadable {
         path: input.to_path_buf(),
         source,
@@ -112,6 +130,10 @@ pub fn loadable_graph(input: &Path, opts: &loadable::LoadableOptions) -> Result<
 pub fn decode_file(input: &Path, output: &Path) -> Result<DecodeReport, CodecError> {
     check_not_an_input(output, &[input])?;
     let t0 = std::time::Instant::now();
+    match FileKind::of(input) {
+        FileKind::Container => {}
+        kind => return Err(ForeignFile::new(input, kind, Wanted::Container).into()),
+    }
     let bytes = read(input)?;
     let t1 = std::time::Instant::now();
     let container = |problem| CodecError::Container {

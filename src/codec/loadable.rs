@@ -97,6 +97,16 @@ fn carrier(dtype: DataType) -> Option<DataType> {
     }
 }
 
+/// Whether `node` is the variable a rebuild caches its constant in
+/// (`W/sparse/cache`, shared as `W/sparse/cache_<crc>`): the graph fills it
+/// itself on first use, so it needs no checkpoint.
+pub fn is_rebuild_cache(node: &NodeDef) -> bool {
+    let shared = node.string_attr("shared_name").ok().flatten();
+    node.op == "VarHandleOp"
+        && node.name.ends_with("/sparse/cache")
+        && shared.is_some_and(|s| s.starts_with(&format!("{}_", node.name)))
+}
+
 /// The rebuild subgraph for one constant, or `None` if it does not pay.
 fn rewrite(n: &NodeDef, opts: &LoadableOptions) -> Option<(Vec<NodeDef>, Rewritten)> {
     if n.op != "Const" {
@@ -304,6 +314,19 @@ mod tests {
         // Every constant of the rebuild waits for the false branch's pivot.
         let pivot = "^w/sparse/rebuild".to_string();
         assert!(out.node.iter().filter(|n| n.name.starts_with("w/sparse/") && n.op == "Const").all(|n| n.input.contains(&pivot)));
+    }
+
+    #[test]
+    fn the_rebuild_cache_is_the_only_variable_and_is_known_as_a_cache() {
+        let opts = LoadableOptions { min_bytes: 64, ..Default::default() };
+        let def = GraphDef { node: vec![constant("w", &sparse(100))], ..Default::default() };
+        let mut graph = Graph::new(def).unwrap();
+        rewrite_graph(&mut graph, &opts).unwrap();
+        let variables: Vec<&NodeDef> = graph.nodes().iter().filter(|n| crate::transform::is_variable(n)).collect();
+        assert_eq!(variables.len(), 1);
+        assert!(is_rebuild_cache(variables[0]), "{}", variables[0].name);
+        let user_variable = NodeDef { name: "v".into(), ..variables[0].clone() };
+        assert!(!is_rebuild_cache(&user_variable), "a variable of the user's, shared under a cache's name");
     }
 
     #[test]

@@ -77,9 +77,13 @@ pub enum CodecError {
     Io(#[from] crate::error::FileError),
     #[error(transparent)]
     Overwrite(#[from] crate::overwrite::OverwriteError),
+    #[error(transparent)]
+    Foreign(#[from] crate::filekind::ForeignFile),
+    #[error(transparent)]
+    Graph(#[from] crate::graph::GraphError),
     #[error("{}: the decoded bytes are not a GraphDef: {msg}", .path.display())]
     NotGraph { path: PathBuf, msg: String },
-    #[error("{}: not a binary GraphDef: {msg}", .path.display())]
+    #[error("{}: unrecognised contents, not a binary GraphDef: {msg}", .path.display())]
     NotGraphFile { path: PathBuf, msg: String },
     #[error("{}: {msg}", .path.display())]
     Unsupported { path: PathBuf, msg: String },

@@ -13,6 +13,7 @@ use crate::atomic::AtomicFile;
 use crate::proto::tensorflow::{GraphDef, MetaGraphDef, SavedModel};
 use crate::textformat;
 use crate::error::FileError;
+use crate::filekind::{DirKind, FileKind, ForeignFile, Wanted};
 
 /// Protobuf refuses to parse messages of 2 GiB or more.
 pub const PROTOBUF_LIMIT: u64 = (1 << 31) - 1;
@@ -55,7 +56,9 @@ fn decode_message<M: Message + ReflectMessage + Default>(path: &Path, bytes: byt
         Format::Binary => match M::decode(bytes.clone()) {
             Ok(m) => Ok(m),
             // Text files saved under a binary-looking name are common (`.pb` from `as_text=True`).
-            Err(binary) => as_text().map_err(|_| parse_error(format!("not a binary {what}: {binary}"))),
+            Err(binary) => as_text().map_err(|_| {
+                parse_error(format!("unrecognised contents, neither a binary nor a text {what} (as binary: {binary})"))
+            }),
         },
     }
 }
@@ -106,6 +109,14 @@ pub fn write_message<M: Message + ReflectMessage + Default>(path: &Path, message
     file.commit().map_err(io_error)
 }
 
+/// The GraphDef a container from `encode` holds, decoded in memory.
+fn read_container(path: &Path) -> Result<GraphDef> {
+    let bytes = std::fs::read(path).map_err(|source| GraphError::Io(FileError { path: path.to_path_buf(), source }))?;
+    let broken = |msg: String| GraphError::Parse { path: path.to_path_buf(), msg };
+    let pb = crate::codec::decode(&bytes).map_err(|problem| broken(problem.to_string()))?;
+    GraphDef::decode(bytes::Bytes::from(pb)).map_err(|e| broken(format!("the container holds no GraphDef: {e}")))
+}
+
 /// Any file or directory that holds a graph.
 // One per command: boxing the larger variants would buy nothing.
 #[allow(clippy::large_enum_variant)]
@@ -130,30 +141,36 @@ impl ModelFile {
         }
     }
 
-    /// A SavedModel directory, a `.meta` MetaGraphDef, or a GraphDef.
+    /// A SavedModel directory, a `.meta` MetaGraphDef, a GraphDef, or a
+    /// container from `encode` (decoded in memory into its GraphDef). Any
+    /// other kind of file is an error saying what it is.
     pub fn load(path: &Path) -> Result<(PathBuf, Self)> {
-        if path.is_dir() {
-            let file = Self::file_of(path);
-            if file.is_file() {
+        match FileKind::of(path) {
+            FileKind::Directory(DirKind::SavedModel) => {
+                let file = Self::file_of(path);
                 let model = ModelFile::SavedModel(read_message(&file)?);
                 model.validate(&file)?;
-                return Ok((file, model));
+                Ok((file, model))
             }
-            return Err(GraphError::Parse {
-                path: path.to_path_buf(),
-                msg: "a directory without saved_model.pb or saved_model.pbtxt".into(),
-            });
+            FileKind::Container => {
+                let model = ModelFile::Graph(read_container(path)?);
+                model.validate(path)?;
+                Ok((path.to_path_buf(), model))
+            }
+            FileKind::Unknown => {
+                let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+                let model = if name.ends_with(".meta") || name.ends_with(".meta.pbtxt") || name.ends_with(".meta.txt") {
+                    ModelFile::Meta(read_message(path)?)
+                } else if name.starts_with("saved_model.") {
+                    ModelFile::SavedModel(read_message(path)?)
+                } else {
+                    ModelFile::Graph(read_message(path)?)
+                };
+                model.validate(path)?;
+                Ok((path.to_path_buf(), model))
+            }
+            kind => Err(ForeignFile::new(path, kind, Wanted::Graph).into()),
         }
-        let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
-        let model = if name.ends_with(".meta") || name.ends_with(".meta.pbtxt") || name.ends_with(".meta.txt") {
-            ModelFile::Meta(read_message(path)?)
-        } else if name.starts_with("saved_model.") {
-            ModelFile::SavedModel(read_message(path)?)
-        } else {
-            ModelFile::Graph(read_message(path)?)
-        };
-        model.validate(path)?;
-        Ok((path.to_path_buf(), model))
     }
 
     /// Every graph the file holds passes `Graph::new`'s checks.
@@ -230,6 +247,6 @@ mod tests {
         let p = dir.path().join("bad.pb");
         std::fs::write(&p, [0xff, 0xff, 0xff]).unwrap();
         let err = read_message::<GraphDef>(&p).unwrap_err().to_string();
-        assert!(err.contains("bad.pb") && err.contains("not a binary tensorflow.GraphDef"), "{err}");
+        assert!(err.contains("bad.pb") && err.contains("unrecognised contents, neither a binary nor a text tensorflow.GraphDef"), "{err}");
     }
 }

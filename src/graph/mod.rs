@@ -27,6 +27,8 @@ pub enum GraphError {
     Io(#[from] crate::error::FileError),
     #[error("{}: {msg}", .path.display())]
     Parse { path: PathBuf, msg: String },
+    #[error(transparent)]
+    Foreign(#[from] crate::filekind::ForeignFile),
     #[error("{}: {msg}", .path.display())]
     TooLarge { path: PathBuf, msg: String },
     #[error("the graph has two nodes named `{0}`")]
@@ -58,7 +60,7 @@ impl GraphError {
     /// The error about a graph read from `path`, naming the file.
     pub fn in_file(self, path: &std::path::Path) -> Self {
         match self {
-            e @ (GraphError::Io(_) | GraphError::Parse { .. } | GraphError::TooLarge { .. } | GraphError::Invalid { .. }) => e,
+            e @ (GraphError::Io(_) | GraphError::Parse { .. } | GraphError::Foreign(_) | GraphError::TooLarge { .. } | GraphError::Invalid { .. }) => e,
             e => GraphError::Invalid { path: path.to_path_buf(), source: Box::new(e) },
         }
     }

@@ -6,6 +6,8 @@ use std::time::Instant;
 
 use super::{GraphOutput, JobError, Progress, Written};
 use crate::error::FileError;
+use crate::filekind::{FileKind, ForeignFile, Wanted};
+use crate::graph::GraphError;
 use crate::model::Model;
 use crate::graph::{sinks, ModelFile};
 use crate::overwrite::check_not_an_input;
@@ -44,11 +46,18 @@ pub fn compact_file(job: &CompactJob, progress: &dyn Progress) -> Result<Compact
         let path = path.clone();
         move |source| JobError::Io(FileError { path, source })
     };
-    let bytes_in = std::fs::metadata(&job.input).map_err(io(&job.input))?.len();
+    let bytes_in = match std::fs::metadata(&job.input) {
+        Ok(m) => m.len(),
+        Err(_) if FileKind::of(&job.input) == FileKind::Missing => {
+            return Err(GraphError::from(ForeignFile::new(&job.input, FileKind::Missing, Wanted::Graph)).into())
+        }
+        Err(e) => return Err(io(&job.input)(e)),
+    };
     check_not_an_input(&job.output, &[ModelFile::file_of(&job.input)])?;
     progress.begin(bytes_in);
     progress.step("reading the graph");
     let model = Model::load(&job.input)?;
+    super::require_frozen(&model)?;
     let origin = model.meta.as_ref().and_then(|m| m.meta_info_def.clone());
     let mut graph = model.graph;
     let mut write = job.write.clone();

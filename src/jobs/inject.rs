@@ -9,6 +9,7 @@ use crate::model::{Model, ModelKind};
 use crate::overwrite::check_not_an_input;
 use crate::transform::{inject, InjectOptions, InjectReport};
 use crate::error::FileError;
+use crate::filekind::FileKind;
 
 /// Injects pruning into the training graph in `input` (a `.meta`
 /// MetaGraphDef or a GraphDef) and writes it to `output`, in the format its
@@ -26,7 +27,9 @@ pub fn inject_file(input: &Path, output: &Path, options: &InjectOptions) -> Resu
     let path = model.path.clone();
     let report = inject(&mut model, options).map_err(|source| JobError::Inject { path: path.clone(), source })?;
     let format = Format::from_path(output);
-    if !report.weights.is_empty() || Format::from_path(&path) != format {
+    // A container's bytes are not the GraphDef it holds.
+    let unchanged = report.weights.is_empty() && Format::from_path(&path) == format && FileKind::of(&path) != FileKind::Container;
+    if !unchanged {
         model.write(output, format)?;
     } else {
         let bytes = std::fs::read(&path).map_err(|source| JobError::Io(FileError { path: path.clone(), source }))?;

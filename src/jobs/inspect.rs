@@ -12,9 +12,9 @@ use crate::codec::{self, CodecError, EncodeOptions, Estimate, TensorInfo};
 use crate::model::Model;
 use crate::inspect::{inspect_checkpoint, inspect_graph, CheckpointReport, GraphReport};
 use crate::error::FileError;
-use crate::graph::ModelFile;
 use crate::overwrite::check_not_an_input;
-use crate::proto::tensorflow::GraphDef;
+use crate::filekind::{DirKind, FileKind, ForeignFile, Wanted};
+use crate::graph::{GraphError, ModelFile};
 
 pub enum Inspection {
     /// A sparse container: its size and the tensors it holds.
@@ -29,25 +29,21 @@ fn read(path: &Path) -> Result<Vec<u8>, JobError> {
     std::fs::read(path).map_err(|source| JobError::Io(FileError { path: path.to_path_buf(), source }))
 }
 
-/// Whether `path` is a file starting with the container magic.
-fn is_container_file(path: &Path) -> bool {
-    use std::io::Read;
-    let mut magic = [0u8; 8];
-    std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut magic)).is_ok() && codec::is_container(&magic)
-}
-
-/// A graph file or SavedModel directory, by name, as TensorFlow's tools tell them.
-fn is_graph(path: &Path) -> bool {
-    path.join("saved_model.pb").is_file()
-        || path.join("saved_model.pbtxt").is_file()
-        || (path.is_file()
-            && ["pb", "pbtxt", "pbtext", "meta", "txt"].iter().any(|e| path.extension().is_some_and(|x| x == *e)))
+/// What `path` is, when `inspect` reads that kind: a container, a graph
+/// (file or SavedModel) or a checkpoint.
+fn kind(path: &Path) -> Result<FileKind, JobError> {
+    match FileKind::of(path) {
+        k @ (FileKind::Container | FileKind::Unknown | FileKind::Directory(DirKind::SavedModel)) => Ok(k),
+        k if k.is_checkpoint() => Ok(k),
+        k => Err(GraphError::from(ForeignFile::new(path, k, Wanted::Model)).into()),
+    }
 }
 
 /// Inspects a container, a graph (`encodings`: per constant, what each
 /// encoding would take) or a checkpoint directory or prefix.
 pub fn inspect_path(path: &Path, encodings: bool) -> Result<Inspection, JobError> {
-    if is_container_file(path) {
+    let kind = kind(path)?;
+    if kind == FileKind::Container {
         let bytes = read(path)?;
         let tensors = codec::describe(&bytes)
             .map_err(|problem| CodecError::Container { path: path.to_path_buf(), problem })?;
@@ -56,7 +52,7 @@ pub fn inspect_path(path: &Path, encodings: bool) -> Result<Inspection, JobError
     if encodings {
         return Ok(Inspection::Encodings(codec::analyze(&read(path)?, &EncodeOptions::default())));
     }
-    if is_graph(path) {
+    if !kind.is_checkpoint() {
         return Ok(Inspection::Graph(inspect_graph(&Model::load(path)?)));
     }
     let resolved = checkpoint::resolve_prefix(path)?;
@@ -84,17 +80,9 @@ pub fn write_tensorboard(path: &Path, logdir: &Path) -> Result<PathBuf, JobError
 
 /// The serialized GraphDef of any model `inspect` reads.
 fn graph_bytes(path: &Path) -> Result<Bytes, JobError> {
-    if is_container_file(path) {
-        let pb = Bytes::from(
-            codec::decode(&read(path)?).map_err(|problem| CodecError::Container { path: path.to_path_buf(), problem })?,
-        );
-        GraphDef::decode(pb.clone())
-            .map_err(|e| CodecError::NotGraph { path: path.to_path_buf(), msg: e.to_string() })?;
-        return Ok(pb);
-    }
-    let file = match is_graph(path) {
-        true => path.to_path_buf(),
-        false => {
+    let file = match kind(path)?.is_checkpoint() {
+        false => path.to_path_buf(),
+        true => {
             let prefix = checkpoint::resolve_prefix(path)?.prefix;
             let meta = checkpoint::meta_path(&prefix);
             if !meta.is_file() {

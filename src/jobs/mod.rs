@@ -3,6 +3,7 @@
 //! its report; a Rust program calls the same function.
 
 mod compact;
+mod frozen;
 mod inject;
 mod inspect;
 mod loadable;
@@ -12,6 +13,7 @@ mod strip;
 use std::path::PathBuf;
 
 pub use compact::{compact_file, CompactJob, CompactSummary};
+pub use frozen::{require_frozen, Unfrozen};
 pub use inject::inject_file;
 pub use inspect::{inspect_path, write_tensorboard, Inspection};
 pub use loadable::encode_loadable_saved_model;
@@ -46,6 +48,8 @@ pub enum JobError {
     Io(#[from] crate::error::FileError),
     #[error(transparent)]
     Overwrite(#[from] crate::overwrite::OverwriteError),
+    #[error(transparent)]
+    Unfrozen(#[from] Unfrozen),
     /// The job as asked cannot be done (a missing `.meta`); the message says
     /// what to change.
     #[error("{0}")]

@@ -65,9 +65,11 @@ impl GraphOutput {
 
 impl Destination<'_> {
     /// Writes `graph`; `origin` is what a SavedModel records of the training
-    /// graph (TensorFlow version, op list).
+    /// graph (TensorFlow version, op list). A graph TensorFlow's importer
+    /// would refuse is never written: a rewrite that broke it fails here.
     pub fn write(self, graph: &Graph, origin: Option<&MetaInfoDef>) -> Result<Written, JobError> {
         let path = &self.path;
+        Graph::validate(graph.def(), path)?;
         let io = |source| JobError::Io(FileError { path: path.clone(), source });
         let (bytes_out, saved_model) = match self.kind {
             Open::SavedModel(spec) => {

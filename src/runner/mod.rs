@@ -16,6 +16,7 @@ pub use feeds::{make_feeds, read_given, Given, InputOptions};
 pub use signature::{placeholders, resolve_shapes, InputSpec};
 
 use crate::checkpoint::{meta_path, resolve_prefix, CheckpointError};
+use crate::filekind::{DirKind, FileKind, ForeignFile, Wanted};
 use crate::graph::{read_message, Format, Graph, GraphError, ModelFile};
 use crate::proto::tensorflow::{tensor_info, DataType, GraphDef, MetaGraphDef};
 use crate::runtime::{Model, RuntimeError, SessionConfig};
@@ -87,14 +88,14 @@ enum How {
 /// Opens `path`: a GraphDef, a container, a SavedModel directory, or a
 /// checkpoint directory or prefix.
 pub fn open(path: &Path) -> Result<Source> {
-    let is_saved_model = path.is_dir() && ["saved_model.pb", "saved_model.pbtxt"].iter().any(|f| path.join(f).is_file());
-    if is_saved_model {
-        return open_saved_model(path);
-    }
+    let kind = FileKind::of(path);
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let checkpoint_file = [".index", ".meta"].iter().any(|s| name.ends_with(s)) || name.contains(".data-");
-    if path.is_dir() || !path.exists() || checkpoint_file {
-        return open_checkpoint(path);
+    match kind {
+        FileKind::Directory(DirKind::SavedModel) => return open_saved_model(path),
+        // A `.meta` is run as its checkpoint's training graph, restored.
+        k if k.is_checkpoint() || (k == FileKind::Unknown && name.ends_with(".meta")) => return open_checkpoint(path),
+        FileKind::Container | FileKind::Unknown => {}
+        k => return Err(GraphError::from(ForeignFile::new(path, k, Wanted::Model)).into()),
     }
     let bytes = std::fs::read(path).map_err(|source| GraphError::Io(crate::error::FileError { path: path.to_path_buf(), source }))?;
     if crate::codec::is_container(&bytes) {
