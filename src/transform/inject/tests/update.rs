@@ -123,3 +123,12 @@ fn channel_pruning_of_a_transposed_operand_reduces_along_its_second_axis() {
     let [tile] = update_ops(&g, "fc/kernel", "Tile")[..] else { panic!("one Tile") };
     assert_eq!(ints_of(&g, &tile.input[1]), [1, 6]);
 }
+
+#[test]
+fn channel_pruning_refuses_a_batched_operand_whose_channels_are_its_first_axis() {
+    let mut nodes = inputs();
+    nodes.extend(variable("batched/kernel", &[2, 5, 4]));
+    nodes.push(op("batched/MatMul", "BatchMatMulV2", &["batched/kernel/read", "x"]));
+    let err = by_channel(nodes).unwrap_err().to_string();
+    assert!(err.starts_with("--structure=channel: `batched/kernel` is a batched operand of rank 3"), "{err}");
+}
