@@ -3,9 +3,6 @@
 
 use super::*;
 use crate::graph::Attrs;
-use crate::proto::tensorflow::collection_def::{Kind, NodeList};
-use crate::proto::tensorflow::CollectionDef;
-use crate::transform::inject::tests::select::training_model;
 
 fn dense_graph() -> Vec<NodeDef> {
     let mut nodes = inputs();

@@ -4,7 +4,6 @@
 use super::*;
 use crate::graph::Attrs;
 use crate::tensor;
-use crate::transform::inject::tests::select::training_model;
 
 fn scalar_of(g: &Graph, name: &str) -> f32 {
     let t = tensor::from_proto(node(g, name).tensor_value().unwrap()).unwrap();

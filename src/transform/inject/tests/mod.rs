@@ -13,7 +13,9 @@ use super::builder::filled;
 use super::{inject, InjectError, InjectOptions, InjectReport, PruningHparams};
 use crate::graph::{const_node, Graph, InputRef, NodeBuilder};
 use crate::model::{Model, ModelKind};
-use crate::proto::tensorflow::{DataType, NodeDef};
+use crate::proto::tensorflow::collection_def::{Kind, NodeList};
+use crate::proto::tensorflow::{CollectionDef, DataType, MetaGraphDef, NodeDef, SaverDef};
+use crate::tensor::{Tensor, TensorData};
 use crate::transform::testing::{graph, op, ref_variable};
 
 /// Injects into a bare GraphDef made of `nodes`.
@@ -21,6 +23,48 @@ fn try_inject(nodes: Vec<NodeDef>, options: &InjectOptions) -> Result<(Graph, In
     let mut model = Model { path: "train.pb".into(), kind: ModelKind::GraphDef, graph: graph(nodes), meta: None };
     let report = inject(&mut model, options)?;
     Ok((model.graph, report))
+}
+
+/// A MetaGraphDef around `nodes` with a V2 saver saving `saved`, and the
+/// `trainable_variables` collection listing `trainable`.
+fn training_model(mut nodes: Vec<NodeDef>, saved: &[&str], trainable: &[&str]) -> Model {
+    let strings = |name: &str, values: Vec<String>| {
+        const_node(
+            name,
+            &Tensor {
+                dtype: DataType::DtString,
+                shape: vec![values.len() as u64],
+                data: TensorData::Strings(values.into_iter().map(Into::into).collect()),
+            },
+        )
+    };
+    nodes.push(placeholder("save/Const"));
+    nodes.push(strings("save/SaveV2/tensor_names", saved.iter().map(|s| s.to_string()).collect()));
+    nodes.push(strings("save/SaveV2/shape_and_slices", saved.iter().map(|_| String::new()).collect()));
+    nodes.push(
+        NodeBuilder::new("SaveV2")
+            .inputs(["save/Const", "save/SaveV2/tensor_names", "save/SaveV2/shape_and_slices"])
+            .inputs(saved.iter().copied())
+            .types("dtypes", &vec![DataType::DtFloat; saved.len()])
+            .build("save/SaveV2"),
+    );
+    nodes.push(NodeBuilder::new("Identity").input("save/Const").after("save/SaveV2").build("save/control_dependency"));
+    nodes.push(NodeBuilder::new("NoOp").build("save/restore_all"));
+    let trainable = CollectionDef {
+        kind: Some(Kind::NodeList(NodeList { value: trainable.iter().map(|t| format!("{t}:0")).collect() })),
+    };
+    let meta = MetaGraphDef {
+        saver_def: Some(SaverDef {
+            filename_tensor_name: "save/Const:0".into(),
+            save_tensor_name: "save/control_dependency:0".into(),
+            restore_op_name: "save/restore_all".into(),
+            version: 2,
+            ..Default::default()
+        }),
+        collection_def: [("trainable_variables".to_string(), trainable)].into(),
+        ..Default::default()
+    };
+    Model { path: "train.meta".into(), kind: ModelKind::MetaGraphDef, graph: graph(nodes), meta: Some(meta) }
 }
 
 fn injected(nodes: Vec<NodeDef>) -> (Graph, InjectReport) {

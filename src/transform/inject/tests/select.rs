@@ -2,9 +2,8 @@
 
 use super::*;
 use crate::graph::Attrs;
-use crate::model::{Model, ModelKind};
-use crate::proto::tensorflow::collection_def::{Kind, NodeList};
-use crate::proto::tensorflow::{CollectionDef, MetaGraphDef, SaverDef};
+use crate::proto::tensorflow::attr_value::Value;
+use crate::proto::tensorflow::TensorShapeProto;
 use crate::transform::inject::select::OutAxis;
 use crate::transform::testing::resource_variable;
 
@@ -75,7 +74,7 @@ fn a_partitioned_variable_is_one_weight_of_its_concatenated_parts_with_a_mask_pe
     assert_eq!(report.weights[0].shape, [3, 3]);
     assert_eq!(report.weights[0].partitions, 2);
     for (part, rows) in [("dense/mask/part_0", 2), ("dense/mask/part_1", 1)] {
-        assert_eq!(node(&g, part).attr_value("shape"), Some(&crate::proto::tensorflow::attr_value::Value::Shape(crate::proto::tensorflow::TensorShapeProto::from_dims(&[rows, 3]))));
+        assert_eq!(node(&g, part).attr_value("shape"), Some(&Value::Shape(TensorShapeProto::from_dims(&[rows, 3]))));
     }
     assert_eq!(input(&g, "dense/mask", 0).op, "ConcatV2");
     let mw = &report.weights[0].masked_weight;
@@ -96,48 +95,6 @@ fn a_weight_carried_into_a_while_loop_is_selected_and_its_enter_reads_the_masked
     assert_eq!(report.weights[0].rewired, ["rnn/while/kernel"]);
     assert_eq!(node(&g, "rnn/while/kernel").input, [report.weights[0].masked_weight.as_str()]);
     assert_eq!(node(&g, "rnn/while/MatMul").input, ["rnn/while/x", "rnn/while/kernel"]);
-}
-
-/// A MetaGraphDef around `nodes` with a V2 saver saving `saved`, and the
-/// `trainable_variables` collection listing `trainable`.
-pub(super) fn training_model(mut nodes: Vec<NodeDef>, saved: &[&str], trainable: &[&str]) -> Model {
-    let strings = |name: &str, values: Vec<String>| {
-        const_node(
-            name,
-            &crate::tensor::Tensor {
-                dtype: DataType::DtString,
-                shape: vec![values.len() as u64],
-                data: crate::tensor::TensorData::Strings(values.into_iter().map(Into::into).collect()),
-            },
-        )
-    };
-    nodes.push(placeholder("save/Const"));
-    nodes.push(strings("save/SaveV2/tensor_names", saved.iter().map(|s| s.to_string()).collect()));
-    nodes.push(strings("save/SaveV2/shape_and_slices", saved.iter().map(|_| String::new()).collect()));
-    nodes.push(
-        NodeBuilder::new("SaveV2")
-            .inputs(["save/Const", "save/SaveV2/tensor_names", "save/SaveV2/shape_and_slices"])
-            .inputs(saved.iter().copied())
-            .types("dtypes", &vec![DataType::DtFloat; saved.len()])
-            .build("save/SaveV2"),
-    );
-    nodes.push(NodeBuilder::new("Identity").input("save/Const").after("save/SaveV2").build("save/control_dependency"));
-    nodes.push(NodeBuilder::new("NoOp").build("save/restore_all"));
-    let trainable = CollectionDef {
-        kind: Some(Kind::NodeList(NodeList { value: trainable.iter().map(|t| format!("{t}:0")).collect() })),
-    };
-    let meta = MetaGraphDef {
-        saver_def: Some(SaverDef {
-            filename_tensor_name: "save/Const:0".into(),
-            save_tensor_name: "save/control_dependency:0".into(),
-            restore_op_name: "save/restore_all".into(),
-            version: 2,
-            ..Default::default()
-        }),
-        collection_def: [("trainable_variables".to_string(), trainable)].into(),
-        ..Default::default()
-    };
-    Model { path: "train.meta".into(), kind: ModelKind::MetaGraphDef, graph: graph(nodes), meta: Some(meta) }
 }
 
 #[test]
