@@ -93,26 +93,21 @@ fn gradient_ops_are_those_under_a_gradients_or_gradients_n_scope_at_any_depth() 
     }
 }
 
-/// `conv_with_readers` with SGD on `grad_sum`, the sum of the layer's and
-/// the weight decay's gradients for the kernel.
-fn trained(clip: bool) -> Vec<NodeDef> {
+/// `conv_with_readers` with SGD on the clipped sum of the layer's and the
+/// weight decay's gradients for the kernel.
+fn trained() -> Vec<NodeDef> {
     let mut nodes = conv_with_readers("gradients");
     nodes.push(op("gradients/conv/Conv2D_grad/Conv2DBackpropFilter", "Conv2DBackpropFilter", &["x", "sizes", "grad"]));
     nodes.push(op("gradients/AddN", "AddN", &["gradients/conv/Conv2D_grad/Conv2DBackpropFilter", "gradients/L2Loss_grad/mul"]));
-    let applied = if clip {
-        nodes.push(op("clip", "ClipByValue", &["gradients/AddN", "lr", "lr"]));
-        "clip"
-    } else {
-        "gradients/AddN"
-    };
+    nodes.push(op("clip", "ClipByValue", &["gradients/AddN", "lr", "lr"]));
     nodes.push(placeholder("lr"));
-    nodes.push(op("SGD/update_conv/kernel/ApplyGradientDescent", "ApplyGradientDescent", &["conv/kernel", "lr", applied]));
+    nodes.push(op("SGD/update_conv/kernel/ApplyGradientDescent", "ApplyGradientDescent", &["conv/kernel", "lr", "clip"]));
     nodes
 }
 
 #[test]
 fn the_layers_gradient_is_masked_where_it_leaves_the_layers_gradient_ops_before_the_sum() {
-    let (g, report) = injected(trained(true));
+    let (g, report) = injected(trained());
     let product = "gradients/conv/weights/masked_weight_grad/Mul";
     let mul = node(&g, product);
     assert_eq!((mul.op.as_str(), mul.input.as_slice()), ("Mul", ["gradients/conv/Conv2D_grad/Conv2DBackpropFilter", "conv/mask/read"].map(String::from).as_slice()));
