@@ -41,6 +41,8 @@ mod files;
 mod le;
 pub mod loadable;
 mod report;
+#[cfg(test)]
+mod tests;
 mod toc;
 mod wire;
 

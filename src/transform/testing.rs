@@ -21,6 +21,14 @@ pub fn values(t: &Tensor) -> Vec<f32> {
     }
 }
 
+/// The values of an int32 tensor.
+pub fn int32s(t: &Tensor) -> Vec<i32> {
+    match &t.data {
+        TensorData::Pod(b) if t.dtype == DataType::DtInt32 => b.chunks_exact(4).map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
+        _ => Vec::new(),
+    }
+}
+
 /// An op of `T = float` with these inputs.
 pub fn op(name: &str, op: &str, inputs: &[&str]) -> NodeDef {
     NodeBuilder::new(op).inputs(inputs.iter().copied()).ty("T", DataType::DtFloat).build(name)
@@ -49,4 +57,8 @@ pub fn checkpoint(tensors: &[(&str, Tensor)]) -> TinyCheckpoint {
     }
     w.finish().unwrap();
     TinyCheckpoint { checkpoint: Checkpoint::open(&prefix).unwrap(), _dir: dir }
+}
+
+pub fn resource_variable(name: &str, shape: &[u64]) -> NodeDef {
+    NodeBuilder::new("VarHandleOp").ty("dtype", DataType::DtFloat).shape("shape", shape).string("shared_name", name).build(name)
 }
