@@ -1,7 +1,9 @@
 //! The commands' jobs as library functions: which files to read, the chain
 //! of passes, where to write. The CLI parses flags into a job and renders
-//! its report; a Rust program calls the same function.
+//! its report; a Rust program calls the same function. `verify` and `bench`
+//! run models in TensorFlow through `runner` and `runtime`.
 
+mod bench;
 mod compact;
 mod frozen;
 mod inject;
@@ -9,9 +11,11 @@ mod inspect;
 mod loadable;
 mod output;
 mod strip;
+mod verify;
 
 use std::path::PathBuf;
 
+pub use bench::{bench, BenchOptions, BenchProgress, BenchReport, BenchResult, Stop};
 pub use compact::{compact_file, CompactJob, CompactSummary};
 pub use frozen::{require_frozen, Unfrozen};
 pub use inject::inject_file;
@@ -19,6 +23,7 @@ pub use inspect::{inspect_path, write_tensorboard, Inspection};
 pub use loadable::encode_loadable_saved_model;
 pub use output::{GraphOutput, Written};
 pub use strip::{strip_checkpoint, StripJob, StripSummary};
+pub use verify::{verify, Comparison, FedInput, ModelInfo, OutputDiff, VerifyOptions, VerifyReport};
 
 use crate::checkpoint::CheckpointError;
 use crate::codec::CodecError;
