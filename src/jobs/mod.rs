@@ -11,18 +11,20 @@ mod inspect;
 mod loadable;
 mod output;
 mod strip;
+mod summary;
 mod verify;
 
 use std::path::PathBuf;
 
 pub use bench::{bench, BenchOptions, BenchProgress, BenchReport, BenchResult, Stop};
-pub use compact::{compact_file, CompactJob, CompactSummary};
+pub use compact::{compact_file, CompactInput, CompactJob, CompactSummary};
 pub use frozen::{require_frozen, Unfrozen};
 pub use inject::inject_file;
 pub use inspect::{inspect_path, write_tensorboard, Inspection};
 pub use loadable::encode_loadable_saved_model;
 pub use output::{GraphOutput, Written};
-pub use strip::{strip_checkpoint, StripJob, StripSummary};
+pub use strip::{strip_checkpoint, StripInputs, StripJob, StripReports, StripSummary};
+pub use summary::Summary;
 pub use verify::{verify, Comparison, FedInput, ModelInfo, OutputDiff, VerifyOptions, VerifyReport};
 
 use crate::checkpoint::CheckpointError;
