@@ -5,10 +5,12 @@
 
 mod bench;
 mod compact;
+mod decode;
+mod encode;
 mod frozen;
+mod graph_bytes;
 mod inject;
 mod inspect;
-mod loadable;
 mod output;
 mod strip;
 mod summary;
@@ -18,10 +20,11 @@ use std::path::PathBuf;
 
 pub use bench::{bench, BenchOptions, BenchProgress, BenchReport, BenchResult, Stop};
 pub use compact::{compact_file, CompactInput, CompactJob, CompactSummary};
+pub use decode::{decode_file, DecodeSummary};
+pub use encode::{encode_file, EncodeJob, EncodeSummary, Encoded, Encoding};
 pub use frozen::{require_frozen, Unfrozen};
 pub use inject::inject_file;
 pub use inspect::{inspect_path, write_tensorboard, Inspection};
-pub use loadable::encode_loadable_saved_model;
 pub use output::{GraphOutput, Written};
 pub use strip::{strip_checkpoint, StripInputs, StripJob, StripReports, StripSummary};
 pub use summary::Summary;
