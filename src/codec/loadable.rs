@@ -68,7 +68,7 @@ pub struct LoadableReport {
     pub input_bytes: u64,
     pub output_bytes: u64,
     pub rewritten: Vec<Rewritten>,
-    /// The input was a text GraphDef (set by `encode_loadable_file`).
+    /// The input was a text GraphDef (set by `jobs::encode_file`).
     pub from_text: bool,
 }
 
