@@ -37,6 +37,7 @@
 mod chunk;
 mod decode;
 mod encode;
+mod estimate;
 mod le;
 pub mod loadable;
 mod report;
@@ -49,7 +50,8 @@ use std::path::PathBuf;
 
 pub use decode::{decode, decode_graph_def, decode_into, decode_with, decoded_len, DecodeOptions};
 pub use encode::{encode, EncodeOptions, EncodeReport};
-pub use report::{analyze, describe, entropy_bound, h2, Estimate, TensorInfo};
+pub use estimate::{analyze, Estimate};
+pub use report::{describe, entropy_bound, h2, TensorInfo};
 pub use toc::{MAGIC, VERSION};
 // For `jobs::encode`, telling a binary GraphDef from a text one.
 pub(crate) use wire::find_contents;

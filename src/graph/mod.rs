@@ -6,6 +6,7 @@ mod attrs;
 mod builder;
 mod io;
 mod meta;
+mod ops;
 mod sink;
 mod subgraph;
 
@@ -16,6 +17,7 @@ pub use attrs::Attrs;
 pub use builder::NodeBuilder;
 pub use io::{read_message, write_message, write_message_to, Format, ModelFile, PROTOBUF_LIMIT};
 pub use meta::{collection_nodes, variable_defs};
+pub use ops::is_variable;
 pub use subgraph::{extract_subgraph, reachable_from, sinks};
 
 use crate::proto::tensorflow::attr_value::Value;
