@@ -262,7 +262,7 @@ pub fn encode_bytes(pb: bytes::Bytes, opts: &LoadableOptions) -> Result<(Vec<u8>
     let mut graph = Graph::new(def)?;
     let rewritten = rewrite_graph(&mut graph, opts)?;
     let out = graph.into_def();
-    if out.encoded_len() as u64 > crate::graph::PROTOBUF_LIMIT {
+    if out.encoded_len() as u64 > crate::proto::PROTOBUF_LIMIT {
         return Err(LoadableError::TooLarge);
     }
     let bytes = out.encode_to_vec();
