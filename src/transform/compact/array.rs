@@ -13,21 +13,12 @@ pub struct Array {
 
 impl Array {
     pub fn of(tensor: &Tensor) -> Option<Array> {
-        let TensorData::Pod(bytes) = &tensor.data else { return None };
-        if tensor.dtype != DataType::DtFloat {
-            return None;
-        }
         let shape = tensor.shape.iter().map(|&d| usize::try_from(d).ok()).collect::<Option<Vec<_>>>()?;
-        let data = bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
-        Some(Array { shape, data })
+        Some(Array { shape, data: tensor.f32s().ok()? })
     }
 
     pub fn to_tensor(&self) -> Tensor {
-        Tensor {
-            dtype: DataType::DtFloat,
-            shape: self.shape.iter().map(|&d| d as u64).collect(),
-            data: TensorData::Pod(self.data.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>().into()),
-        }
+        Tensor::from_f32s(&self.shape.iter().map(|&d| d as u64).collect::<Vec<_>>(), &self.data)
     }
 
     /// (elements before `axis`, its length, elements after): every element is
@@ -175,13 +166,7 @@ pub fn const_shape(graph: &Graph, input: &str) -> Option<Vec<usize>> {
 /// An integer constant's values (int32 or int64), e.g. axes and shapes.
 pub fn const_ints(graph: &Graph, input: &str) -> Option<Vec<i64>> {
     let (_, node) = const_behind(graph, input)?;
-    let t = tensor::from_proto(node.tensor_value().ok()?).ok()?;
-    let TensorData::Pod(b) = &t.data else { return None };
-    match t.dtype {
-        DataType::DtInt32 => Some(b.chunks_exact(4).map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as i64).collect()),
-        DataType::DtInt64 => Some(b.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().unwrap_or([0; 8]))).collect()),
-        _ => None,
-    }
+    tensor::from_proto(node.tensor_value().ok()?).ok()?.ints().ok()
 }
 
 #[cfg(test)]
