@@ -13,7 +13,7 @@ use crate::checkpoint::Checkpoint;
 use crate::graph::{const_node, input_refs, node_name, Attrs, Graph, NodeBuilder};
 use crate::proto::tensorflow::attr_value::Value;
 use crate::proto::tensorflow::{AttrValue, DataType, NodeDef, VariableDef};
-use crate::tensor::{self, Tensor};
+use crate::tensor::Tensor;
 
 const VARIABLE_OPS: [&str; 3] = ["VariableV2", "Variable", "VarHandleOp"];
 
@@ -183,17 +183,10 @@ fn gather_as_gather_v2(gather: &NodeDef, dtype: DataType) -> Result<(NodeDef, No
     };
     let tindices = gather.dtype_attr("Tindices")?.unwrap_or(DataType::DtInt32);
     let axis_value = match tindices {
-        DataType::DtInt64 => 0i64.to_le_bytes().to_vec(),
-        _ => 0i32.to_le_bytes().to_vec(),
+        DataType::DtInt64 => Tensor::from_i64s(&[], &[0]),
+        _ => Tensor::from_i32s(&[], &[0]),
     };
-    let axis = const_node(
-        &format!("{}/axis", gather.name),
-        &Tensor {
-            dtype: tindices,
-            shape: Vec::new(),
-            data: tensor::TensorData::Pod(axis_value.into()),
-        },
-    );
+    let axis = const_node(&format!("{}/axis", gather.name), &axis_value);
     let mut node = NodeBuilder::new("GatherV2")
         .inputs([params, indices, &axis.name])
         .device(&gather.device)
@@ -210,6 +203,7 @@ fn gather_as_gather_v2(gather: &NodeDef, dtype: DataType) -> Result<(NodeDef, No
 mod tests {
     use super::*;
     use crate::graph::Attrs;
+    use crate::tensor;
     use crate::transform::testing::*;
 
     #[test]
