@@ -208,19 +208,19 @@ mod tests {
 
     #[test]
     fn ref_variables_become_constants_their_reads_stay() {
-        let ckpt = checkpoint(&[("w", f32s(&[2], &[1.0, -2.0]))]);
+        let ckpt = checkpoint(&[("w", Tensor::from_f32s(&[2], &[1.0, -2.0]))]);
         let mut g = graph(vec![ref_variable("w", &[2]), op("w/read", "Identity", &["w"])]);
         let frozen = freeze(&mut g, &VariableSource::new(&ckpt.checkpoint, &[])).unwrap();
         assert_eq!(frozen, ["w"]);
         let w = g.node("w").unwrap();
         assert_eq!(w.op, "Const");
-        assert_eq!(values(&tensor::from_proto(w.tensor_value().unwrap()).unwrap()), [1.0, -2.0]);
+        assert_eq!(tensor::from_proto(w.tensor_value().unwrap()).unwrap().f32s().unwrap(), [1.0, -2.0]);
         assert_eq!(g.node("w/read").unwrap().op, "Identity");
     }
 
     #[test]
     fn resource_reads_become_identities_and_gathers_gather_v2() {
-        let ckpt = checkpoint(&[("emb", f32s(&[2, 2], &[1.0, 2.0, 3.0, 4.0]))]);
+        let ckpt = checkpoint(&[("emb", Tensor::from_f32s(&[2, 2], &[1.0, 2.0, 3.0, 4.0]))]);
         let handle = NodeBuilder::new("VarHandleOp").ty("dtype", DataType::DtFloat).shape("shape", &[2, 2]).build("emb");
         let read = NodeBuilder::new("ReadVariableOp").input("emb").ty("dtype", DataType::DtFloat).build("emb/read");
         let gather = NodeBuilder::new("ResourceGather")
@@ -243,7 +243,7 @@ mod tests {
 
     #[test]
     fn a_variable_the_checkpoint_lacks_is_named() {
-        let ckpt = checkpoint(&[("other", f32s(&[1], &[0.0]))]);
+        let ckpt = checkpoint(&[("other", Tensor::from_f32s(&[1], &[0.0]))]);
         let mut g = graph(vec![ref_variable("w", &[1])]);
         let err = freeze(&mut g, &VariableSource::new(&ckpt.checkpoint, &[])).unwrap_err().to_string();
         assert!(err.contains("`w`") && err.contains("has no tensor `w`"), "{err}");
