@@ -44,6 +44,9 @@ pub static DESCRIPTOR_POOL: LazyLock<DescriptorPool> = LazyLock::new(|| {
         .expect("descriptor set embedded by build.rs must be valid")
 });
 
+/// Protobuf refuses to parse messages of 2 GiB or more.
+pub const PROTOBUF_LIMIT: u64 = (1 << 31) - 1;
+
 /// Offset between a dtype and its legacy reference variant (`DT_X_REF = DT_X + 100`).
 const REF_OFFSET: i32 = 100;
 

@@ -84,10 +84,6 @@ pub enum LoadableError {
     Graph(#[from] crate::graph::GraphError),
 }
 
-fn i32s(v: &[i32]) -> Vec<u8> {
-    v.iter().flat_map(|x| x.to_le_bytes()).collect()
-}
-
 /// The same-width integer type whose ScatterNd copies bits exactly.
 fn carrier(dtype: DataType) -> Option<DataType> {
     match dtype {
@@ -141,22 +137,20 @@ fn rewrite(n: &NodeDef, opts: &LoadableOptions) -> Option<(Vec<NodeDef>, Rewritt
     let name = n.name.as_str();
     let dev = n.device.as_str();
     let p = |s: &str| format!("{name}/sparse/{s}");
-    let constant = |s: &str, dtype: DataType, dims: &[u64], content: Vec<u8>| {
-        let value = Tensor { dtype, shape: dims.to_vec(), data: TensorData::Pod(Bytes::from(content)) };
-        NodeDef { device: dev.to_string(), ..graph::const_node(&p(s), &value) }
-    };
+    let constant = |s: &str, value: Tensor| NodeDef { device: dev.to_string(), ..graph::const_node(&p(s), &value) };
     let op = |o: &str| NodeBuilder::new(o).device(dev);
     let shared = format!("{name}/sparse/cache_{:08x}", crc32c::crc32c(bytes));
     let (u8_, i32_, i64_, bool_) = (DataType::DtUint8, DataType::DtInt32, DataType::DtInt64, DataType::DtBool);
     let mut g = vec![
-        constant("mask", u8_, &[mask.len() as u64], mask),
-        constant("values", int, &[nnz as u64], values),
-        constant("bit_weights", u8_, &[8], vec![1, 2, 4, 8, 16, 32, 64, 128]),
-        constant("column", i32_, &[2], i32s(&[-1, 1])),
-        constant("flat", i32_, &[1], i32s(&[-1])),
-        constant("zero", u8_, &[], vec![0]),
-        constant("dense_shape", i64_, &[1], (elements as i64).to_le_bytes().to_vec()),
-        constant("shape", i64_, &[t.shape.len() as u64], t.shape.iter().flat_map(|&d| (d as i64).to_le_bytes()).collect()),
+        constant("mask", Tensor::from_values(&[mask.len() as u64], &mask)),
+        // The kept elements' bytes as they were: bits, not values, of the carrier type.
+        constant("values", Tensor { dtype: int, shape: vec![nnz as u64], data: TensorData::Pod(Bytes::from(values)) }),
+        constant("bit_weights", Tensor::from_values(&[8], &[1u8, 2, 4, 8, 16, 32, 64, 128])),
+        constant("column", Tensor::from_i32s(&[2], &[-1, 1])),
+        constant("flat", Tensor::from_i32s(&[1], &[-1])),
+        constant("zero", Tensor::from_values(&[], &[0u8])),
+        constant("dense_shape", Tensor::from_i64s(&[1], &[elements as i64])),
+        constant("shape", Tensor::from_i64s(&[t.shape.len() as u64], &t.shape.iter().map(|&d| d as i64).collect::<Vec<_>>())),
         op("VarHandleOp")
             .ty("dtype", dtype)
             .shape("shape", &t.shape)
@@ -177,8 +171,8 @@ fn rewrite(n: &NodeDef, opts: &LoadableOptions) -> Option<(Vec<NodeDef>, Rewritt
     ];
     let mut flags = p("bool_flat");
     if elements % 8 != 0 {
-        g.push(constant("begin", i32_, &[1], i32s(&[0])));
-        g.push(constant("size", i32_, &[1], i32s(&[elements as i32])));
+        g.push(constant("begin", Tensor::from_i32s(&[1], &[0])));
+        g.push(constant("size", Tensor::from_i32s(&[1], &[elements as i32])));
         let slice = op("Slice").inputs([p("bool_flat"), p("begin"), p("size")]);
         g.push(slice.ty("T", bool_).ty("Index", i32_).build(&p("bool_trim")));
         flags = p("bool_trim");
@@ -262,7 +256,7 @@ pub fn encode_bytes(pb: bytes::Bytes, opts: &LoadableOptions) -> Result<(Vec<u8>
     let mut graph = Graph::new(def)?;
     let rewritten = rewrite_graph(&mut graph, opts)?;
     let out = graph.into_def();
-    if out.encoded_len() as u64 > crate::graph::PROTOBUF_LIMIT {
+    if out.encoded_len() as u64 > crate::proto::PROTOBUF_LIMIT {
         return Err(LoadableError::TooLarge);
     }
     let bytes = out.encode_to_vec();
@@ -280,9 +274,7 @@ mod tests {
     use super::*;
 
     fn constant(name: &str, values: &[f32]) -> NodeDef {
-        let data = values.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>();
-        let t = Tensor { dtype: DataType::DtFloat, shape: vec![values.len() as u64], data: TensorData::Pod(data.into()) };
-        graph::const_node(name, &t)
+        graph::const_node(name, &Tensor::from_f32s(&[values.len() as u64], values))
     }
 
     fn sparse(n: usize) -> Vec<f32> {

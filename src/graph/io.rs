@@ -11,12 +11,10 @@ use super::{GraphError, Result};
 use super::sink::StreamSink;
 use crate::atomic::AtomicFile;
 use crate::proto::tensorflow::{GraphDef, MetaGraphDef, SavedModel};
+use crate::proto::PROTOBUF_LIMIT;
 use crate::textformat;
 use crate::error::FileError;
 use crate::filekind::{DirKind, FileKind, ForeignFile, Wanted};
-
-/// Protobuf refuses to parse messages of 2 GiB or more.
-pub const PROTOBUF_LIMIT: u64 = (1 << 31) - 1;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {

@@ -15,7 +15,7 @@ use std::path::PathBuf;
 
 pub use attrs::Attrs;
 pub use builder::NodeBuilder;
-pub use io::{read_message, write_message, write_message_to, Format, ModelFile, PROTOBUF_LIMIT};
+pub use io::{read_message, write_message, write_message_to, Format, ModelFile};
 pub use meta::{collection_nodes, variable_defs};
 pub use ops::is_variable;
 pub use subgraph::{extract_subgraph, reachable_from, sinks};

@@ -7,12 +7,11 @@ mod find;
 use std::path::Path;
 use std::sync::OnceLock;
 
-use bytes::Bytes;
 use tensorflow as tf;
 
 use crate::graph::InputRef;
 use crate::proto::tensorflow::{DataType, SaverDef};
-use crate::tensor::{Tensor, TensorData};
+use crate::tensor::Tensor;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
@@ -22,6 +21,8 @@ pub enum RuntimeError {
     Tf(String),
     #[error("{0} tensors cannot be passed to or from TensorFlow here")]
     Unsupported(DataType),
+    #[error(transparent)]
+    Tensor(#[from] crate::tensor::TensorError),
     #[error("`{0}` is not a tensor name (`node` or `node:N`)")]
     TensorName(String),
     #[error("{} is not UTF-8, which TensorFlow's savers need", .0.display())]
@@ -180,15 +181,9 @@ macro_rules! typed {
 
         impl Feed {
             fn from_tensor(t: &Tensor) -> Result<Self> {
-                let TensorData::Pod(bytes) = &t.data else { return Err(RuntimeError::Unsupported(t.dtype)) };
                 match t.dtype {
                     $(DataType::$variant => {
-                        let size = std::mem::size_of::<$ty>();
-                        let values: Vec<$ty> = bytes
-                            .chunks_exact(size)
-                            .map(|c| <$ty>::from_le_bytes(c.try_into().unwrap_or_default()))
-                            .collect();
-                        Ok(Feed::$variant(tf::Tensor::new(&t.shape).with_values(&values)?))
+                        Ok(Feed::$variant(tf::Tensor::new(&t.shape).with_values(&t.values::<$ty>()?)?))
                     })*
                     other => Err(RuntimeError::Unsupported(other)),
                 }
@@ -202,12 +197,7 @@ macro_rules! typed {
         fn fetch(args: &mut tf::SessionRunArgs<'_>, token: tf::FetchToken, dtype: tf::DataType) -> Result<Tensor> {
             $(if dtype == <$ty as tf::TensorType>::data_type() {
                 let t: tf::Tensor<$ty> = args.fetch(token)?;
-                let bytes: Vec<u8> = t.iter().flat_map(|v| v.to_le_bytes()).collect();
-                return Ok(Tensor {
-                    dtype: DataType::$variant,
-                    shape: t.dims().to_vec(),
-                    data: TensorData::Pod(Bytes::from(bytes)),
-                });
+                return Ok(Tensor::from_values(t.dims(), &t));
             })*
             Err(RuntimeError::Tf(format!("cannot fetch a {dtype} tensor")))
         }

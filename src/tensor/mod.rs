@@ -3,9 +3,11 @@
 
 mod arith;
 mod proto;
+mod typed;
 
 pub use arith::{count_zero_products, multiply, scalar_f64};
-pub use proto::{from_proto, to_proto, TensorError};
+pub use proto::{from_proto, to_proto};
+pub use typed::Element;
 
 use bytes::Bytes;
 
@@ -17,6 +19,30 @@ pub enum TensorData {
     Pod(Bytes),
     /// One byte string per element, row-major.
     Strings(Vec<Bytes>),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TensorError {
+    #[error("unknown dtype {0}")]
+    UnknownDtype(i32),
+    #[error("shape is not fully defined")]
+    UndefinedShape,
+    #[error("tensor_content has {actual} bytes, expected {expected}")]
+    ContentSize { actual: usize, expected: u64 },
+    #[error("{values} values given for {elements} elements")]
+    TooManyValues { values: usize, elements: u64 },
+    #[error("{0:?} tensors are not supported here")]
+    Unsupported(DataType),
+    #[error("tensor of {0} elements is too large for this machine")]
+    TooLarge(u64),
+    #[error("wanted {wanted} elements, the tensor holds {actual}")]
+    WrongDtype { wanted: &'static str, actual: DataType },
+    #[error("{len} bytes are not a whole number of {size}-byte elements")]
+    PartialElement { len: usize, size: usize },
+    #[error("{0} tensor holds no fixed-size elements")]
+    NotPod(DataType),
+    #[error("wanted one value, the tensor holds {0}")]
+    NotScalar(usize),
 }
 
 #[derive(Debug, Clone, PartialEq)]

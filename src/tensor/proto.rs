@@ -4,24 +4,8 @@
 
 use bytes::Bytes;
 
-use super::{Tensor, TensorData};
+use super::{Tensor, TensorData, TensorError};
 use crate::proto::tensorflow::{DataType, TensorProto, TensorShapeProto};
-
-#[derive(Debug, thiserror::Error)]
-pub enum TensorError {
-    #[error("unknown dtype {0}")]
-    UnknownDtype(i32),
-    #[error("shape is not fully defined")]
-    UndefinedShape,
-    #[error("tensor_content has {actual} bytes, expected {expected}")]
-    ContentSize { actual: usize, expected: u64 },
-    #[error("{values} values given for {elements} elements")]
-    TooManyValues { values: usize, elements: u64 },
-    #[error("{0:?} tensors are not supported here")]
-    Unsupported(DataType),
-    #[error("tensor of {0} elements is too large for this machine")]
-    TooLarge(u64),
-}
 
 pub fn from_proto(proto: &TensorProto) -> Result<Tensor, TensorError> {
     let dtype = DataType::try_from(proto.dtype)
@@ -54,7 +38,7 @@ fn broadcast<T: Clone>(values: &[T], n: u64, zero: T) -> Result<Vec<T>, TensorEr
     // A few bytes of typed values can claim terabytes: a broadcast past what
     // a GraphDef could hold once written out is refused before it is allocated.
     let bytes = n.saturating_mul(std::mem::size_of::<T>() as u64);
-    if bytes > crate::graph::PROTOBUF_LIMIT {
+    if bytes > crate::proto::PROTOBUF_LIMIT {
         return Err(TensorError::TooLarge(n));
     }
     let count = usize::try_from(n).map_err(|_| TensorError::TooLarge(n))?;

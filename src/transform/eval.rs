@@ -10,7 +10,7 @@ use bytes::Bytes;
 use super::freeze::VariableSource;
 use crate::graph::{is_variable, Attrs, Graph, InputRef};
 use crate::proto::tensorflow::attr_value::Value;
-use crate::proto::tensorflow::{DataType, NodeDef};
+use crate::proto::tensorflow::NodeDef;
 use crate::tensor::{self, Tensor, TensorData};
 
 const PASS_THROUGH: [&str; 4] = ["Identity", "Snapshot", "StopGradient", "ReadVariableOp"];
@@ -157,7 +157,7 @@ impl<'a> Evaluator<'a> {
             ("Mul", [a, b]) => tensor::multiply(a, b)?,
             ("ConcatV2", [parts @ .., axis]) => {
                 let parts: Vec<Tensor> = parts.iter().map(|t| (*t).clone()).collect();
-                concat(&parts, scalar_int(axis)?)?
+                concat(&parts, axis.scalar_int().map_err(|_| "concat axis is not an integer scalar")?)?
             }
             (_, [value]) => (*value).clone(),
             (op, _) => return Err(format!("`{}`: cannot evaluate a {op} op", node.name)),
@@ -175,16 +175,6 @@ fn common_frames(node: &NodeDef, args: &[&(Tensor, Frames)]) -> Result<Frames, S
         return Err(format!("the inputs of `{}` come from different while loops", node.name));
     }
     Ok(Some(first.clone()))
-}
-
-fn scalar_int(t: &Tensor) -> Result<i64, String> {
-    match (&t.data, t.dtype) {
-        (TensorData::Pod(b), DataType::DtInt32) if b.len() == 4 => Ok(i32::from_le_bytes([b[0], b[1], b[2], b[3]]) as i64),
-        (TensorData::Pod(b), DataType::DtInt64) if b.len() == 8 => {
-            Ok(i64::from_le_bytes(b[..8].try_into().map_err(|_| "axis")?))
-        }
-        _ => Err("concat axis is not an integer scalar".into()),
-    }
 }
 
 fn pod(t: &Tensor) -> Result<&Bytes, String> {
@@ -242,43 +232,34 @@ pub fn concat(parts: &[Tensor], axis: i64) -> Result<Tensor, String> {
 }
 
 #[cfg(test)]
-pub(super) mod tests {
+mod tests {
     use super::*;
-
-    pub(in crate::transform) fn f32_tensor(shape: &[u64], v: &[f32]) -> Tensor {
-        Tensor {
-            dtype: DataType::DtFloat,
-            shape: shape.to_vec(),
-            data: TensorData::Pod(Bytes::from(v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<_>>())),
-        }
-    }
 
     #[test]
     fn masked_negative_weights_give_negative_zero() {
-        let m = f32_tensor(&[2], &[0.0, 1.0]);
-        let w = f32_tensor(&[2], &[-3.0, -2.0]);
+        let m = Tensor::from_f32s(&[2], &[0.0, 1.0]);
+        let w = Tensor::from_f32s(&[2], &[-3.0, -2.0]);
         let p = tensor::multiply(&m, &w).unwrap();
-        let TensorData::Pod(b) = p.data else { panic!() };
-        assert_eq!(&b[..4], &(-0.0f32).to_le_bytes());
-        assert_eq!(&b[4..], &(-2.0f32).to_le_bytes());
+        let bits: Vec<u32> = p.f32s().unwrap().into_iter().map(f32::to_bits).collect();
+        assert_eq!(bits, [(-0.0f32).to_bits(), (-2.0f32).to_bits()]);
     }
 
     #[test]
     fn concat_rows_and_columns() {
-        let a = f32_tensor(&[1, 2], &[1.0, 2.0]);
-        let b = f32_tensor(&[1, 2], &[3.0, 4.0]);
-        assert_eq!(concat(&[a.clone(), b.clone()], 0).unwrap(), f32_tensor(&[2, 2], &[1.0, 2.0, 3.0, 4.0]));
-        assert_eq!(concat(&[a, b], -1).unwrap(), f32_tensor(&[1, 4], &[1.0, 2.0, 3.0, 4.0]));
+        let a = Tensor::from_f32s(&[1, 2], &[1.0, 2.0]);
+        let b = Tensor::from_f32s(&[1, 2], &[3.0, 4.0]);
+        assert_eq!(concat(&[a.clone(), b.clone()], 0).unwrap(), Tensor::from_f32s(&[2, 2], &[1.0, 2.0, 3.0, 4.0]));
+        assert_eq!(concat(&[a, b], -1).unwrap(), Tensor::from_f32s(&[1, 4], &[1.0, 2.0, 3.0, 4.0]));
     }
 
     #[test]
     fn concat_of_empty_parts_with_huge_dimensions_is_no_overflow() {
         let huge = i64::MAX as u64;
-        let empty = f32_tensor(&[0, huge], &[]);
+        let empty = Tensor::from_f32s(&[0, huge], &[]);
         let err = concat(&[empty.clone(), empty.clone(), empty], 1).unwrap_err();
         assert!(err.contains("64 bits"), "{err}");
         // No count overflows, but the outer dimension times the rows does: the zero comes last.
-        let wide = f32_tensor(&[4, huge / 2, 0], &[]);
-        assert_eq!(concat(&[wide.clone(), wide], 1).unwrap(), f32_tensor(&[4, huge / 2 * 2, 0], &[]));
+        let wide = Tensor::from_f32s(&[4, huge / 2, 0], &[]);
+        assert_eq!(concat(&[wide.clone(), wide], 1).unwrap(), Tensor::from_f32s(&[4, huge / 2 * 2, 0], &[]));
     }
 }

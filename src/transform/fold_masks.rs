@@ -103,8 +103,6 @@ mod tests {
     use super::*;
     use crate::checkpoint::{Checkpoint, CheckpointWriter};
     use crate::proto::tensorflow::GraphDef;
-    use crate::tensor::TensorData;
-    use crate::transform::eval::tests::f32_tensor;
 
     fn node(name: &str, op: &str, inputs: &[&str]) -> NodeDef {
         NodeBuilder::new(op).inputs(inputs.iter().copied()).build(name)
@@ -143,8 +141,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let prefix = dir.path().join("model.ckpt");
         let mut w = CheckpointWriter::create(&prefix).unwrap();
-        w.add("fc/mask", &f32_tensor(&[2, 2], &MASK)).unwrap();
-        w.add("fc/kernel", &f32_tensor(&[2, 2], &KERNEL)).unwrap();
+        w.add("fc/mask", &Tensor::from_f32s(&[2, 2], &MASK)).unwrap();
+        w.add("fc/kernel", &Tensor::from_f32s(&[2, 2], &KERNEL)).unwrap();
         w.finish().unwrap();
         let ckpt = Checkpoint::open(&prefix).unwrap();
         let mut graph = Graph::new(GraphDef { node: nodes, ..Default::default() }).unwrap();
@@ -177,9 +175,8 @@ mod tests {
 
     fn the_product() -> Tensor {
         let product: Vec<f32> = MASK.iter().zip(KERNEL).map(|(m, k)| m * k).collect();
-        let t = f32_tensor(&[2, 2], &product);
-        let TensorData::Pod(b) = &t.data else { unreachable!() };
-        assert_eq!(&b[4..8], &(-0.0f32).to_le_bytes(), "the masked negative weight is -0.0");
+        let t = Tensor::from_f32s(&[2, 2], &product);
+        assert_eq!(t.f32s().unwrap()[1].to_bits(), (-0.0f32).to_bits(), "the masked negative weight is -0.0");
         t
     }
 

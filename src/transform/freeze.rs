@@ -13,7 +13,7 @@ use crate::checkpoint::Checkpoint;
 use crate::graph::{const_node, input_refs, is_variable, node_name, Attrs, Graph, NodeBuilder};
 use crate::proto::tensorflow::attr_value::Value;
 use crate::proto::tensorflow::{AttrValue, DataType, NodeDef, VariableDef};
-use crate::tensor::{self, Tensor};
+use crate::tensor::Tensor;
 
 /// Where each variable's value is in a checkpoint. A Saver stores a variable
 /// under its op name, except the parts of a partitioned variable, which are
@@ -175,17 +175,10 @@ fn gather_as_gather_v2(gather: &NodeDef, dtype: DataType) -> Result<(NodeDef, No
     };
     let tindices = gather.dtype_attr("Tindices")?.unwrap_or(DataType::DtInt32);
     let axis_value = match tindices {
-        DataType::DtInt64 => 0i64.to_le_bytes().to_vec(),
-        _ => 0i32.to_le_bytes().to_vec(),
+        DataType::DtInt64 => Tensor::from_i64s(&[], &[0]),
+        _ => Tensor::from_i32s(&[], &[0]),
     };
-    let axis = const_node(
-        &format!("{}/axis", gather.name),
-        &Tensor {
-            dtype: tindices,
-            shape: Vec::new(),
-            data: tensor::TensorData::Pod(axis_value.into()),
-        },
-    );
+    let axis = const_node(&format!("{}/axis", gather.name), &axis_value);
     let mut node = NodeBuilder::new("GatherV2")
         .inputs([params, indices, &axis.name])
         .device(&gather.device)
@@ -202,23 +195,24 @@ fn gather_as_gather_v2(gather: &NodeDef, dtype: DataType) -> Result<(NodeDef, No
 mod tests {
     use super::*;
     use crate::graph::Attrs;
+    use crate::tensor;
     use crate::transform::testing::*;
 
     #[test]
     fn ref_variables_become_constants_their_reads_stay() {
-        let ckpt = checkpoint(&[("w", f32s(&[2], &[1.0, -2.0]))]);
+        let ckpt = checkpoint(&[("w", Tensor::from_f32s(&[2], &[1.0, -2.0]))]);
         let mut g = graph(vec![ref_variable("w", &[2]), op("w/read", "Identity", &["w"])]);
         let frozen = freeze(&mut g, &VariableSource::new(&ckpt.checkpoint, &[])).unwrap();
         assert_eq!(frozen, ["w"]);
         let w = g.node("w").unwrap();
         assert_eq!(w.op, "Const");
-        assert_eq!(values(&tensor::from_proto(w.tensor_value().unwrap()).unwrap()), [1.0, -2.0]);
+        assert_eq!(tensor::from_proto(w.tensor_value().unwrap()).unwrap().f32s().unwrap(), [1.0, -2.0]);
         assert_eq!(g.node("w/read").unwrap().op, "Identity");
     }
 
     #[test]
     fn resource_reads_become_identities_and_gathers_gather_v2() {
-        let ckpt = checkpoint(&[("emb", f32s(&[2, 2], &[1.0, 2.0, 3.0, 4.0]))]);
+        let ckpt = checkpoint(&[("emb", Tensor::from_f32s(&[2, 2], &[1.0, 2.0, 3.0, 4.0]))]);
         let handle = NodeBuilder::new("VarHandleOp").ty("dtype", DataType::DtFloat).shape("shape", &[2, 2]).build("emb");
         let read = NodeBuilder::new("ReadVariableOp").input("emb").ty("dtype", DataType::DtFloat).build("emb/read");
         let gather = NodeBuilder::new("ResourceGather")
@@ -241,7 +235,7 @@ mod tests {
 
     #[test]
     fn a_variable_the_checkpoint_lacks_is_named() {
-        let ckpt = checkpoint(&[("other", f32s(&[1], &[0.0]))]);
+        let ckpt = checkpoint(&[("other", Tensor::from_f32s(&[1], &[0.0]))]);
         let mut g = graph(vec![ref_variable("w", &[1])]);
         let err = freeze(&mut g, &VariableSource::new(&ckpt.checkpoint, &[])).unwrap_err().to_string();
         assert!(err.contains("`w`") && err.contains("has no tensor `w`"), "{err}");

@@ -78,6 +78,7 @@ fn count_constants(graph: &Graph, folded: &[MaskedWeight]) -> (u64, u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tensor::Tensor;
     use crate::transform::testing::*;
 
     /// input -> MatMul(masked_weight) -> output, with the pruning machinery beside it.
@@ -98,9 +99,9 @@ mod tests {
     #[test]
     fn folds_masks_freezes_the_rest_and_keeps_what_the_outputs_need() {
         let ckpt = checkpoint(&[
-            ("fc/weights", f32s(&[2], &[-3.0, 5.0])),
-            ("fc/mask", f32s(&[2], &[0.0, 1.0])),
-            ("fc/threshold", f32s(&[], &[4.0])),
+            ("fc/weights", Tensor::from_f32s(&[2], &[-3.0, 5.0])),
+            ("fc/mask", Tensor::from_f32s(&[2], &[0.0, 1.0])),
+            ("fc/threshold", Tensor::from_f32s(&[], &[4.0])),
         ]);
         let mut g = pruned_layer();
         let options = StripOptions { outputs: vec!["output".into()], ..Default::default() };
@@ -109,7 +110,7 @@ mod tests {
         assert_eq!(names, ["input", "fc/weights/masked_weight", "output"]);
         let folded = crate::tensor::from_proto(g.node("fc/weights/masked_weight").unwrap().tensor_value().unwrap()).unwrap();
         // mask * weight as TensorFlow computes it: a masked negative weight is -0.0.
-        assert_eq!(values(&folded).iter().map(|v| v.to_bits()).collect::<Vec<_>>(), [(-0.0f32).to_bits(), 5.0f32.to_bits()]);
+        assert_eq!(folded.f32s().unwrap().iter().map(|v| v.to_bits()).collect::<Vec<_>>(), [(-0.0f32).to_bits(), 5.0f32.to_bits()]);
         assert_eq!((report.masked_weights.len(), report.masked_weights[0].zeros), (1, 1));
         assert_eq!((report.params, report.nonzeros, report.nodes_in, report.nodes_out), (2, 1, 9, 3));
     }

@@ -4,30 +4,7 @@
 use crate::checkpoint::{Checkpoint, CheckpointWriter};
 use crate::graph::{Graph, NodeBuilder};
 use crate::proto::tensorflow::{DataType, GraphDef, NodeDef};
-use crate::tensor::{Tensor, TensorData};
-
-pub fn f32s(shape: &[u64], values: &[f32]) -> Tensor {
-    Tensor {
-        dtype: DataType::DtFloat,
-        shape: shape.to_vec(),
-        data: TensorData::Pod(values.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>().into()),
-    }
-}
-
-pub fn values(t: &Tensor) -> Vec<f32> {
-    match &t.data {
-        TensorData::Pod(b) => b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
-        TensorData::Strings(_) => Vec::new(),
-    }
-}
-
-/// The values of an int32 tensor.
-pub fn int32s(t: &Tensor) -> Vec<i32> {
-    match &t.data {
-        TensorData::Pod(b) if t.dtype == DataType::DtInt32 => b.chunks_exact(4).map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
-        _ => Vec::new(),
-    }
-}
+use crate::tensor::Tensor;
 
 /// An op of `T = float` with these inputs.
 pub fn op(name: &str, op: &str, inputs: &[&str]) -> NodeDef {

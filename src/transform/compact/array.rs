@@ -12,21 +12,12 @@ pub struct Array {
 
 impl Array {
     pub fn of(tensor: &Tensor) -> Option<Array> {
-        let TensorData::Pod(bytes) = &tensor.data else { return None };
-        if tensor.dtype != DataType::DtFloat {
-            return None;
-        }
         let shape = tensor.shape.iter().map(|&d| usize::try_from(d).ok()).collect::<Option<Vec<_>>>()?;
-        let data = bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
-        Some(Array { shape, data })
+        Some(Array { shape, data: tensor.f32s().ok()? })
     }
 
     pub fn to_tensor(&self) -> Tensor {
-        Tensor {
-            dtype: DataType::DtFloat,
-            shape: self.shape.iter().map(|&d| d as u64).collect(),
-            data: TensorData::Pod(self.data.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>().into()),
-        }
+        Tensor::from_f32s(&self.shape.iter().map(|&d| d as u64).collect::<Vec<_>>(), &self.data)
     }
 
     /// (elements before `axis`, its length, elements after): every element is

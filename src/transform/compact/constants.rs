@@ -4,7 +4,7 @@
 use super::array::{Array, View};
 use crate::graph::{Attrs, Graph, InputRef};
 use crate::proto::tensorflow::{DataType, NodeDef};
-use crate::tensor::{self, TensorData};
+use crate::tensor;
 
 /// The `Const` a data input reads, through `Identity` chains; with the
 /// names of the nodes on the way (the const last).
@@ -53,11 +53,5 @@ pub fn const_shape(graph: &Graph, input: &str) -> Option<Vec<usize>> {
 /// An integer constant's values (int32 or int64), e.g. axes and shapes.
 pub fn const_ints(graph: &Graph, input: &str) -> Option<Vec<i64>> {
     let (_, node) = const_behind(graph, input)?;
-    let t = tensor::from_proto(node.tensor_value().ok()?).ok()?;
-    let TensorData::Pod(b) = &t.data else { return None };
-    match t.dtype {
-        DataType::DtInt32 => Some(b.chunks_exact(4).map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as i64).collect()),
-        DataType::DtInt64 => Some(b.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().unwrap_or([0; 8]))).collect()),
-        _ => None,
-    }
+    tensor::from_proto(node.tensor_value().ok()?).ok()?.ints().ok()
 }

@@ -13,7 +13,7 @@ use super::Result;
 use crate::graph::{const_node, Attrs, Graph, NodeBuilder};
 use crate::proto::tensorflow::attr_value::Value;
 use crate::proto::tensorflow::{DataType, NodeDef};
-use crate::tensor::{self, Tensor, TensorData};
+use crate::tensor::{self, Tensor};
 
 /// What the rewrite did besides slicing.
 #[derive(Debug, Default)]
@@ -264,12 +264,12 @@ fn const_dtype(graph: &Graph, input: &str) -> DataType {
 }
 
 fn ints(dtype: DataType, values: &[i64]) -> Tensor {
-    let bytes: Vec<u8> = if dtype == DataType::DtInt64 {
-        values.iter().flat_map(|v| v.to_le_bytes()).collect()
+    let shape = [values.len() as u64];
+    if dtype == DataType::DtInt64 {
+        Tensor::from_i64s(&shape, values)
     } else {
-        values.iter().flat_map(|&v| (v as i32).to_le_bytes()).collect()
-    };
-    Tensor { dtype, shape: vec![values.len() as u64], data: TensorData::Pod(bytes.into()) }
+        Tensor::from_i32s(&shape, &values.iter().map(|&v| v as i32).collect::<Vec<_>>())
+    }
 }
 
 /// A split along the channels keeps its outputs in step with what each lost:

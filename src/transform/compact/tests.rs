@@ -4,8 +4,8 @@
 use super::*;
 use crate::graph::{const_node, Attrs, NodeBuilder};
 use crate::proto::tensorflow::{DataType, NodeDef};
-use crate::tensor::from_proto;
-use crate::transform::testing::{f32s, graph, op, values};
+use crate::tensor::{from_proto, Tensor};
+use crate::transform::testing::{graph, op};
 
 fn input(shape: &[i64]) -> NodeDef {
     let mut n = NodeBuilder::new("Placeholder").ty("dtype", DataType::DtFloat).build("x");
@@ -27,16 +27,11 @@ fn input(shape: &[i64]) -> NodeDef {
 }
 
 fn constant(name: &str, shape: &[u64], values: Vec<f32>) -> NodeDef {
-    const_node(name, &f32s(shape, &values))
+    const_node(name, &Tensor::from_f32s(shape, &values))
 }
 
 fn ints(name: &str, values: &[i32]) -> NodeDef {
-    let t = crate::tensor::Tensor {
-        dtype: DataType::DtInt32,
-        shape: vec![values.len() as u64],
-        data: crate::tensor::TensorData::Pod(values.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>().into()),
-    };
-    const_node(name, &t)
+    const_node(name, &Tensor::from_i32s(&[values.len() as u64], values))
 }
 
 fn conv(name: &str, x: &str, w: &str, padding: &str) -> NodeDef {
@@ -58,7 +53,7 @@ fn filter(name: &str, shape: [u64; 4], zero: &[usize]) -> NodeDef {
 
 fn value_of(g: &Graph, name: &str) -> (Vec<u64>, Vec<f32>) {
     let t = from_proto(g.node(name).unwrap().tensor_value().unwrap()).unwrap();
-    (t.shape.clone(), values(&t))
+    (t.shape.clone(), t.f32s().unwrap())
 }
 
 fn run(nodes: Vec<NodeDef>, round_to: usize) -> (Graph, CompactReport) {
@@ -116,7 +111,7 @@ fn a_constant_channel_before_an_unpadded_convolution_folds_into_its_bias() {
         assert_eq!(value_of(&g, "w1").0, [3, 3, 2, 2], "{padding}");
         // relu(-1) is 0: nothing to fold; relu(0.3) adds 0.3 * sum(w2[.., 1, j]).
         let original = two_convs([0.0; 4], k, padding);
-        let w2 = values(&from_proto(original[6].tensor_value().unwrap()).unwrap());
+        let w2 = from_proto(original[6].tensor_value().unwrap()).unwrap().f32s().unwrap();
         let expected: Vec<f32> = (0..3)
             .map(|j| {
                 let sum: f64 = (0..(k * k) as usize).map(|p| w2[p * 12 + 3 + j] as f64).sum();
@@ -195,7 +190,7 @@ fn a_flatten_into_a_matmul_loses_each_channels_rows_in_nhwc_order() {
     let kept_rows: Vec<f32> = w2.chunks(2).map(|r| r[0] / 2.0).collect();
     assert_eq!(kept_rows, [0.0, 2.0, 3.0, 5.0, 6.0, 8.0, 9.0, 11.0]);
     let t = from_proto(g.node("shape").unwrap().tensor_value().unwrap()).unwrap();
-    assert_eq!(t.data, crate::tensor::TensorData::Pod([(-1i32).to_le_bytes(), 8i32.to_le_bytes()].concat().into()));
+    assert_eq!((t.dtype, t.ints().unwrap()), (DataType::DtInt32, vec![-1, 8]));
 }
 
 #[test]
@@ -222,7 +217,7 @@ fn concat_offsets_shift_and_an_uneven_split_becomes_a_split_v() {
     let split = g.node("split").unwrap();
     assert_eq!((split.op.as_str(), split.input[0].as_str()), ("SplitV", "cat"));
     let sizes = from_proto(g.node(&split.input[1]).unwrap().tensor_value().unwrap()).unwrap();
-    assert_eq!(sizes.data, crate::tensor::TensorData::Pod([1i32.to_le_bytes(), 2i32.to_le_bytes()].concat().into()));
+    assert_eq!((sizes.dtype, sizes.ints().unwrap()), (DataType::DtInt32, vec![1, 2]));
 }
 
 #[test]

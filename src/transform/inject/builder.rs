@@ -5,7 +5,7 @@
 
 use crate::graph::{const_node, Graph, InputRef, NodeBuilder};
 use crate::proto::tensorflow::{DataType, NodeDef};
-use crate::tensor::{Tensor, TensorData};
+use crate::tensor::Tensor;
 
 use super::InjectError;
 
@@ -86,23 +86,12 @@ impl<'g> Ops<'g> {
         dtype: DataType,
         value: f64,
     ) -> Result<String, InjectError> {
-        self.constant(name, filled(dtype, &[], value)?)
+        self.constant(name, scalar_of(dtype, value)?)
     }
 
     pub fn int32s(&mut self, name: &str, values: &[i64]) -> Result<String, InjectError> {
-        let bytes: Vec<u8> = values
-            .iter()
-            .flat_map(|&v| (v as i32).to_le_bytes())
-            .collect();
-        let shape = vec![values.len() as u64];
-        self.constant(
-            name,
-            Tensor {
-                dtype: DataType::DtInt32,
-                shape,
-                data: TensorData::Pod(bytes.into()),
-            },
-        )
+        let narrow: Vec<i32> = values.iter().map(|&v| v as i32).collect();
+        self.constant(name, Tensor::from_i32s(&[values.len() as u64], &narrow))
     }
 
     pub fn unary(&mut self, op: &str, x: &str, dtype: DataType) -> Result<String, InjectError> {
@@ -169,28 +158,20 @@ pub(super) fn join(scope: &str, name: &str) -> String {
     }
 }
 
-/// A tensor of `shape` with every element `value`, for the floating and
-/// integer dtypes inject works with.
-pub(super) fn filled(dtype: DataType, shape: &[u64], value: f64) -> Result<Tensor, InjectError> {
-    let one: Vec<u8> = match dtype {
-        DataType::DtFloat => (value as f32).to_le_bytes().to_vec(),
-        DataType::DtDouble => value.to_le_bytes().to_vec(),
-        DataType::DtHalf => half::f16::from_f64(value).to_le_bytes().to_vec(),
-        DataType::DtBfloat16 => half::bf16::from_f64(value).to_le_bytes().to_vec(),
-        DataType::DtInt32 => (value as i32).to_le_bytes().to_vec(),
-        DataType::DtInt64 => (value as i64).to_le_bytes().to_vec(),
+/// A scalar `value` of one of the floating and integer dtypes inject works with.
+fn scalar_of(dtype: DataType, value: f64) -> Result<Tensor, InjectError> {
+    Ok(match dtype {
+        DataType::DtFloat => Tensor::from_values(&[], &[value as f32]),
+        DataType::DtDouble => Tensor::from_values(&[], &[value]),
+        DataType::DtHalf => Tensor::from_values(&[], &[half::f16::from_f64(value)]),
+        DataType::DtBfloat16 => Tensor::from_values(&[], &[half::bf16::from_f64(value)]),
+        DataType::DtInt32 => Tensor::from_values(&[], &[value as i32]),
+        DataType::DtInt64 => Tensor::from_values(&[], &[value as i64]),
         other => {
             return Err(InjectError::Unsupported(format!(
                 "cannot make constants of {}",
                 other.name()
             )))
         }
-    };
-    let n: u64 = shape.iter().product();
-    let data = one.repeat(n as usize);
-    Ok(Tensor {
-        dtype,
-        shape: shape.to_vec(),
-        data: TensorData::Pod(data.into()),
     })
 }

@@ -11,7 +11,7 @@ use crate::graph::{input_refs, node_name, Attrs, Graph, GraphError};
 use crate::pruning;
 use crate::proto::tensorflow::attr_value::Value;
 use crate::proto::tensorflow::{DataType, NodeDef};
-use crate::tensor::{self, TensorData};
+use crate::tensor;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum VarKind {
@@ -380,15 +380,7 @@ fn resource_reads(graph: &Graph, consumers: &Consumers, handle: &str) -> Vec<Str
 
 fn const_int(graph: &Graph, input: &str) -> Option<i64> {
     let node = graph.node(node_name(input))?;
-    let t = tensor::from_proto(node.tensor_value().ok()?).ok()?;
-    let TensorData::Pod(b) = &t.data else {
-        return None;
-    };
-    match (t.dtype, b.len()) {
-        (DataType::DtInt32, 4) => Some(i32::from_le_bytes(b[..4].try_into().ok()?) as i64),
-        (DataType::DtInt64, 8) => Some(i64::from_le_bytes(b[..8].try_into().ok()?)),
-        _ => None,
-    }
+    tensor::from_proto(node.tensor_value().ok()?).ok()?.scalar_int().ok()
 }
 
 /// Consumers of each node's outputs through data edges.

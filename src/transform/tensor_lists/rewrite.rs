@@ -10,7 +10,7 @@ use super::{data_input, flow_input, Reason, Result, Uses};
 use crate::graph::{input_refs, Graph, InputRef, NodeBuilder};
 use crate::proto::tensorflow::attr_value::Value;
 use crate::proto::tensorflow::{DataType, NodeDef, TensorShapeProto};
-use crate::tensor::{Tensor, TensorData};
+use crate::tensor::Tensor;
 
 /// What one array's rewrite does to the graph.
 pub(super) struct Plan {
@@ -165,13 +165,7 @@ fn shape_const(name: &str, shape: &TensorShapeProto, anchor: &str) -> NodeDef {
 /// An int32 `Const` waiting on `anchor`: a constant used inside a while
 /// loop must be in the loop's frame, which a control input from there gives.
 pub(super) fn int32_const(name: &str, values: &[i64], shape: &[u64], anchor: &str) -> NodeDef {
-    let t = Tensor {
-        dtype: DataType::DtInt32,
-        shape: shape.to_vec(),
-        data: TensorData::Pod(
-            values.iter().flat_map(|&v| i32::try_from(v).unwrap_or(-1).to_le_bytes()).collect::<Vec<u8>>().into(),
-        ),
-    };
+    let t = Tensor::from_i32s(shape, &values.iter().map(|&v| i32::try_from(v).unwrap_or(-1)).collect::<Vec<_>>());
     let mut node = crate::graph::const_node(name, &t);
     if let Some(r) = InputRef::parse(anchor) {
         node.input.push(InputRef::control_of(r.node).to_string());

@@ -7,7 +7,7 @@ use crate::tensor;
 
 fn scalar_of(g: &Graph, name: &str) -> f32 {
     let t = tensor::from_proto(node(g, name).tensor_value().unwrap()).unwrap();
-    crate::transform::testing::values(&t)[0]
+    t.f32s().unwrap()[0]
 }
 
 #[test]

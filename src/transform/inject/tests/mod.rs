@@ -9,7 +9,6 @@ mod update;
 
 use regex::Regex;
 
-use super::builder::filled;
 use super::{inject, InjectError, InjectOptions, InjectReport, PruningHparams};
 use crate::graph::{const_node, Graph, InputRef, NodeBuilder};
 use crate::model::{Model, ModelKind};
@@ -114,7 +113,7 @@ fn conv(scope: &str) -> Vec<NodeDef> {
 }
 
 fn int32_scalar(name: &str, value: i64) -> NodeDef {
-    const_node(name, &filled(DataType::DtInt32, &[], value as f64).unwrap())
+    const_node(name, &Tensor::from_i32s(&[], &[value as i32]))
 }
 
 fn node<'g>(g: &'g Graph, name: &str) -> &'g NodeDef {

@@ -5,7 +5,6 @@ use super::*;
 use crate::graph::Attrs;
 use crate::tensor;
 use crate::transform::inject::Structure;
-use crate::transform::testing::int32s;
 
 /// A [4, 6] kernel `fc/kernel` of a MatMul (b operand, transposed if asked).
 fn fc(transpose_b: bool) -> Vec<NodeDef> {
@@ -21,8 +20,8 @@ fn update_ops<'g>(g: &'g Graph, weight: &str, op: &str) -> Vec<&'g NodeDef> {
     g.nodes().iter().filter(|n| n.name.starts_with(&scope) && n.op == op).collect()
 }
 
-fn ints_of(g: &Graph, name: &str) -> Vec<i32> {
-    int32s(&tensor::from_proto(node(g, name).tensor_value().unwrap()).unwrap())
+fn ints_of(g: &Graph, name: &str) -> Vec<i64> {
+    tensor::from_proto(node(g, name).tensor_value().unwrap()).unwrap().ints().unwrap()
 }
 
 fn ksizes(g: &Graph, weight: &str, pool: &str) -> Vec<Vec<i64>> {
