@@ -15,9 +15,7 @@
 pub mod proto;
 pub mod runtime;
 
-pub mod bench;
 pub mod runner;
-pub mod verify;
 
 pub mod atomic;
 pub mod checkpoint;

@@ -30,9 +30,8 @@
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 
-use crate::graph::{node_name, Graph};
+use crate::graph::{is_variable, node_name, Graph};
 use crate::proto::tensorflow::{DataType, NodeDef};
-use crate::transform::is_variable;
 
 const READS: [&str; 6] = ["Identity", "Snapshot", "StopGradient", "ReadVariableOp", "Enter", "RefEnter"];
 

@@ -191,7 +191,7 @@ fn short_successor(key: &[u8]) -> Vec<u8> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::table::read_table;
+    use super::super::table::{read_table, Record};
     use super::*;
 
     #[test]
@@ -214,6 +214,37 @@ mod tests {
         }
         let bytes = b.finish();
         assert_eq!(read_table(&bytes).unwrap(), entries);
+    }
+
+    fn arb_entries() -> impl proptest::strategy::Strategy<Value = std::collections::BTreeMap<Vec<u8>, Vec<u8>>> {
+        use proptest::prelude::*;
+        // Tensor-name-like keys share prefixes (what the blocks' prefix
+        // compression and the index's separators work on); raw bytes reach 0xff.
+        let key = prop_oneof![
+            "(layer[0-9]{0,2}/){0,3}[a-z_]{0,6}".prop_map(String::into_bytes),
+            prop::collection::vec(prop_oneof![any::<u8>(), Just(0xffu8)], 0..12),
+        ];
+        // Now and then a value large enough to fill a block on its own.
+        let value = prop_oneof![
+            20 => prop::collection::vec(any::<u8>(), 0..64),
+            1 => (BLOCK_SIZE / 4..3 * BLOCK_SIZE, any::<u8>()).prop_map(|(n, b)| vec![b; n]),
+        ];
+        prop::collection::btree_map(key, value, 0..200)
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+
+        #[test]
+        fn every_entry_written_reads_back_in_key_order(entries in arb_entries()) {
+            let mut b = TableBuilder::new();
+            for (k, v) in &entries {
+                b.add(k, v);
+            }
+            let read = read_table(&b.finish()).unwrap();
+            let written: Vec<Record> = entries.into_iter().collect();
+            proptest::prop_assert!(read == written, "{} entries read, {} written", read.len(), written.len());
+        }
     }
 
     #[test]

@@ -9,7 +9,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use super::render::{human_bytes, print_json, table};
 use super::verify::{finite_non_negative, RunArgs};
 use super::CliError;
-use tf_strip::bench::{bench, BenchOptions, BenchReport, Stop};
+use tf_strip::jobs::{bench, BenchOptions, BenchReport, Stop};
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {

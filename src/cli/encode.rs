@@ -3,15 +3,15 @@
 //! `inspect --encodings`, and `inspect` of a container.
 
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use clap::Args;
 
 use super::render::{container_table, fraction, human_bytes, print_json, table};
 use super::signature::{render_saved_model, OutputFormat, SignatureArgs};
 use super::CliError;
-use tf_strip::codec::{self, loadable, EncodeOptions};
-use tf_strip::jobs::encode_loadable_saved_model;
+use tf_strip::codec::loadable::{LoadableOptions, LoadableReport};
+use tf_strip::codec::{EncodeOptions, EncodeReport};
+use tf_strip::jobs::{decode_file, encode_file, EncodeJob, Encoded, Encoding};
 
 #[derive(Debug, Args)]
 pub struct EncodeArgs {
@@ -59,100 +59,99 @@ fn zstd_levels() -> std::ops::RangeInclusive<i64> {
 }
 
 pub fn encode(args: EncodeArgs) -> Result<(), CliError> {
-    let start = Instant::now();
     let signature = args.signature.spec(args.output_format, &[])?;
-    if args.output_format != OutputFormat::Pb && !args.tf_loadable {
-        return Err(CliError::Usage(
-            "--output_format applies to --tf_loadable (a container is always the container format)".into(),
-        ));
-    }
-    if args.tf_loadable {
-        let options = loadable::LoadableOptions::default();
-        let (report, saved) = match args.output_format {
-            OutputFormat::SavedModel => {
-                let (report, saved) = encode_loadable_saved_model(&args.input, &args.output, &options, &signature)?;
-                (report, Some(saved))
-            }
-            OutputFormat::Pb => (codec::encode_loadable_file(&args.input, &args.output, &options)?, None),
-            OutputFormat::Pbtxt => {
-                return Err(CliError::Usage(
-                    "--tf_loadable writes a binary GraphDef or a SavedModel (--output_format=pb or saved_model)".into(),
-                ))
-            }
-        };
-        note_text_input(&args.input, report.from_text);
-        for w in saved.iter().flat_map(|s| &s.warnings) {
+    let encoding = match (args.tf_loadable, args.output_format) {
+        (false, OutputFormat::Pb) => Encoding::Container(EncodeOptions {
+            level: args.level,
+            canonical_zeros: args.canonical_zeros,
+            ..Default::default()
+        }),
+        (false, _) => {
+            return Err(CliError::Usage(
+                "--output_format applies to --tf_loadable (a container is always the container format)".into(),
+            ))
+        }
+        (true, OutputFormat::Pb) => Encoding::Loadable(LoadableOptions::default()),
+        (true, OutputFormat::SavedModel) => Encoding::LoadableSavedModel(LoadableOptions::default(), signature),
+        (true, OutputFormat::Pbtxt) => {
+            return Err(CliError::Usage(
+                "--tf_loadable writes a binary GraphDef or a SavedModel (--output_format=pb or saved_model)".into(),
+            ))
+        }
+    };
+    let job = EncodeJob { input: args.input.clone(), output: args.output.clone(), encoding };
+    let summary = encode_file(&job)?;
+    note_text_input(&args.input, summary.encoded.from_text());
+    if let Encoded::LoadableSavedModel { saved_model, .. } = &summary.encoded {
+        for w in &saved_model.warnings {
             eprintln!("tf-strip: warning: {w}");
         }
-        if args.json {
-            match &saved {
-                Some(saved) => print_json(&serde_json::json!({ "loadable": report, "saved_model": saved })),
-                None => print_json(&report),
-            }
-            return Ok(());
-        }
-        let rows: Vec<Vec<String>> = report
-            .rewritten
-            .iter()
-            .map(|r| {
-                vec![
-                    r.name.clone(),
-                    r.dtype.clone(),
-                    r.elements.to_string(),
-                    fraction(r.elements - r.nonzeros, r.elements),
-                    human_bytes(r.dense_bytes),
-                    human_bytes(r.sparse_bytes),
-                ]
-            })
-            .collect();
-        eprint!(
-            "{}",
-            table(
-                &["constant", "dtype", "elements", "zeros", "dense", "mask+values"],
-                &rows
-            )
-        );
-        eprintln!(
-            "{} -> {} ({} constants rebuilt once per session); {:.3} s\nwritten to {}",
-            human_bytes(report.input_bytes),
-            human_bytes(report.output_bytes),
-            report.rewritten.len(),
-            start.elapsed().as_secs_f64(),
-            args.output.display()
-        );
-        if let Some(saved) = &saved {
-            eprint!("{}", render_saved_model(saved));
-        }
-        return Ok(());
     }
-    let opts = EncodeOptions {
-        level: args.level,
-        canonical_zeros: args.canonical_zeros,
-        ..Default::default()
-    };
-    let report = codec::encode_file(&args.input, &args.output, &opts)?;
-    note_text_input(&args.input, report.from_text);
     if args.json {
-        print_json(&report);
+        match &summary.encoded {
+            // Printed through a `serde_json::Value` since it was first
+            // written, so with its keys sorted; scripts may diff it.
+            Encoded::LoadableSavedModel { .. } => print_json(&serde_json::to_value(&summary).unwrap_or_default()),
+            _ => print_json(&summary),
+        }
         return Ok(());
     }
-    eprint!("{}", container_table(&report.tensors));
-    eprintln!(
+    match &summary.encoded {
+        Encoded::Container(report) => eprint!("{}", render_container(report, summary.seconds, &args.output)),
+        Encoded::Loadable(report) => eprint!("{}", render_loadable(report, summary.seconds, &args.output)),
+        Encoded::LoadableSavedModel { loadable, saved_model } => {
+            eprint!("{}", render_loadable(loadable, summary.seconds, &args.output));
+            eprint!("{}", render_saved_model(saved_model));
+        }
+    }
+    Ok(())
+}
+
+fn render_loadable(report: &LoadableReport, seconds: f64, output: &Path) -> String {
+    let rows: Vec<Vec<String>> = report
+        .rewritten
+        .iter()
+        .map(|r| {
+            vec![
+                r.name.clone(),
+                r.dtype.clone(),
+                r.elements.to_string(),
+                fraction(r.elements - r.nonzeros, r.elements),
+                human_bytes(r.dense_bytes),
+                human_bytes(r.sparse_bytes),
+            ]
+        })
+        .collect();
+    let mut s = table(&["constant", "dtype", "elements", "zeros", "dense", "mask+values"], &rows);
+    s.push_str(&format!(
+        "{} -> {} ({} constants rebuilt once per session); {:.3} s\nwritten to {}\n",
+        human_bytes(report.input_bytes),
+        human_bytes(report.output_bytes),
+        report.rewritten.len(),
+        seconds,
+        output.display()
+    ));
+    s
+}
+
+fn render_container(report: &EncodeReport, seconds: f64, output: &Path) -> String {
+    let mut s = container_table(&report.tensors);
+    s.push_str(&format!(
         "{} -> {} (graph skeleton {} -> {}; bound: mask entropy + raw nonzeros {}, + signs of -0.0 zeros {}); {:.3} s \
-         (read {:.3} s, encode {:.3} s, write {:.3} s)\nwritten to {}",
+         (read {:.3} s, encode {:.3} s, write {:.3} s)\nwritten to {}\n",
         human_bytes(report.input_bytes),
         human_bytes(report.output_bytes),
         human_bytes(report.skeleton_bytes),
         human_bytes(report.skeleton_stored),
         human_bytes(report.bound() as u64),
         human_bytes(report.zero_sign_bound() as u64),
-        start.elapsed().as_secs_f64(),
+        seconds,
         report.read_seconds,
         report.encode_seconds,
         report.write_seconds,
-        args.output.display()
-    );
-    Ok(())
+        output.display()
+    ));
+    s
 }
 
 /// The output is binary whatever the input was; say so rather than surprise.
@@ -166,8 +165,7 @@ fn note_text_input(input: &Path, from_text: bool) {
 }
 
 pub fn decode(args: DecodeArgs) -> Result<(), CliError> {
-    let start = Instant::now();
-    let r = codec::decode_file(&args.input, &args.output)?;
+    let r = decode_file(&args.input, &args.output)?;
     if args.json {
         print_json(&r);
         return Ok(());
@@ -176,7 +174,7 @@ pub fn decode(args: DecodeArgs) -> Result<(), CliError> {
         "decoded {} ({}) in {:.3} s (read {:.3} s, decode {:.3} s, write {:.3} s) to {}",
         args.input.display(),
         human_bytes(r.output_bytes),
-        start.elapsed().as_secs_f64(),
+        r.seconds,
         r.read_seconds,
         r.decode_seconds,
         r.write_seconds,
@@ -184,4 +182,3 @@ pub fn decode(args: DecodeArgs) -> Result<(), CliError> {
     );
     Ok(())
 }
-

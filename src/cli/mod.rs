@@ -96,8 +96,6 @@ fn both_spellings(cmd: clap::Command) -> clap::Command {
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
     #[error(transparent)]
-    Codec(#[from] tf_strip::codec::CodecError),
-    #[error(transparent)]
     Job(#[from] tf_strip::jobs::JobError),
     #[error(transparent)]
     Io(#[from] tf_strip::error::FileError),

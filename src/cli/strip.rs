@@ -134,7 +134,7 @@ pub fn run(args: StripArgs) -> Result<(), CliError> {
         print_json(&summary);
     } else {
         eprint!("{}", render(&summary));
-        if let Some(c) = &summary.compact {
+        if let Some(c) = &summary.report.compact {
             eprint!("Compacted:\n{}", super::compact::render(c));
         }
         if let Some(t) = &summary.tensor_lists {
@@ -148,7 +148,7 @@ pub fn run(args: StripArgs) -> Result<(), CliError> {
 }
 
 fn render(summary: &StripSummary) -> String {
-    let r = &summary.report;
+    let r = &summary.report.strip;
     let rows: Vec<Vec<String>> = r
         .masked_weights
         .iter()
@@ -165,8 +165,8 @@ fn render(summary: &StripSummary) -> String {
     let mut s = format!(
         "tf-strip: checkpoint {}\n          graph {}\n\
          Froze {} variables; folded {} masked weights:\n",
-        summary.checkpoint,
-        summary.graph,
+        summary.inputs.checkpoint,
+        summary.inputs.graph,
         r.variables_frozen,
         r.masked_weights.len()
     );

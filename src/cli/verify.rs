@@ -10,7 +10,7 @@ use super::render::{print_json, shape, table};
 use super::CliError;
 use tf_strip::runner::{Given, InputOptions};
 use tf_strip::runtime::SessionConfig;
-use tf_strip::verify::{verify, OutputDiff, VerifyOptions, VerifyReport};
+use tf_strip::jobs::{verify, OutputDiff, VerifyOptions, VerifyReport};
 
 /// Inputs, outputs and the runtime, as `verify` and `bench` take them.
 #[derive(Debug, Args)]

@@ -68,7 +68,7 @@ pub struct LoadableReport {
     pub input_bytes: u64,
     pub output_bytes: u64,
     pub rewritten: Vec<Rewritten>,
-    /// The input was a text GraphDef (set by `encode_loadable_file`).
+    /// The input was a text GraphDef (set by `jobs::encode_file`).
     pub from_text: bool,
 }
 
@@ -314,7 +314,7 @@ mod tests {
         let def = GraphDef { node: vec![constant("w", &sparse(100))], ..Default::default() };
         let mut graph = Graph::new(def).unwrap();
         rewrite_graph(&mut graph, &opts).unwrap();
-        let variables: Vec<&NodeDef> = graph.nodes().iter().filter(|n| crate::transform::is_variable(n)).collect();
+        let variables: Vec<&NodeDef> = graph.nodes().iter().filter(|n| crate::graph::is_variable(n)).collect();
         assert_eq!(variables.len(), 1);
         assert!(is_rebuild_cache(variables[0]), "{}", variables[0].name);
         let user_variable = NodeDef { name: "v".into(), ..variables[0].clone() };

@@ -37,10 +37,12 @@
 mod chunk;
 mod decode;
 mod encode;
-mod files;
+mod estimate;
 mod le;
 pub mod loadable;
 mod report;
+#[cfg(test)]
+mod tests;
 mod toc;
 mod wire;
 
@@ -48,9 +50,11 @@ use std::path::PathBuf;
 
 pub use decode::{decode, decode_graph_def, decode_into, decode_with, decoded_len, DecodeOptions};
 pub use encode::{encode, EncodeOptions, EncodeReport};
-pub use files::{decode_file, encode_file, encode_loadable_file, loadable_graph, DecodeReport};
-pub use report::{analyze, describe, entropy_bound, h2, Estimate, TensorInfo};
+pub use estimate::{analyze, Estimate};
+pub use report::{describe, entropy_bound, h2, TensorInfo};
 pub use toc::{MAGIC, VERSION};
+// For `jobs::encode`, telling a binary GraphDef from a text one.
+pub(crate) use wire::find_contents;
 
 /// What is wrong with a container's bytes.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -73,14 +77,6 @@ pub enum Problem {
 pub enum CodecError {
     #[error("{}: {problem}", .path.display())]
     Container { path: PathBuf, problem: Problem },
-    #[error(transparent)]
-    Io(#[from] crate::error::FileError),
-    #[error(transparent)]
-    Overwrite(#[from] crate::overwrite::OverwriteError),
-    #[error(transparent)]
-    Foreign(#[from] crate::filekind::ForeignFile),
-    #[error(transparent)]
-    Graph(#[from] crate::graph::GraphError),
     #[error("{}: the decoded bytes are not a GraphDef: {msg}", .path.display())]
     NotGraph { path: PathBuf, msg: String },
     #[error("{}: unrecognised contents, not a binary GraphDef: {msg}", .path.display())]

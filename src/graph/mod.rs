@@ -6,6 +6,7 @@ mod attrs;
 mod builder;
 mod io;
 mod meta;
+mod ops;
 mod sink;
 mod subgraph;
 
@@ -16,6 +17,7 @@ pub use attrs::Attrs;
 pub use builder::NodeBuilder;
 pub use io::{read_message, write_message, write_message_to, Format, ModelFile};
 pub use meta::{collection_nodes, variable_defs};
+pub use ops::is_variable;
 pub use subgraph::{extract_subgraph, reachable_from, sinks};
 
 use crate::proto::tensorflow::attr_value::Value;
@@ -469,6 +471,43 @@ mod tests {
     fn inputs_that_do_not_parse_are_errors() {
         let err = graph(vec![node("a", "Const", &[]), node("b", "Identity", &["a:99999999999"])]).unwrap_err();
         assert!(err.to_string().contains("`a:99999999999`, which is not"), "{err}");
+    }
+
+    /// Node names as TensorFlow allows them (`[A-Za-z0-9.][A-Za-z0-9_.\-/>]*`).
+    const NODE_NAME: &str = "[A-Za-z0-9.][A-Za-z0-9_./>-]{0,16}";
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn an_input_written_then_parsed_is_the_same_input(node in NODE_NAME, port in 0..=i32::MAX as u32, control: bool) {
+            let r = if control { InputRef::control_of(&node) } else { InputRef::output(&node, port) };
+            let written = r.to_string();
+            proptest::prop_assert_eq!(InputRef::parse(&written), Some(r));
+            proptest::prop_assert_eq!(node_name(&written), node.as_str());
+        }
+
+        #[test]
+        fn a_parsed_input_is_written_back_as_it_was_but_for_the_port_0_suffix(node in NODE_NAME, form in 0..4u8, port in 1..=i32::MAX as u32) {
+            let input = match form {
+                0 => node.clone(),
+                1 => format!("{node}:0"),
+                2 => format!("{node}:{port}"),
+                _ => format!("^{node}"),
+            };
+            let written = InputRef::parse(&input).map(|r| r.to_string());
+            let canonical = if form == 1 { node.clone() } else { input.clone() };
+            proptest::prop_assert_eq!(written, Some(canonical));
+        }
+
+        #[test]
+        fn any_string_parses_to_nothing_or_to_an_input_that_round_trips(input in "\\^?[a-z:0-9^]{0,6}(:[0-9+-]{0,11})?|\\PC{0,12}") {
+            if let Some(r) = InputRef::parse(&input) {
+                proptest::prop_assert!(!r.node.is_empty() && !r.node.contains(':'));
+                let written = r.to_string();
+                proptest::prop_assert_eq!(InputRef::parse(&written), Some(r));
+            }
+        }
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use super::{GraphOutput, JobError, Progress, Written};
+use super::{GraphOutput, JobError, Progress, Summary};
 use crate::error::FileError;
 use crate::filekind::{FileKind, ForeignFile, Wanted};
 use crate::graph::GraphError;
@@ -12,7 +12,7 @@ use crate::model::Model;
 use crate::graph::{sinks, ModelFile};
 use crate::overwrite::check_not_an_input;
 use crate::saved_model::SignatureSpec;
-use crate::transform::{compact, CompactOptions, CompactReport, TensorListReport};
+use crate::transform::{compact, CompactOptions, CompactReport};
 
 #[derive(Debug, Clone)]
 pub struct CompactJob {
@@ -26,18 +26,11 @@ pub struct CompactJob {
     pub tensor_lists: bool,
 }
 
+pub type CompactSummary = Summary<CompactInput, CompactReport>;
+
 #[derive(Debug, Clone, serde::Serialize)]
-pub struct CompactSummary {
+pub struct CompactInput {
     pub input: String,
-    pub bytes_in: u64,
-    pub seconds: f64,
-    pub warnings: Vec<String>,
-    #[serde(flatten)]
-    pub written: Written,
-    #[serde(flatten)]
-    pub report: CompactReport,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub tensor_lists: Option<TensorListReport>,
 }
 
 pub fn compact_file(job: &CompactJob, progress: &dyn Progress) -> Result<CompactSummary, JobError> {
@@ -73,8 +66,8 @@ pub fn compact_file(job: &CompactJob, progress: &dyn Progress) -> Result<Compact
     let tensor_lists = super::rewrite_tensor_arrays(&mut graph, job.tensor_lists, progress)?;
     progress.step("writing the compacted graph");
     let written = out.write(&graph, origin.as_ref())?;
-    Ok(CompactSummary {
-        input: job.input.display().to_string(),
+    Ok(Summary {
+        inputs: CompactInput { input: job.input.display().to_string() },
         bytes_in,
         seconds: start.elapsed().as_secs_f64(),
         warnings: warnings(&report)

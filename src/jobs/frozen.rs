@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use crate::codec::loadable::is_rebuild_cache;
 use crate::model::{Model, ModelKind};
-use crate::transform::is_variable;
+use crate::graph::is_variable;
 
 /// How many variable names the message shows.
 const SHOWN: usize = 3;

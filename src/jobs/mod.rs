@@ -1,24 +1,34 @@
 //! The commands' jobs as library functions: which files to read, the chain
 //! of passes, where to write. The CLI parses flags into a job and renders
-//! its report; a Rust program calls the same function.
+//! its report; a Rust program calls the same function. `verify` and `bench`
+//! run models in TensorFlow through `runner` and `runtime`.
 
+mod bench;
 mod compact;
+mod decode;
+mod encode;
 mod frozen;
+mod graph_bytes;
 mod inject;
 mod inspect;
-mod loadable;
 mod output;
 mod strip;
+mod summary;
+mod verify;
 
 use std::path::PathBuf;
 
-pub use compact::{compact_file, CompactJob, CompactSummary};
+pub use bench::{bench, BenchOptions, BenchProgress, BenchReport, BenchResult, Stop};
+pub use compact::{compact_file, CompactInput, CompactJob, CompactSummary};
+pub use decode::{decode_file, DecodeSummary};
+pub use encode::{encode_file, EncodeJob, EncodeSummary, Encoded, Encoding};
 pub use frozen::{require_frozen, Unfrozen};
 pub use inject::inject_file;
 pub use inspect::{inspect_path, write_tensorboard, Inspection};
-pub use loadable::encode_loadable_saved_model;
 pub use output::{GraphOutput, Written};
-pub use strip::{strip_checkpoint, StripJob, StripSummary};
+pub use strip::{strip_checkpoint, StripInputs, StripJob, StripReports, StripSummary};
+pub use summary::Summary;
+pub use verify::{verify, Comparison, FedInput, ModelInfo, OutputDiff, VerifyOptions, VerifyReport};
 
 use crate::checkpoint::CheckpointError;
 use crate::codec::CodecError;

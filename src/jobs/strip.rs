@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use super::{GraphOutput, JobError, Progress, Written};
+use super::{GraphOutput, JobError, Progress, Summary};
 use crate::atomic::CreatedDirs;
 use crate::checkpoint::{self, Checkpoint};
 use crate::error::FileError;
@@ -12,7 +12,7 @@ use crate::graph::node_name;
 use crate::model::Model;
 use crate::overwrite::check_not_an_input;
 use crate::transform::{
-    compact, strip, CompactOptions, CompactReport, StripOptions, StripReport, TensorListReport, VariableSource,
+    compact, strip, CompactOptions, CompactReport, StripOptions, StripReport, VariableSource,
 };
 
 #[derive(Debug, Clone)]
@@ -37,23 +37,22 @@ pub struct StripJob {
     pub tensor_lists: bool,
 }
 
+pub type StripSummary = Summary<StripInputs, StripReports>;
+
 #[derive(Debug, Clone, serde::Serialize)]
-pub struct StripSummary {
+pub struct StripInputs {
+    /// The checkpoint prefix resolved.
     pub checkpoint: String,
     pub graph: String,
-    /// Checkpoint and graph files read.
-    pub bytes_in: u64,
-    pub seconds: f64,
-    /// About the inputs, e.g. a `checkpoint` file naming a path on another machine.
-    pub warnings: Vec<String>,
+}
+
+/// The strip passes' report, and compact's when asked for.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct StripReports {
     #[serde(flatten)]
-    pub written: Written,
-    #[serde(flatten)]
-    pub report: StripReport,
+    pub strip: StripReport,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub compact: Option<CompactReport>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub tensor_lists: Option<TensorListReport>,
 }
 
 /// Strips `job.checkpoint` into `job.output`. Nothing is written or left
@@ -117,9 +116,8 @@ pub fn strip_checkpoint(job: &StripJob, progress: &dyn Progress) -> Result<Strip
     // folded weights one by one would only delay it.
     std::mem::forget(graph);
 
-    Ok(StripSummary {
-        checkpoint: prefix.display().to_string(),
-        graph: model_path.display().to_string(),
+    Ok(Summary {
+        inputs: StripInputs { checkpoint: prefix.display().to_string(), graph: model_path.display().to_string() },
         bytes_in,
         seconds: start.elapsed().as_secs_f64(),
         warnings: resolved
@@ -130,8 +128,7 @@ pub fn strip_checkpoint(job: &StripJob, progress: &dyn Progress) -> Result<Strip
             .chain(tensor_lists.iter().flat_map(super::tensor_list_warnings))
             .collect(),
         written,
-        report,
-        compact: compacted,
+        report: StripReports { strip: report, compact: compacted },
         tensor_lists,
     })
 }

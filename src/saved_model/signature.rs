@@ -233,7 +233,8 @@ mod tests {
         assert_eq!((x.dtype, x.tensor_shape.as_ref().unwrap().unknown_rank), (DataType::DtFloat as i32, false));
         assert_eq!(x.encoding, Some(tensor_info::Encoding::Name("in/x:0".into())));
         assert_eq!(sig.outputs["out_probs"].dtype, DataType::DtFloat as i32);
-        assert!(sig.outputs["out_probs"].tensor_shape.as_ref().unwrap().unknown_rank);
+        // Softmax keeps its input's shape, which the placeholder declares.
+        assert_eq!(sig.outputs["out_probs"].tensor_shape, x.tensor_shape);
         assert!(warnings.is_empty());
     }
 

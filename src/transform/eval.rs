@@ -7,8 +7,8 @@ use std::collections::{HashMap, HashSet};
 
 use bytes::Bytes;
 
-use super::freeze::{is_variable, VariableSource};
-use crate::graph::{Attrs, Graph, InputRef};
+use super::freeze::VariableSource;
+use crate::graph::{is_variable, Attrs, Graph, InputRef};
 use crate::proto::tensorflow::attr_value::Value;
 use crate::proto::tensorflow::NodeDef;
 use crate::tensor::{self, Tensor, TensorData};

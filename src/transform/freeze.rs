@@ -10,12 +10,10 @@ use std::collections::{HashMap, HashSet};
 
 use super::{Result, TransformError};
 use crate::checkpoint::Checkpoint;
-use crate::graph::{const_node, input_refs, node_name, Attrs, Graph, NodeBuilder};
+use crate::graph::{const_node, input_refs, is_variable, node_name, Attrs, Graph, NodeBuilder};
 use crate::proto::tensorflow::attr_value::Value;
 use crate::proto::tensorflow::{AttrValue, DataType, NodeDef, VariableDef};
 use crate::tensor::Tensor;
-
-const VARIABLE_OPS: [&str; 3] = ["VariableV2", "Variable", "VarHandleOp"];
 
 /// Where each variable's value is in a checkpoint. A Saver stores a variable
 /// under its op name, except the parts of a partitioned variable, which are
@@ -65,12 +63,6 @@ impl<'a> VariableSource<'a> {
         })
     }
 }
-
-pub fn is_variable(node: &NodeDef) -> bool {
-    VARIABLE_OPS.contains(&node.op.as_str())
-}
-
-
 
 /// Replaces every variable in `graph` with its value; returns their names.
 pub fn freeze(graph: &mut Graph, source: &VariableSource) -> Result<Vec<String>> {

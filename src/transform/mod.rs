@@ -18,7 +18,7 @@ use std::path::PathBuf;
 pub use colocation::drop_dangling_colocation;
 pub use compact::{compact, CompactOptions, CompactReport};
 pub use fold_masks::{fold_masks, MaskedWeight};
-pub use freeze::{freeze, is_variable, VariableSource};
+pub use freeze::{freeze, VariableSource};
 pub use inject::{inject, InjectError, InjectOptions, InjectReport};
 pub use strip::{strip, StripOptions, StripReport};
 pub use tensor_lists::{tensor_arrays_to_lists, KeptArray, TensorListReport};

@@ -35,3 +35,7 @@ pub fn checkpoint(tensors: &[(&str, Tensor)]) -> TinyCheckpoint {
     w.finish().unwrap();
     TinyCheckpoint { checkpoint: Checkpoint::open(&prefix).unwrap(), _dir: dir }
 }
+
+pub fn resource_variable(name: &str, shape: &[u64]) -> NodeDef {
+    NodeBuilder::new("VarHandleOp").ty("dtype", DataType::DtFloat).shape("shape", shape).string("shared_name", name).build(name)
+}

@@ -14,7 +14,8 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::array::{const_array, const_ints, const_view, Array, View};
+use super::array::{Array, View};
+use super::constants::{const_array, const_ints, const_view};
 use super::ops::{bias_after, binary_value, data_inputs, is_nchw, is_unary, readers, unary_value, Readers, ELEMENTWISE_BINARY};
 use super::shapes::{normalise, packed_ints, squeezed, Shapes};
 use crate::graph::{Attrs, Graph};

@@ -9,6 +9,7 @@
 
 mod array;
 mod border;
+mod constants;
 mod flow;
 mod ops;
 mod rewrite;
@@ -16,8 +17,8 @@ pub(crate) mod shapes;
 
 use std::collections::{BTreeMap, HashSet};
 
-use array::const_shape;
-pub(crate) use array::const_ints;
+pub(crate) use constants::const_ints;
+use constants::const_shape;
 pub use flow::Reason;
 pub use rewrite::{Fold, FoldKind};
 use flow::{Analysis, Decision};

@@ -1,7 +1,7 @@
 //! The ops compacting understands, and what each does to a channel that is
 //! a known constant (uniform over batch and space).
 
-use super::array::const_shape;
+use super::constants::const_shape;
 use crate::graph::{input_refs, Attrs, Graph};
 use crate::proto::tensorflow::NodeDef;
 

@@ -4,8 +4,9 @@
 
 use std::collections::HashMap;
 
-use super::array::{const_array, const_behind, const_ints, Array};
+use super::array::Array;
 use super::border::{contribution, Window};
+use super::constants::{const_array, const_behind, const_ints};
 use super::flow::{Analysis, Border, Decision, Edit, Id};
 use super::ops::{bias_after, data_inputs, is_nchw, spatial_axes, Readers};
 use super::Result;

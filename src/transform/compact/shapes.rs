@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use super::array::const_ints;
+use super::constants::const_ints;
 use super::ops::{data_inputs, is_unary, spatial_axes, ELEMENTWISE_BINARY};
 use crate::graph::{Attrs, Graph};
 use crate::proto::tensorflow::attr_value::Value;

@@ -251,3 +251,6 @@ fn weight_report(m: &Masked) -> WeightReport {
         unmasked_updates: m.unmasked_updates.clone(),
     }
 }
+
+#[cfg(test)]
+mod tests;

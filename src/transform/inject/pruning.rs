@@ -164,6 +164,7 @@ fn update_weight(
     let (threshold, mask) = update::new_mask(
         &mut ops,
         &update::Update {
+            name: &w.name,
             weight: &value,
             shape: &w.shape,
             dtype: w.dtype,

@@ -23,6 +23,9 @@ pub enum Structure {
 }
 
 pub struct Update<'a> {
+    /// The weight's name, for messages.
+    pub name: &'a str,
+    /// Its current value.
     pub weight: &'a str,
     pub shape: &'a [u64],
     pub dtype: DataType,
@@ -224,7 +227,7 @@ fn channel_mask(ops: &mut Ops, u: &Update) -> Result<(String, String), InjectErr
     if u.out_axis == OutAxis::First && rank > 2 {
         return Err(InjectError::Unsupported(format!(
             "--structure=channel: `{}` is a batched operand of rank {rank} whose output channels are not its last axis",
-            u.weight
+            u.name
         )));
     }
     let rest = n / channels.max(1);

@@ -2,10 +2,13 @@
 //! TensorFlow (tests/tflite.rs runs the fixtures' LSTMs in TensorFlow and
 //! TFLite).
 
+use super::rewrite::int32_const;
 use super::*;
-use crate::graph::NodeBuilder;
+use crate::graph::{Attrs, NodeBuilder};
+use crate::proto::tensorflow::attr_value::Value;
 use crate::proto::tensorflow::tensor_shape_proto::Dim;
-use crate::proto::tensorflow::AttrValue;
+use crate::proto::tensorflow::{AttrValue, DataType, TensorShapeProto};
+use crate::transform::compact::const_ints;
 use crate::transform::testing::graph;
 
 const FRAME: &str = "rnn/while/while_context";

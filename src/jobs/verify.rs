@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use crate::jobs::Progress;
+use super::Progress;
 use crate::proto::tensorflow::DataType;
 use crate::runner::{self, InputOptions, Kind, RunnerError};
 use crate::runtime::SessionConfig;

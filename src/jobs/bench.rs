@@ -16,7 +16,7 @@ use serde::Serialize;
 use crate::runner::{self, InputOptions, RunnerError};
 use crate::runtime::{Model, SessionConfig};
 use crate::tensor::Tensor;
-use crate::verify::ModelInfo;
+use super::verify::ModelInfo;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Stop {
@@ -92,9 +92,9 @@ pub struct BenchResult {
 }
 
 /// Progress: work done of total, and what is being done.
-pub type Progress<'a> = &'a mut dyn FnMut(u64, u64, &str);
+pub type BenchProgress<'a> = &'a mut dyn FnMut(u64, u64, &str);
 
-pub fn bench(paths: &[PathBuf], opts: &BenchOptions, progress: Progress<'_>) -> Result<BenchReport, RunnerError> {
+pub fn bench(paths: &[PathBuf], opts: &BenchOptions, progress: BenchProgress<'_>) -> Result<BenchReport, RunnerError> {
     if paths.is_empty() || opts.batches.is_empty() || opts.batches.contains(&0) {
         return Err(RunnerError::Usage("bench needs a model and batch sizes of at least 1".into()));
     }

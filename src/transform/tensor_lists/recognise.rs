@@ -1,0 +1,205 @@
+//! Which TensorArrays can become TensorLists: every use of the handle and
+//! of the flow has a TensorList equivalent, and a scatter fills the array
+//! whole or not at all.
+
+use std::collections::HashSet;
+
+use super::evaluate::same_value;
+use super::{data_input, flow_input, key, Reason, Uses};
+use crate::graph::{input_refs, Attrs, Graph, InputRef};
+use crate::proto::tensorflow::attr_value::Value;
+use crate::proto::tensorflow::{DataType, NodeDef, TensorShapeProto};
+use crate::transform::compact::const_ints;
+
+/// A TensorArray all of whose uses have TensorList equivalents.
+pub(super) struct Rewritable<'g> {
+    pub array: &'g NodeDef,
+    pub dtype: DataType,
+    pub shape: TensorShapeProto,
+    pub size: InputRef<'g>,
+    /// The Enters its handle passes through.
+    pub enters: Vec<String>,
+    /// The TensorArray ops reading its handle.
+    pub ops: Vec<&'g NodeDef>,
+    /// The pass-through nodes on its flow's path.
+    pub retype: Vec<String>,
+    /// A scatter of a whole tensor fills it right after it is made.
+    pub filled_whole: bool,
+}
+
+pub(super) fn rewritable<'g>(graph: &'g Graph, uses: &Uses, name: &str) -> Result<Rewritable<'g>, Reason> {
+    let array = graph.node(name).ok_or("it is gone")?;
+    let dtype = array.dtype_attr("dtype").map_err(|e| e.to_string())?.ok_or("it has no dtype")?;
+    if array.bool_attr("dynamic_size").map_err(|e| e.to_string())? == Some(true) {
+        return Err("it grows past its size (dynamic_size), which a TensorList reserved at a size cannot".into());
+    }
+    let shape = match array.attr_value("element_shape") {
+        Some(Value::Shape(s)) => s.clone(),
+        _ => TensorShapeProto { unknown_rank: true, ..Default::default() },
+    };
+    let size = data_input(array, 0).ok_or("it has no size input")?;
+    let (enters, ops) = handle_uses(graph, uses, name)?;
+    let (flows, retype) = flow_path(graph, uses, name, &ops)?;
+    for op in &ops {
+        let flow = data_input(op, flow_input(&op.op).unwrap_or(0)).ok_or("an op lacks its flow input")?;
+        if !flows.contains(&key(&flow)) {
+            return Err(format!("`{}` takes a flow that is not this array's", op.name));
+        }
+    }
+
+    let direct = |op: &NodeDef| data_input(op, 0).is_some_and(|h| h.node == name);
+    let scatters: Vec<&NodeDef> = ops.iter().copied().filter(|o| o.op == "TensorArrayScatterV3").collect();
+    let fresh_flow_readers = uses.readers(name, 1);
+    let filled_whole = match scatters.as_slice() {
+        [] => false,
+        [s] if direct(s)
+            && fresh_flow_readers.len() == 1
+            && fresh_flow_readers[0].0 == s.name
+            && is_whole_unstack(graph, s, &size) =>
+        {
+            true
+        }
+        _ => return Err("it is scattered into other than once, whole, right after it is made".into()),
+    };
+    if filled_whole && uses.control.contains(name) {
+        return Err("something waits on it, and a TensorList made from a whole tensor needs no array".into());
+    }
+    Ok(Rewritable { array, dtype, shape, size, enters, ops, retype, filled_whole })
+}
+
+/// The Enters the handle passes through, and the ops it reaches.
+fn handle_uses<'g>(graph: &'g Graph, uses: &Uses, name: &str) -> Result<(Vec<String>, Vec<&'g NodeDef>), Reason> {
+    let (mut enters, mut ops) = (Vec::new(), Vec::new());
+    let mut seen = HashSet::new();
+    let mut work = vec![name.to_string()];
+    while let Some(from) = work.pop() {
+        for (reader, at) in uses.readers(&from, 0) {
+            let node = graph.node(reader).ok_or("a reader is gone")?;
+            match (node.op.as_str(), at) {
+                ("Enter", 0) => {
+                    if uses.control.contains(reader) {
+                        return Err(format!("something waits on its handle's Enter `{reader}`"));
+                    }
+                    if seen.insert(reader.clone()) {
+                        enters.push(reader.clone());
+                        work.push(reader.clone());
+                    }
+                }
+                (op, 0) if flow_input(op).is_some() => {
+                    if !ops.iter().any(|o: &&NodeDef| o.name == *reader) {
+                        ops.push(node);
+                    }
+                }
+                (op, _) => return Err(format!("its handle is read by `{reader}` ({op})")),
+            }
+        }
+    }
+    Ok((enters, ops))
+}
+
+/// Tensors by node name and output port.
+type Flows = HashSet<(String, u32)>;
+
+/// Every tensor carrying this array's flow, and the pass-through nodes on
+/// its path (to retype), refusing a flow that goes anywhere else.
+fn flow_path(
+    graph: &Graph,
+    uses: &Uses,
+    name: &str,
+    ops: &[&NodeDef],
+) -> Result<(Flows, Vec<String>), Reason> {
+    let is_op = |n: &str| ops.iter().any(|o| o.name == n);
+    let mut flows = Flows::new();
+    let mut work = vec![(name.to_string(), 1)];
+    work.extend(ops.iter().filter(|o| matches!(o.op.as_str(), "TensorArrayWriteV3" | "TensorArrayScatterV3")).map(|o| (o.name.clone(), 0)));
+    let mut retype = Vec::new();
+    while let Some(flow) = work.pop() {
+        if !flows.insert(flow.clone()) {
+            continue;
+        }
+        for (reader, at) in uses.readers(&flow.0, flow.1) {
+            let node = graph.node(reader).ok_or("a reader is gone")?;
+            let outputs: &[u32] = match (node.op.as_str(), *at) {
+                ("Enter" | "Exit" | "NextIteration" | "Identity", 0) | ("Merge", _) => &[0],
+                ("Switch", 0) => &[0, 1],
+                (op, at) if is_op(reader) && flow_input(op) == Some(at) => &[],
+                (op, _) => return Err(format!("its flow is read by `{reader}` ({op})")),
+            };
+            if !outputs.is_empty() && !retype.contains(reader) {
+                if node.dtype_attr("T").map_err(|e| e.to_string())? != Some(DataType::DtFloat) {
+                    return Err(format!("its flow passes `{reader}`, which is not of type float"));
+                }
+                retype.push(reader.clone());
+            }
+            work.extend(outputs.iter().map(|&p| (reader.clone(), p)));
+        }
+    }
+    for merged in retype.iter().filter_map(|n| graph.node(n)).filter(|n| n.op == "Merge") {
+        if input_refs(merged).filter(|r| !r.control).any(|r| !flows.contains(&(r.node.to_string(), r.port))) {
+            return Err(format!("`{}` merges its flow with another value", merged.name));
+        }
+    }
+    Ok((flows, retype))
+}
+
+/// For a write inside a loop of the value a loop variable takes next: the
+/// variable's initial value, outside the loop, where the array is. Its
+/// shape is the shape of every element (a TensorList checks that on write).
+pub(super) fn loop_variable_start(graph: &Graph, uses: &Uses, write: &NodeDef, array: &str) -> Option<String> {
+    let handle_enter = graph.node(data_input(write, 0)?.node).filter(|n| n.op == "Enter")?;
+    if data_input(handle_enter, 0)?.node != array {
+        return None;
+    }
+    let frame = handle_enter.attr_value("frame_name")?;
+    let value = data_input(write, 2)?;
+    for (next, _) in uses.readers(value.node, value.port) {
+        if graph.node(next).map(|n| n.op.as_str()) != Some("NextIteration") {
+            continue;
+        }
+        for (merge, _) in uses.readers(next, 0) {
+            let Some(merge) = graph.node(merge).filter(|n| n.op == "Merge") else { continue };
+            for r in input_refs(merge).filter(|r| !r.control) {
+                let Some(enter) = graph.node(r.node).filter(|n| n.op == "Enter") else { continue };
+                if enter.attr_value("frame_name") == Some(frame) {
+                    return data_input(enter, 0).map(|i| i.to_string());
+                }
+            }
+        }
+    }
+    None
+}
+
+/// `scatter` writes `value[i]` at `i` for every `i` of the array's `size`:
+/// indices `range(0, shape(value)[0])` and `size` that same length, as
+/// `TensorArray.unstack` builds them.
+fn is_whole_unstack(graph: &Graph, scatter: &NodeDef, size: &InputRef<'_>) -> bool {
+    let (Some(indices), Some(value)) = (data_input(scatter, 1), data_input(scatter, 2)) else { return false };
+    let Some(limit) = range_from_zero(graph, &indices) else { return false };
+    let Some(slice) = graph.node(limit.node).filter(|n| n.op == "StridedSlice") else { return false };
+    let first_dim = data_input(slice, 0)
+        .and_then(|s| graph.node(s.node))
+        .is_some_and(|s| s.op == "Shape" && data_input(s, 0).is_some_and(|v| key(&v) == key(&value)))
+        && [(1, 0), (2, 1), (3, 1)]
+            .iter()
+            .all(|&(i, want)| data_input(slice, i).and_then(|r| const_ints(graph, &r.to_string())) == Some(vec![want]))
+        && slice.int_attr("shrink_axis_mask").ok().flatten() == Some(1)
+        && ["begin_mask", "end_mask", "ellipsis_mask", "new_axis_mask"]
+            .iter()
+            .all(|m| slice.int_attr(m).ok().flatten().unwrap_or(0) == 0);
+    first_dim && same_value(graph, &limit, size)
+}
+
+/// `indices` is `range(0, size)` of the array: a gather of every element.
+pub(super) fn gathers_all(graph: &Graph, indices: &str, size: &InputRef<'_>, ops: &[&NodeDef]) -> bool {
+    let Some(limit) = InputRef::parse(indices).and_then(|i| range_from_zero(graph, &i)) else { return false };
+    same_value(graph, &limit, size)
+        || ops.iter().any(|o| o.op == "TensorArraySizeV3" && o.name == limit.node && limit.port == 0)
+}
+
+/// The limit of `range(0, limit, 1)`.
+fn range_from_zero<'g>(graph: &'g Graph, tensor: &InputRef<'_>) -> Option<InputRef<'g>> {
+    let range = graph.node(tensor.node).filter(|n| n.op == "Range" && tensor.port == 0)?;
+    let at = |i| data_input(range, i).and_then(|r| const_ints(graph, &r.to_string()));
+    (at(0)? == [0] && at(2)? == [1]).then(|| data_input(range, 1)).flatten()
+}
+
