@@ -6,7 +6,7 @@ use proptest::prelude::*;
 use super::{decode, decode_graph_def, encode, EncodeOptions};
 use crate::graph::{const_node, NodeBuilder};
 use crate::proto::tensorflow::{DataType, GraphDef};
-use crate::tensor::{Tensor, TensorData};
+use crate::tensor::Tensor;
 
 const NEGATIVE_ZERO: u32 = 0x8000_0000;
 
@@ -31,11 +31,7 @@ fn graph_def() -> impl Strategy<Value = Vec<u8>> {
     prop::collection::vec(tensor(), 0..5).prop_map(|tensors| {
         let mut node = Vec::new();
         for (i, bits) in tensors.into_iter().enumerate() {
-            let t = Tensor {
-                dtype: DataType::DtFloat,
-                shape: vec![bits.len() as u64],
-                data: TensorData::Pod(bits.iter().flat_map(|b| b.to_le_bytes()).collect::<Vec<u8>>().into()),
-            };
+            let t = Tensor::from_values(&[bits.len() as u64], &bits.iter().map(|&b| f32::from_bits(b)).collect::<Vec<_>>());
             node.push(const_node(&format!("layer{i}/kernel"), &t));
             node.push(NodeBuilder::new("Identity").input(format!("layer{i}/kernel")).ty("T", DataType::DtFloat).build(&format!("layer{i}/read")));
         }

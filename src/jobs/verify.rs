@@ -12,7 +12,7 @@ use super::Progress;
 use crate::proto::tensorflow::DataType;
 use crate::runner::{self, InputOptions, Kind, RunnerError};
 use crate::runtime::SessionConfig;
-use crate::tensor::{Tensor, TensorData};
+use crate::tensor::{Element, Tensor};
 
 #[derive(Debug, Clone)]
 pub struct VerifyOptions {
@@ -260,17 +260,16 @@ fn unravel(mut i: u64, shape: &[u64]) -> Vec<u64> {
 /// Every element as f64 (exact for all fetched types but 64-bit integers
 /// beyond 2^53, where a difference of 1 may read as 0).
 fn values(t: &Tensor) -> Option<Vec<f64>> {
-    let TensorData::Pod(b) = &t.data else { return None };
-    fn each<const N: usize>(b: &[u8], f: impl Fn([u8; N]) -> f64) -> Vec<f64> {
-        b.chunks_exact(N).map(|c| f(c.try_into().unwrap_or([0; N]))).collect()
+    fn widened<T: Element>(t: &Tensor, f: impl Fn(T) -> f64) -> Option<Vec<f64>> {
+        Some(t.values::<T>().ok()?.into_iter().map(f).collect())
     }
-    Some(match t.dtype {
-        DataType::DtFloat => each(b, |c| f32::from_le_bytes(c) as f64),
-        DataType::DtDouble => each(b, f64::from_le_bytes),
-        DataType::DtInt32 => each(b, |c| i32::from_le_bytes(c) as f64),
-        DataType::DtInt64 => each(b, |c| i64::from_le_bytes(c) as f64),
-        DataType::DtUint8 => each(b, |c: [u8; 1]| c[0] as f64),
-        DataType::DtInt8 => each(b, |c: [u8; 1]| c[0] as i8 as f64),
-        _ => return None,
-    })
+    match t.dtype {
+        DataType::DtFloat => widened::<f32>(t, f64::from),
+        DataType::DtDouble => widened(t, |v: f64| v),
+        DataType::DtInt32 => widened::<i32>(t, f64::from),
+        DataType::DtInt64 => widened(t, |v: i64| v as f64),
+        DataType::DtUint8 => widened::<u8>(t, f64::from),
+        DataType::DtInt8 => widened::<i8>(t, f64::from),
+        _ => None,
+    }
 }

@@ -175,17 +175,9 @@ pub fn byte_swap(bytes: &[u8], unit: usize) -> Vec<u8> {
 mod tests {
     use super::*;
 
-    fn f32s(v: &[f32]) -> Bytes {
-        Bytes::from(v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>())
-    }
-
     #[test]
     fn zero_fraction_counts_negative_zero_not_nan() {
-        let t = Tensor {
-            dtype: DataType::DtFloat,
-            shape: vec![4],
-            data: TensorData::Pod(f32s(&[0.0, -0.0, f32::NAN, 1.0])),
-        };
+        let t = Tensor::from_f32s(&[4], &[0.0, -0.0, f32::NAN, 1.0]);
         assert_eq!(t.zero_fraction(), Some(0.5));
     }
 

@@ -171,9 +171,7 @@ mod tests {
             ..Default::default()
         };
         let t = from_proto(&p).unwrap();
-        let TensorData::Pod(b) = &t.data else { panic!() };
-        let v: Vec<f32> = b.chunks(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect();
-        assert_eq!(v, [1.0, 2.0, 2.0]);
+        assert_eq!(t.f32s().unwrap(), [1.0, 2.0, 2.0]);
     }
 
     #[test]

@@ -20,8 +20,8 @@ fn update_ops<'g>(g: &'g Graph, weight: &str, op: &str) -> Vec<&'g NodeDef> {
     g.nodes().iter().filter(|n| n.name.starts_with(&scope) && n.op == op).collect()
 }
 
-fn ints_of(g: &Graph, name: &str) -> Vec<i64> {
-    tensor::from_proto(node(g, name).tensor_value().unwrap()).unwrap().ints().unwrap()
+fn ints_of(g: &Graph, name: &str) -> Vec<i32> {
+    tensor::from_proto(node(g, name).tensor_value().unwrap()).unwrap().values::<i32>().unwrap()
 }
 
 fn ksizes(g: &Graph, weight: &str, pool: &str) -> Vec<Vec<i64>> {
