@@ -11,7 +11,8 @@ use common::{pruned_fixtures, tf_model, tf_strip, Fixture};
 use serde_json::Value;
 use tf_strip::graph::read_message;
 use tf_strip::proto::tensorflow::{DataType, GraphDef};
-use tf_strip::tensor::{Tensor, TensorData};
+use tf_strip::graph::Attrs;
+use tf_strip::tensor::Tensor;
 
 /// The fixtures whose masks zero whole output channels (half of each layer's).
 const CHANNEL_PRUNED: [&str; 4] = ["inception", "mobilenet", "resnet", "vgg"];
@@ -162,23 +163,14 @@ fn padded_graph(naive: bool) -> String {
     .concat()
 }
 
-fn floats(t: &Tensor) -> Vec<f32> {
-    let TensorData::Pod(b) = &t.data else { panic!("not floats") };
-    b.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect()
-}
-
 fn run_padded(def: &GraphDef) -> Vec<f32> {
     let model = tf_model(&prost::Message::encode_to_vec(def));
-    let x = Tensor {
-        dtype: DataType::DtFloat,
-        shape: vec![1, 6, 6, 1],
-        data: TensorData::Pod((0..36).flat_map(|i| ((i % 7) as f32 - 3.0).to_le_bytes()).collect::<Vec<u8>>().into()),
-    };
-    floats(&model.run(&[("x:0".into(), x)], &["out:0".into()]).unwrap()[0])
+    let x = Tensor::from_f32s(&[1, 6, 6, 1], &(0..36).map(|i| (i % 7) as f32 - 3.0).collect::<Vec<_>>());
+    model.run(&[("x:0".into(), x)], &["out:0".into()]).unwrap()[0].f32s().unwrap()
 }
 
 #[test]
-fn a_batch_norm_offset_before_a_same_padded_convolution_stays_unless_a_border_constant_replaces_it() {
+fn a_batch_norm_offset_before_a_same_padded_convolution_stays_unless_a_border_constant_counted_in_the_params_replaces_it() {
     let tmp = tempfile::tempdir().unwrap();
     let original = tmp.path().join("padded.pbtxt");
     std::fs::write(&original, padded_graph(false)).unwrap();
@@ -212,10 +204,22 @@ fn a_batch_norm_offset_before_a_same_padded_convolution_stays_unless_a_border_co
     let report = compact(&original, &compacted);
     assert_eq!(channels(&report["layers"][0], "out_channels"), (2, 1), "{report:#}");
     assert_eq!(report["folds"][0]["kind"], "border", "{report:#}");
-    let got = run_padded(&read_message::<GraphDef>(&compacted).unwrap());
+    let compacted = read_message::<GraphDef>(&compacted).unwrap();
+    let got = run_padded(&compacted);
     for (g, w) in got.iter().zip(&want) {
         assert!((g - w).abs() <= 1e-5 * w.abs().max(1.0), "{got:?} vs {want:?}");
     }
+    // The parameters counted after compaction are every float constant the
+    // graph holds, the border constant it added among them.
+    let float_constants: u64 = compacted
+        .node
+        .iter()
+        .filter(|n| n.op == "Const")
+        .map(|n| tf_strip::tensor::from_proto(n.tensor_value().unwrap()).unwrap())
+        .filter(|t| t.dtype == DataType::DtFloat)
+        .map(|t| t.num_elements())
+        .sum();
+    assert_eq!(report["params"][1].as_u64(), Some(float_constants), "{report:#}");
 }
 
 #[test]
