@@ -4,6 +4,8 @@
 
 mod find;
 
+pub use find::{LoadError, WheelError, WheelLoadError};
+
 use std::path::Path;
 use std::sync::OnceLock;
 
@@ -16,7 +18,7 @@ use crate::tensor::Tensor;
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
     #[error("cannot load TensorFlow: {0}")]
-    Load(String),
+    Load(#[source] &'static LoadError),
     #[error("TensorFlow: {0}")]
     Tf(String),
     #[error("{0} tensors cannot be passed to or from TensorFlow here")]
@@ -51,10 +53,10 @@ pub fn load() -> Result<()> {
 /// pip-installed TensorFlow is used when `TENSORFLOW_DIR` is not set (the
 /// first call decides). Returns where the library came from.
 pub fn load_with(python: Option<&Path>) -> Result<&'static str> {
-    static LOADED: OnceLock<std::result::Result<String, String>> = OnceLock::new();
+    static LOADED: OnceLock<std::result::Result<String, LoadError>> = OnceLock::new();
     match LOADED.get_or_init(|| find::load(python)) {
         Ok(from) => Ok(from),
-        Err(e) => Err(RuntimeError::Load(e.clone())),
+        Err(e) => Err(RuntimeError::Load(e)),
     }
 }
 
