@@ -20,7 +20,9 @@ pub enum RuntimeError {
     #[error("cannot load TensorFlow: {0}")]
     Load(#[source] &'static LoadError),
     #[error("TensorFlow: {0}")]
-    Tf(String),
+    Tf(#[from] tf::Status),
+    #[error("TensorFlow: cannot fetch a {0} tensor")]
+    CannotFetch(tf::DataType),
     #[error("{0} tensors cannot be passed to or from TensorFlow here")]
     Unsupported(DataType),
     #[error(transparent)]
@@ -33,12 +35,6 @@ pub enum RuntimeError {
 
 fn tensor_name(name: &str) -> Result<InputRef<'_>> {
     InputRef::parse(name).filter(|r| !r.control).ok_or_else(|| RuntimeError::TensorName(name.to_string()))
-}
-
-impl From<tf::Status> for RuntimeError {
-    fn from(s: tf::Status) -> Self {
-        RuntimeError::Tf(s.to_string())
-    }
 }
 
 pub type Result<T, E = RuntimeError> = std::result::Result<T, E>;
@@ -201,7 +197,7 @@ macro_rules! typed {
                 let t: tf::Tensor<$ty> = args.fetch(token)?;
                 return Ok(Tensor::from_values(t.dims(), &t));
             })*
-            Err(RuntimeError::Tf(format!("cannot fetch a {dtype} tensor")))
+            Err(RuntimeError::CannotFetch(dtype))
         }
     };
 }
