@@ -5,6 +5,8 @@
 //! 5-byte trailer (compression type, masked CRC32C). Every offset and length
 //! read here comes from an untrusted file, so all of them are bounds-checked.
 
+use bytes::Buf;
+
 use super::crc;
 
 pub const FOOTER_LEN: usize = 48;
@@ -94,11 +96,6 @@ fn read_varint32(buf: &mut &[u8], field: &'static str) -> Result<usize> {
         .map_err(|_| TableError::Not32Bits { field, value })
 }
 
-/// The little-endian u32 at `at`, which the caller has bounds-checked.
-fn u32_at(bytes: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
-}
-
 /// All key/value pairs of a table, in file order, after checking that keys
 /// strictly increase.
 pub fn read_table(file: &[u8]) -> Result<Vec<Record>> {
@@ -106,7 +103,7 @@ pub fn read_table(file: &[u8]) -> Result<Vec<Record>> {
         return Err(TableError::ShorterThanFooter { len: file.len() });
     }
     let footer = &file[file.len() - FOOTER_LEN..];
-    let magic = u64::from(u32_at(footer, 40)) | u64::from(u32_at(footer, 44)) << 32;
+    let magic = (&footer[40..]).get_u64_le();
     if magic != MAGIC {
         return Err(TableError::BadMagic);
     }
@@ -148,7 +145,7 @@ fn read_block(file: &[u8], handle: BlockHandle, block: &'static str) -> Result<V
     }
     let data = &file[start..start + size];
     let kind = file[start + size];
-    let stored = u32_at(file, start + size + 1);
+    let stored = (&file[start + size + 1..end]).get_u32_le();
     let actual = crc::mask(crc32c::crc32c_append(crc32c::crc32c(data), &[kind]));
     if stored != actual {
         return Err(TableError::ChecksumMismatch { block, start });
@@ -167,7 +164,7 @@ fn block_entries(bytes: &[u8], block: &'static str) -> Result<Vec<Record>> {
     if bytes.len() < 4 {
         return Err(TableError::NoRestartCount { block, len: bytes.len() });
     }
-    let count = u32_at(bytes, bytes.len() - 4) as usize;
+    let count = (&bytes[bytes.len() - 4..]).get_u32_le() as usize;
     let restarts_len = count
         .checked_mul(4)
         .and_then(|n| n.checked_add(4))
@@ -175,7 +172,7 @@ fn block_entries(bytes: &[u8], block: &'static str) -> Result<Vec<Record>> {
         .ok_or(TableError::RestartsOutOfRange { block, count })?;
     let entries_end = bytes.len() - restarts_len;
     for r in 0..count {
-        let offset = u32_at(bytes, entries_end + 4 * r);
+        let offset = (&bytes[entries_end + 4 * r..]).get_u32_le();
         if offset as usize > entries_end {
             return Err(TableError::RestartPointOutOfRange { block, offset });
         }
