@@ -11,17 +11,41 @@ use std::sync::LazyLock;
 
 use prost::Message;
 use prost_reflect::prost_types::{DescriptorProto, FileDescriptorSet};
-use prost_reflect::text_format::FormatOptions;
+use prost_reflect::text_format::{FormatOptions, ParseError};
 use prost_reflect::{DescriptorPool, DynamicMessage, MessageDescriptor, ReflectMessage};
 
 use crate::proto::FILE_DESCRIPTOR_SET_BYTES;
 
-static ORDERED_POOL: LazyLock<Result<DescriptorPool, String>> = LazyLock::new(|| {
-    let mut set = FileDescriptorSet::decode(FILE_DESCRIPTOR_SET_BYTES).map_err(|e| e.to_string())?;
+/// Why the ordered copy of the compiled-in descriptors could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum PoolError {
+    #[error(transparent)]
+    Decode(#[from] prost::DecodeError),
+    #[error(transparent)]
+    Descriptor(#[from] prost_reflect::DescriptorError),
+}
+
+/// Why a message could not be read from or written as text.
+#[derive(Debug, thiserror::Error)]
+pub enum TextFormatError {
+    #[error(transparent)]
+    Pool(&'static PoolError),
+    #[error("{0} is missing from the descriptor pool")]
+    NotInPool(String),
+    #[error("not UTF-8 text")]
+    NotUtf8,
+    #[error(transparent)]
+    Parse(#[from] ParseError),
+    #[error(transparent)]
+    Decode(#[from] prost::DecodeError),
+}
+
+static ORDERED_POOL: LazyLock<Result<DescriptorPool, PoolError>> = LazyLock::new(|| {
+    let mut set = FileDescriptorSet::decode(FILE_DESCRIPTOR_SET_BYTES)?;
     for file in &mut set.file {
         file.message_type.iter_mut().for_each(unmark_map_entries);
     }
-    DescriptorPool::from_file_descriptor_set(set).map_err(|e| e.to_string())
+    Ok(DescriptorPool::from_file_descriptor_set(set)?)
 });
 
 fn unmark_map_entries(message: &mut DescriptorProto) {
@@ -31,21 +55,19 @@ fn unmark_map_entries(message: &mut DescriptorProto) {
     message.nested_type.iter_mut().for_each(unmark_map_entries);
 }
 
-fn ordered_descriptor<M: ReflectMessage + Default>() -> Result<MessageDescriptor, String> {
+fn ordered_descriptor<M: ReflectMessage + Default>() -> Result<MessageDescriptor, TextFormatError> {
     let name = M::default().descriptor().full_name().to_string();
-    let pool = ORDERED_POOL.as_ref().map_err(Clone::clone)?;
-    pool.get_message_by_name(&name)
-        .ok_or_else(|| format!("{name} is missing from the descriptor pool"))
+    let pool = ORDERED_POOL.as_ref().map_err(TextFormatError::Pool)?;
+    pool.get_message_by_name(&name).ok_or(TextFormatError::NotInPool(name))
 }
 
-pub fn parse<M: Message + ReflectMessage + Default>(text: &str) -> Result<M, String> {
-    let dynamic = DynamicMessage::parse_text_format(ordered_descriptor::<M>()?, text).map_err(|e| e.to_string())?;
-    M::decode(dynamic.encode_to_vec().as_slice()).map_err(|e| e.to_string())
+pub fn parse<M: Message + ReflectMessage + Default>(text: &str) -> Result<M, TextFormatError> {
+    let dynamic = DynamicMessage::parse_text_format(ordered_descriptor::<M>()?, text)?;
+    Ok(M::decode(dynamic.encode_to_vec().as_slice())?)
 }
 
-pub fn print<M: Message + ReflectMessage + Default>(message: &M) -> Result<String, String> {
-    let dynamic = DynamicMessage::decode(ordered_descriptor::<M>()?, message.encode_to_vec().as_slice())
-        .map_err(|e| e.to_string())?;
+pub fn print<M: Message + ReflectMessage + Default>(message: &M) -> Result<String, TextFormatError> {
+    let dynamic = DynamicMessage::decode(ordered_descriptor::<M>()?, message.encode_to_vec().as_slice())?;
     let options = FormatOptions::new().pretty(true).expand_any(true);
     let mut text = dynamic.to_text_format_with_options(&options);
     if !text.ends_with('\n') {

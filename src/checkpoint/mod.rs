@@ -5,6 +5,7 @@
 //! `Bytes` views into them, checked against their CRC32C on every read.
 
 pub(crate) mod crc;
+mod fault;
 #[cfg(test)]
 mod format_tests;
 mod reader;
@@ -16,8 +17,10 @@ mod writer;
 
 use std::path::{Path, PathBuf};
 
+pub use fault::{IndexError, TensorFault};
 pub use reader::{Checkpoint, EntryInfo, Slice};
-pub use state::{read_state, resolve_prefix, CheckpointState, Resolved};
+pub use state::{read_state, resolve_prefix, CheckpointState, Resolved, StateError};
+pub use table::TableError;
 pub use crate::tensor::{Tensor, TensorData};
 pub use writer::CheckpointWriter;
 /// What ends every `.index` file, for telling one by its contents.
@@ -31,17 +34,28 @@ pub enum CheckpointError {
     Io(#[from] crate::error::FileError),
     #[error(transparent)]
     Foreign(#[from] crate::filekind::ForeignFile),
-    #[error("{}: {msg}", .path.display())]
-    Corrupt { path: PathBuf, msg: String },
-    #[error("{}: {msg}", .path.display())]
-    NotFound { path: PathBuf, msg: String },
+    #[error("{}: {source}", .path.display())]
+    Index {
+        path: PathBuf,
+        #[source]
+        source: IndexError,
+    },
+    #[error("{}: {source}", .path.display())]
+    State {
+        path: PathBuf,
+        #[source]
+        source: StateError,
+    },
+    #[error("{}: data shard is missing", .0.display())]
+    MissingShard(PathBuf),
     #[error("{}: no tensor named `{name}` in this checkpoint", .prefix.display())]
     NoSuchTensor { prefix: PathBuf, name: String },
-    #[error("{}: tensor `{name}`: {msg}", .path.display())]
+    #[error("{}: tensor `{name}`: {fault}", .path.display())]
     BadTensor {
         path: PathBuf,
         name: String,
-        msg: String,
+        #[source]
+        fault: TensorFault,
     },
 }
 
@@ -50,18 +64,11 @@ impl CheckpointError {
         CheckpointError::Io(crate::error::FileError { path: path.to_path_buf(), source })
     }
 
-    pub(crate) fn corrupt(path: &Path, msg: impl Into<String>) -> Self {
-        CheckpointError::Corrupt {
-            path: path.to_path_buf(),
-            msg: msg.into(),
-        }
-    }
-
-    pub(crate) fn bad_tensor(path: &Path, name: &str, msg: impl Into<String>) -> Self {
+    pub(crate) fn bad_tensor(path: &Path, name: &str, fault: TensorFault) -> Self {
         CheckpointError::BadTensor {
             path: path.to_path_buf(),
             name: name.to_string(),
-            msg: msg.into(),
+            fault,
         }
     }
 }

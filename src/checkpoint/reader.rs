@@ -11,15 +11,13 @@ use memmap2::{Advice, Mmap, UncheckedAdvice};
 use prost::Message;
 
 use crate::tensor::{byte_swap, swap_unit};
+use super::fault::{IndexError, TensorFault, BUNDLE_VERSION};
 use super::{crc, data_path, index_path, slice_key, table, CheckpointError, Result, Tensor, TensorData};
 use crate::proto::tensorflow::bundle_header_proto::Endianness;
 use crate::proto::tensorflow::{BundleEntryProto, BundleHeaderProto, DataType, TensorShapeProto};
 
 /// Tensors at least this large are mapped in with one call before reading.
 const PREFAULT_BYTES: usize = 1 << 20;
-
-/// The bundle format version this reader understands (`kTensorBundleVersion`).
-const BUNDLE_VERSION: i32 = 1;
 
 /// Where a tensor's bytes live in the data shards.
 #[derive(Debug, Clone, Copy)]
@@ -101,23 +99,20 @@ impl Checkpoint {
         let prefix = prefix.as_ref().to_path_buf();
         let mut shards = shards.into_iter().map(|bytes| Shard { bytes, map: None });
         Self::parse(prefix, index, |path| {
-            shards.next().ok_or_else(|| CheckpointError::NotFound {
-                path: path.to_path_buf(),
-                msg: "data shard is missing".into(),
-            })
+            shards.next().ok_or_else(|| CheckpointError::MissingShard(path.to_path_buf()))
         })
     }
 
     fn parse(prefix: PathBuf, index_bytes: &[u8], mut load_shard: impl FnMut(&Path) -> Result<Shard>) -> Result<Self> {
         let index_path = index_path(&prefix);
-        let corrupt = |msg: String| CheckpointError::corrupt(&index_path, msg);
-        let records = table::read_table(index_bytes).map_err(corrupt)?;
+        let corrupt = |source: IndexError| CheckpointError::Index { path: index_path.clone(), source };
+        let records = table::read_table(index_bytes).map_err(|e| corrupt(e.into()))?;
 
         let mut records = records.into_iter();
         let header = match records.next() {
             Some((key, value)) if key.is_empty() => BundleHeaderProto::decode(value.as_slice())
-                .map_err(|e| corrupt(format!("bundle header does not parse: {e}")))?,
-            _ => return Err(corrupt("no bundle header (the empty key) in the index".into())),
+                .map_err(|e| corrupt(IndexError::HeaderDoesNotParse(e)))?,
+            _ => return Err(corrupt(IndexError::NoHeader)),
         };
         let num_shards = check_header(&header).map_err(corrupt)?;
 
@@ -133,17 +128,14 @@ impl Checkpoint {
         let mut slice_records: HashMap<Vec<u8>, BundleEntryProto> = HashMap::new();
         let mut full: Vec<(String, BundleEntryProto)> = Vec::new();
         for (key, value) in records {
-            let entry = BundleEntryProto::decode(value.as_slice()).map_err(|e| {
-                corrupt(format!(
-                    "entry {:?} does not parse: {e}",
-                    String::from_utf8_lossy(&key)
-                ))
+            let entry = BundleEntryProto::decode(value.as_slice()).map_err(|source| {
+                corrupt(IndexError::EntryDoesNotParse { key: String::from_utf8_lossy(&key).into_owned(), source })
             })?;
             if key.first() == Some(&0) {
                 slice_records.insert(key, entry);
             } else {
                 let name = String::from_utf8(key)
-                    .map_err(|e| corrupt(format!("tensor name is not UTF-8: {e}")))?;
+                    .map_err(|e| corrupt(IndexError::NameNotUtf8(e)))?;
                 full.push((name, entry));
             }
         }
@@ -151,7 +143,7 @@ impl Checkpoint {
         let mut entries = BTreeMap::new();
         for (name, entry) in full {
             let info = validate_entry(&name, &entry, &slice_records, &shard_lens)
-                .map_err(|msg| CheckpointError::bad_tensor(&index_path, &name, msg))?;
+                .map_err(|fault| CheckpointError::bad_tensor(&index_path, &name, fault))?;
             entries.insert(name, info);
         }
         Ok(Checkpoint {
@@ -205,17 +197,17 @@ impl Checkpoint {
             return self.read_stored(name, info.dtype, &info.shape, info.stored[0]);
         }
         let elem = info.dtype.byte_size().ok_or_else(|| {
-            self.bad(name, format!("partitioned {} tensors are not supported", info.dtype))
+            self.bad(name, TensorFault::PartitionedUnsupported(info.dtype))
         })?;
         let total = usize::try_from(info.num_elements())
             .ok()
             .and_then(|n| n.checked_mul(elem))
-            .ok_or_else(|| self.bad(name, "tensor too large for this machine".into()))?;
+            .ok_or_else(|| self.bad(name, TensorFault::TooLarge))?;
         let mut out = vec![0u8; total];
         for (slice, stored) in info.slices.iter().zip(&info.stored) {
             let part = self.read_stored(name, info.dtype, &slice.shape, *stored)?;
             let TensorData::Pod(bytes) = part.data else {
-                return Err(self.bad(name, "slice is not a plain tensor".into()));
+                return Err(self.bad(name, TensorFault::SliceNotPlain));
             };
             copy_slice_into(&mut out, &info.shape, slice, &bytes, elem);
         }
@@ -249,7 +241,7 @@ impl Checkpoint {
             .iter()
             .zip(&info.stored)
             .find(|(s, _)| s.start == start)
-            .ok_or_else(|| self.bad(name, format!("no slice starts at {start:?}")))?;
+            .ok_or_else(|| self.bad(name, TensorFault::NoSliceAt(start.to_vec())))?;
         self.read_stored(name, info.dtype, &slice.shape, *stored)
     }
 
@@ -267,13 +259,13 @@ impl Checkpoint {
         }
     }
 
-    fn bad(&self, name: &str, msg: String) -> CheckpointError {
-        CheckpointError::bad_tensor(&self.index_path, name, msg)
+    fn bad(&self, name: &str, fault: TensorFault) -> CheckpointError {
+        CheckpointError::bad_tensor(&self.index_path, name, fault)
     }
 
     fn read_stored(&self, name: &str, dtype: DataType, shape: &[u64], at: Stored) -> Result<Tensor> {
         let path = &self.data_paths[at.shard];
-        let bad = |msg: String| CheckpointError::bad_tensor(path, name, msg);
+        let bad = |fault: TensorFault| CheckpointError::bad_tensor(path, name, fault);
         let shard = &self.shards[at.shard];
         if let (Some(map), true) = (&shard.map, at.size >= PREFAULT_BYTES) {
             // One call maps the whole range, instead of a page fault every few pages.
@@ -281,12 +273,7 @@ impl Checkpoint {
         }
         let raw = shard.bytes.slice(at.offset..at.offset + at.size);
         let big_endian = self.header.endianness == Endianness::Big as i32;
-        let checksum_mismatch = || {
-            bad(format!(
-                "data checksum mismatch ({} bytes at offset {})",
-                at.size, at.offset
-            ))
-        };
+        let checksum_mismatch = || bad(TensorFault::DataChecksum { size: at.size, offset: at.offset });
         let data = if dtype == DataType::DtString {
             let (strings, crc) =
                 decode_strings(&raw, shape.iter().product(), big_endian).map_err(bad)?;
@@ -297,7 +284,7 @@ impl Checkpoint {
         } else if crc::mask(crc::crc32c_parallel(&raw)) != at.masked_crc {
             return Err(checksum_mismatch());
         } else if big_endian {
-            let unit = swap_unit(dtype).ok_or_else(|| bad(format!("cannot byte-swap {dtype} tensors")))?;
+            let unit = swap_unit(dtype).ok_or_else(|| bad(TensorFault::CannotByteSwap(dtype)))?;
             TensorData::Pod(Bytes::from(byte_swap(&raw, unit)))
         } else {
             TensorData::Pod(raw)
@@ -312,10 +299,7 @@ impl Checkpoint {
 
 fn map_file(path: &Path) -> Result<Shard> {
     let file = File::open(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => CheckpointError::NotFound {
-            path: path.to_path_buf(),
-            msg: "data shard is missing".into(),
-        },
+        std::io::ErrorKind::NotFound => CheckpointError::MissingShard(path.to_path_buf()),
         _ => CheckpointError::io(path, e),
     })?;
     let len = file.metadata().map_err(|e| CheckpointError::io(path, e))?.len();
@@ -332,42 +316,39 @@ fn map_file(path: &Path) -> Result<Shard> {
     })
 }
 
-fn check_header(header: &BundleHeaderProto) -> Result<usize, String> {
+fn check_header(header: &BundleHeaderProto) -> Result<usize, IndexError> {
     if let Some(v) = &header.version {
         if v.min_consumer > BUNDLE_VERSION {
-            return Err(format!(
-                "bundle needs a reader of version {} or newer; this one is {BUNDLE_VERSION}",
-                v.min_consumer
-            ));
+            return Err(IndexError::ReaderTooOld { min_consumer: v.min_consumer });
         }
         if v.bad_consumers.contains(&BUNDLE_VERSION) {
-            return Err(format!("bundle excludes reader version {BUNDLE_VERSION}"));
+            return Err(IndexError::ReaderExcluded);
         }
     }
     if Endianness::try_from(header.endianness).is_err() {
-        return Err(format!("unknown endianness {}", header.endianness));
+        return Err(IndexError::UnknownEndianness(header.endianness));
     }
     match usize::try_from(header.num_shards) {
         Ok(n) if (1..=100_000).contains(&n) => Ok(n),
-        _ => Err(format!("implausible number of shards {}", header.num_shards)),
+        _ => Err(IndexError::ImplausibleShards(header.num_shards)),
     }
 }
 
-pub(crate) fn shape_of(shape: Option<&TensorShapeProto>) -> Result<Vec<u64>, String> {
+pub(crate) fn shape_of(shape: Option<&TensorShapeProto>) -> Result<Vec<u64>, TensorFault> {
     let Some(shape) = shape else {
         return Ok(Vec::new());
     };
     if shape.unknown_rank {
-        return Err("shape has unknown rank".into());
+        return Err(TensorFault::UnknownRank);
     }
     let dims: Vec<u64> = shape
         .dim
         .iter()
-        .map(|d| u64::try_from(d.size).map_err(|_| format!("negative dimension {}", d.size)))
+        .map(|d| u64::try_from(d.size).map_err(|_| TensorFault::NegativeDimension(d.size)))
         .collect::<Result<_, _>>()?;
     dims.iter()
         .try_fold(1u64, |acc, &d| acc.checked_mul(d))
-        .ok_or_else(|| format!("element count of shape {dims:?} overflows"))?;
+        .ok_or_else(|| TensorFault::ElementCountOverflows(dims.clone()))?;
     Ok(dims)
 }
 
@@ -376,11 +357,11 @@ fn validate_entry(
     entry: &BundleEntryProto,
     slice_records: &HashMap<Vec<u8>, BundleEntryProto>,
     shard_lens: &[usize],
-) -> Result<EntryInfo, String> {
+) -> Result<EntryInfo, TensorFault> {
     let dtype = DataType::try_from(entry.dtype)
         .ok()
         .filter(|d| *d != DataType::DtInvalid)
-        .ok_or_else(|| format!("unknown dtype {}", entry.dtype))?;
+        .ok_or(TensorFault::UnknownDtype(entry.dtype))?;
     let shape = shape_of(entry.shape.as_ref())?;
     let num_elements: u64 = shape.iter().product();
 
@@ -399,25 +380,19 @@ fn validate_entry(
     let mut covered: u64 = 0;
     for proto in &entry.slices {
         if proto.extent.len() != shape.len() {
-            return Err(format!(
-                "slice has rank {} but the tensor has rank {}",
-                proto.extent.len(),
-                shape.len()
-            ));
+            return Err(TensorFault::SliceRank { slice: proto.extent.len(), tensor: shape.len() });
         }
         let mut start = Vec::with_capacity(shape.len());
         let mut extent = Vec::with_capacity(shape.len());
         for (d, &dim) in shape.iter().enumerate() {
             let (s, len) = slice_key::extent(proto, d);
-            let s = u64::try_from(s).map_err(|_| format!("slice starts at negative index {s}"))?;
+            let s = u64::try_from(s).map_err(|_| TensorFault::NegativeSliceStart(s))?;
             let len = match len {
                 None => dim,
-                Some(l) => u64::try_from(l).map_err(|_| format!("slice has negative length {l}"))?,
+                Some(l) => u64::try_from(l).map_err(|_| TensorFault::NegativeSliceLength(l))?,
             };
             if s.checked_add(len).is_none_or(|end| end > dim) {
-                return Err(format!(
-                    "slice [{s}, {s}+{len}) exceeds dimension {d} of size {dim}"
-                ));
+                return Err(TensorFault::SliceExceedsDimension { start: s, len, dim: d, size: dim });
             }
             start.push(s);
             extent.push(len);
@@ -425,15 +400,13 @@ fn validate_entry(
         let key = slice_key::encode(name, proto);
         let record = slice_records
             .get(&key)
-            .ok_or_else(|| format!("slice starting at {start:?} is listed but not stored"))?;
+            .ok_or_else(|| TensorFault::SliceNotStored(start.clone()))?;
         if record.dtype != entry.dtype {
-            return Err(format!("slice at {start:?} has dtype {} not {}", record.dtype, entry.dtype));
+            return Err(TensorFault::SliceDtype { start, dtype: record.dtype, expected: entry.dtype });
         }
         let part_shape = shape_of(record.shape.as_ref())?;
         if part_shape != extent {
-            return Err(format!(
-                "slice at {start:?} is stored with shape {part_shape:?}, expected {extent:?}"
-            ));
+            return Err(TensorFault::SliceShape { start, shape: part_shape, expected: extent });
         }
         let elements: u64 = extent.iter().product();
         stored.push(validate_stored(record, dtype, elements, shard_lens)?);
@@ -444,9 +417,7 @@ fn validate_entry(
         });
     }
     if covered != num_elements {
-        return Err(format!(
-            "slices hold {covered} elements but the tensor has {num_elements}"
-        ));
+        return Err(TensorFault::SlicesDoNotCover { covered, elements: num_elements });
     }
     Ok(EntryInfo {
         dtype,
@@ -461,44 +432,31 @@ fn validate_stored(
     dtype: DataType,
     num_elements: u64,
     shard_lens: &[usize],
-) -> Result<Stored, String> {
+) -> Result<Stored, TensorFault> {
     let shard = usize::try_from(entry.shard_id)
         .ok()
         .filter(|&s| s < shard_lens.len())
-        .ok_or_else(|| {
-            format!(
-                "shard id {} out of range (the bundle has {} shards)",
-                entry.shard_id,
-                shard_lens.len()
-            )
-        })?;
+        .ok_or(TensorFault::ShardOutOfRange { shard: entry.shard_id, shards: shard_lens.len() })?;
     let offset =
-        usize::try_from(entry.offset).map_err(|_| format!("bad offset {}", entry.offset))?;
-    let size = usize::try_from(entry.size).map_err(|_| format!("bad size {}", entry.size))?;
+        usize::try_from(entry.offset).map_err(|_| TensorFault::BadOffset(entry.offset))?;
+    let size = usize::try_from(entry.size).map_err(|_| TensorFault::BadSize(entry.size))?;
     if offset.checked_add(size).is_none_or(|end| end > shard_lens[shard]) {
-        return Err(format!(
-            "bytes [{offset}, {offset}+{size}) lie beyond the end of data shard {shard} ({} bytes)",
-            shard_lens[shard]
-        ));
+        return Err(TensorFault::BeyondShard { offset, size, shard, shard_len: shard_lens[shard] });
     }
     match dtype {
         DataType::DtString => {
             // Each element takes at least its one-byte length.
             if num_elements > size as u64 {
-                return Err(format!(
-                    "{num_elements} strings cannot fit in {size} bytes"
-                ));
+                return Err(TensorFault::StringsCannotFit { count: num_elements, size });
             }
         }
         _ => {
             let elem = dtype
                 .byte_size()
-                .ok_or_else(|| format!("dtype {dtype} cannot be stored in a checkpoint"))?;
+                .ok_or(TensorFault::NotStorable(dtype))?;
             let expected = num_elements.checked_mul(elem as u64);
             if expected != Some(size as u64) {
-                return Err(format!(
-                    "stored size {size} does not match {num_elements} elements of {elem} bytes"
-                ));
+                return Err(TensorFault::StoredSize { size, elements: num_elements, elem });
             }
         }
     }
@@ -514,22 +472,22 @@ fn validate_stored(
 /// lengths' checksum and the entry's checksum see each length as a u32 (u64
 /// when it does not fit), not as its varint; the entry's checksum, returned
 /// here unmasked, goes on over the 4 checksum bytes and the string bytes.
-pub(super) fn decode_strings(raw: &Bytes, n: u64, big_endian: bool) -> Result<(Vec<Bytes>, u32), String> {
+pub(super) fn decode_strings(raw: &Bytes, n: u64, big_endian: bool) -> Result<(Vec<Bytes>, u32), TensorFault> {
     let mut rest: &[u8] = raw;
     // `n <= raw.len()` was checked when the index was opened.
     let mut lengths = Vec::with_capacity(n as usize);
     let mut len_crc = 0u32;
     for _ in 0..n {
-        let len = prost::encoding::decode_varint(&mut rest).map_err(|_| "bad string length varint")?;
+        let len = prost::encoding::decode_varint(&mut rest).map_err(|_| TensorFault::BadStringLength)?;
         len_crc = extend_with_length(len_crc, len, big_endian);
         lengths.push(len);
     }
     if rest.len() < 4 {
-        return Err("string tensor is truncated before its length checksum".into());
+        return Err(TensorFault::NoLengthsChecksum);
     }
     let stored = u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]);
     if crc::unmask(stored) != len_crc {
-        return Err("string lengths checksum mismatch".into());
+        return Err(TensorFault::LengthsChecksum);
     }
     let mut entry_crc = crc32c::crc32c_append(len_crc, &rest[..4]);
     let mut pos = raw.len() - rest.len() + 4;
@@ -539,13 +497,13 @@ pub(super) fn decode_strings(raw: &Bytes, n: u64, big_endian: bool) -> Result<(V
             .ok()
             .and_then(|l| pos.checked_add(l))
             .filter(|&e| e <= raw.len())
-            .ok_or_else(|| format!("string of length {len} runs past the tensor's bytes"))?;
+            .ok_or(TensorFault::StringPastEnd(len))?;
         entry_crc = crc32c::crc32c_append(entry_crc, &raw[pos..end]);
         out.push(raw.slice(pos..end));
         pos = end;
     }
     if pos != raw.len() {
-        return Err(format!("{} unexpected bytes after the strings", raw.len() - pos));
+        return Err(TensorFault::BytesAfterStrings(raw.len() - pos));
     }
     Ok((out, entry_crc))
 }
@@ -627,6 +585,6 @@ mod tests {
         raw.extend_from_slice(&crc.to_le_bytes());
         raw.push(b'x');
         let err = decode_strings(&Bytes::from(raw), 1, false).unwrap_err();
-        assert!(err.contains("runs past"), "{err}");
+        assert!(matches!(err, TensorFault::StringPastEnd(100)), "{err}");
     }
 }

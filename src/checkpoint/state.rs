@@ -9,6 +9,21 @@ use crate::textformat;
 
 pub use crate::proto::tensorflow::CheckpointState;
 
+/// What is wrong with a checkpoint directory's `checkpoint` state file.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("the directory is empty: no checkpoint has been saved here")]
+    EmptyDirectory,
+    #[error("no `checkpoint` state file here (is this the directory a tf.train.Saver saved into?)")]
+    NoStateFile,
+    #[error("not a CheckpointState text file: {0}")]
+    NotText(#[source] textformat::TextFormatError),
+    #[error("model_checkpoint_path is empty")]
+    EmptyPath,
+    #[error("stale state file: it names {named}, but {} does not exist", .index.display())]
+    Stale { named: String, index: PathBuf },
+}
+
 /// A resolved prefix, and what the user should be told about how it was found.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Resolved {
@@ -23,19 +38,14 @@ pub fn read_state(dir: &Path) -> Result<CheckpointState> {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let empty = std::fs::read_dir(dir).map(|mut d| d.next().is_none()).unwrap_or(false);
-            return Err(CheckpointError::NotFound {
+            return Err(CheckpointError::State {
                 path: dir.to_path_buf(),
-                msg: if empty {
-                    "the directory is empty: no checkpoint has been saved here".into()
-                } else {
-                    "no `checkpoint` state file here (is this the directory a tf.train.Saver saved into?)".into()
-                },
+                source: if empty { StateError::EmptyDirectory } else { StateError::NoStateFile },
             });
         }
         Err(e) => return Err(CheckpointError::io(&path, e)),
     };
-    textformat::parse::<CheckpointState>(&text)
-        .map_err(|e| CheckpointError::corrupt(&path, format!("not a CheckpointState text file: {e}")))
+    textformat::parse::<CheckpointState>(&text).map_err(|e| CheckpointError::State { path, source: StateError::NotText(e) })
 }
 
 /// Resolves a checkpoint directory, a prefix, or one of a checkpoint's own
@@ -62,10 +72,7 @@ fn resolve_dir(dir: &Path) -> Result<Resolved> {
     let state = read_state(dir)?;
     let named = PathBuf::from(&state.model_checkpoint_path);
     if state.model_checkpoint_path.is_empty() {
-        return Err(CheckpointError::corrupt(
-            &dir.join("checkpoint"),
-            "model_checkpoint_path is empty",
-        ));
+        return Err(CheckpointError::State { path: dir.join("checkpoint"), source: StateError::EmptyPath });
     }
     let prefix = if named.is_absolute() { named.clone() } else { dir.join(&named) };
     if index_path(&prefix).is_file() {
@@ -90,13 +97,9 @@ fn resolve_dir(dir: &Path) -> Result<Resolved> {
             });
         }
     }
-    Err(CheckpointError::NotFound {
+    Err(CheckpointError::State {
         path: dir.join("checkpoint"),
-        msg: format!(
-            "stale state file: it names {}, but {} does not exist",
-            state.model_checkpoint_path,
-            index_path(&prefix).display()
-        ),
+        source: StateError::Stale { named: state.model_checkpoint_path, index: index_path(&prefix) },
     })
 }
 

@@ -191,7 +191,7 @@ fn short_successor(key: &[u8]) -> Vec<u8> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::table::{read_table, Record};
+    use super::super::table::{read_table, Record, TableError};
     use super::*;
 
     #[test]
@@ -265,10 +265,10 @@ mod tests {
         b.add(b"a", b"hello");
         let mut bytes = b.finish();
         bytes[2] ^= 1;
-        assert!(read_table(&bytes).unwrap_err().contains("checksum mismatch"));
+        assert!(matches!(read_table(&bytes), Err(TableError::ChecksumMismatch { .. })));
         let n = bytes.len();
         bytes[n - 1] ^= 1;
-        assert!(read_table(&bytes).unwrap_err().contains("bad magic"));
-        assert!(read_table(&bytes[..10]).unwrap_err().contains("shorter"));
+        assert!(matches!(read_table(&bytes), Err(TableError::BadMagic)));
+        assert!(matches!(read_table(&bytes[..10]), Err(TableError::ShorterThanFooter { len: 10 })));
     }
 }

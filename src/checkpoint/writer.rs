@@ -8,7 +8,7 @@ use prost::Message;
 
 use super::reader::{extend_with_length, Slice};
 use super::table_builder::TableBuilder;
-use super::{crc, data_path, index_path, slice_key, CheckpointError, Result, Tensor, TensorData};
+use super::{crc, data_path, index_path, slice_key, CheckpointError, Result, TensorFault, Tensor, TensorData};
 use crate::atomic::{self, AtomicFile};
 use crate::proto::tensorflow::tensor_slice_proto::{extent::HasLengthHack, Extent};
 use crate::proto::tensorflow::{
@@ -43,10 +43,10 @@ impl CheckpointWriter {
 
     pub fn add(&mut self, name: &str, tensor: &Tensor) -> Result<()> {
         if name.is_empty() || name.as_bytes()[0] == 0 {
-            return Err(self.invalid(name, "tensor names must be non-empty and not start with a NUL byte"));
+            return Err(self.invalid(name, TensorFault::BadName));
         }
         if self.entries.contains_key(name.as_bytes()) {
-            return Err(self.invalid(name, "added twice"));
+            return Err(self.invalid(name, TensorFault::AddedTwice));
         }
         let entry = self.append(name, tensor)?;
         self.entries.insert(name.as_bytes().to_vec(), entry);
@@ -56,7 +56,7 @@ impl CheckpointWriter {
     /// Adds one part of a partitioned variable; `full_shape` is the whole variable's.
     pub fn add_slice(&mut self, name: &str, full_shape: &[u64], slice: &Slice, part: &Tensor) -> Result<()> {
         if slice.shape != part.shape || slice.start.len() != full_shape.len() {
-            return Err(self.invalid(name, "slice shape does not match the tensor given"));
+            return Err(self.invalid(name, TensorFault::SliceShapeMismatch));
         }
         let proto = TensorSliceProto {
             extent: slice
@@ -80,31 +80,29 @@ impl CheckpointWriter {
                 ..Default::default()
             });
         if full.slices.is_empty() && full.size != 0 {
-            return Err(self.invalid(name, "already added as a whole tensor"));
+            return Err(self.invalid(name, TensorFault::AlreadyWhole));
         }
         full.slices.push(proto);
         Ok(())
     }
 
-    fn invalid(&self, name: &str, msg: &str) -> CheckpointError {
-        CheckpointError::bad_tensor(&self.prefix, name, msg)
+    fn invalid(&self, name: &str, fault: TensorFault) -> CheckpointError {
+        CheckpointError::bad_tensor(&self.prefix, name, fault)
     }
 
     fn append(&mut self, name: &str, tensor: &Tensor) -> Result<BundleEntryProto> {
         let encoded;
         let (bytes, crc): (&[u8], u32) = match &tensor.data {
             TensorData::Pod(b) => {
-                let elem = tensor.dtype.byte_size().ok_or_else(|| {
-                    self.invalid(name, &format!("{:?} is not a fixed-size dtype", tensor.dtype))
-                })?;
+                let elem = tensor.dtype.byte_size().ok_or_else(|| self.invalid(name, TensorFault::NotFixedSize(tensor.dtype)))?;
                 if b.len() as u64 != tensor.num_elements() * elem as u64 {
-                    return Err(self.invalid(name, "byte length does not match shape and dtype"));
+                    return Err(self.invalid(name, TensorFault::ByteLength));
                 }
                 (b, crc32c::crc32c(b))
             }
             TensorData::Strings(s) => {
                 if s.len() as u64 != tensor.num_elements() || tensor.dtype != DataType::DtString {
-                    return Err(self.invalid(name, "string count does not match shape"));
+                    return Err(self.invalid(name, TensorFault::StringCount));
                 }
                 let crc;
                 (encoded, crc) = encode_strings(s);

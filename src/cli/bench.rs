@@ -7,7 +7,7 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::render::{human_bytes, print_json, table};
-use super::verify::{finite_non_negative, RunArgs};
+use super::verify::{finite_non_negative, FlagValueError, RunArgs};
 use super::CliError;
 use tf_strip::jobs::{bench, BenchOptions, BenchReport, Stop};
 
@@ -36,9 +36,9 @@ pub struct BenchArgs {
 }
 
 /// A positive, finite time: zero seconds would time nothing.
-fn seconds(s: &str) -> Result<f64, String> {
+fn seconds(s: &str) -> Result<f64, FlagValueError> {
     match finite_non_negative(s)? {
-        0.0 => Err("the time to run is more than 0 seconds".into()),
+        0.0 => Err(FlagValueError::ZeroSeconds),
         v => Ok(v),
     }
 }

@@ -43,16 +43,31 @@ pub struct RunArgs {
     pub json: bool,
 }
 
-fn parse_shape(s: &str) -> Result<(String, Vec<u64>), String> {
-    let (name, dims) = s.rsplit_once(':').ok_or("expected name:D0,D1,... (e.g. input:1,224,224,3)")?;
+/// Why a flag's value was refused; clap prints it after the flag's name.
+#[derive(Debug, thiserror::Error)]
+pub enum FlagValueError {
+    #[error("expected name:D0,D1,... (e.g. input:1,224,224,3)")]
+    NotAShape,
+    #[error("a dimension size is at least 1 (an empty input compares nothing)")]
+    ZeroDimension,
+    #[error("`{0}` is not a dimension size")]
+    NotADimension(String),
+    #[error("`{0}` is not a finite number of at least 0")]
+    NotFiniteNonNegative(String),
+    #[error("the time to run is more than 0 seconds")]
+    ZeroSeconds,
+}
+
+fn parse_shape(s: &str) -> Result<(String, Vec<u64>), FlagValueError> {
+    let (name, dims) = s.rsplit_once(':').ok_or(FlagValueError::NotAShape)?;
     let dims = if dims.is_empty() {
         Vec::new()
     } else {
         dims.split(',')
             .map(|d| match d.trim().parse::<u64>() {
-                Ok(0) => Err("a dimension size is at least 1 (an empty input compares nothing)".to_string()),
+                Ok(0) => Err(FlagValueError::ZeroDimension),
                 Ok(size) => Ok(size),
-                Err(_) => Err(format!("`{d}` is not a dimension size")),
+                Err(_) => Err(FlagValueError::NotADimension(d.to_string())),
             })
             .collect::<Result<_, _>>()?
     };
@@ -60,10 +75,10 @@ fn parse_shape(s: &str) -> Result<(String, Vec<u64>), String> {
 }
 
 /// A number the user gave as a flag's value: finite, and at least 0.
-pub fn finite_non_negative(s: &str) -> Result<f64, String> {
+pub fn finite_non_negative(s: &str) -> Result<f64, FlagValueError> {
     match s.trim().parse::<f64>() {
         Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
-        _ => Err(format!("`{s}` is not a finite number of at least 0")),
+        _ => Err(FlagValueError::NotFiniteNonNegative(s.to_string())),
     }
 }
 

@@ -46,7 +46,7 @@ fn decode_message<M: Message + ReflectMessage + Default>(path: &Path, bytes: byt
         msg,
     };
     let as_text = || {
-        let text = std::str::from_utf8(&bytes).map_err(|_| "not UTF-8 text".to_string())?;
+        let text = std::str::from_utf8(&bytes).map_err(|_| textformat::TextFormatError::NotUtf8)?;
         textformat::parse::<M>(text)
     };
     match Format::from_path(path) {
@@ -72,9 +72,9 @@ pub fn write_message_to<M: Message + ReflectMessage + Default>(
     let io_error = |source| GraphError::Io(FileError { path: path.to_path_buf(), source });
     match format {
         Format::Text => {
-            let text = textformat::print(message).map_err(|msg| GraphError::Parse {
+            let text = textformat::print(message).map_err(|e| GraphError::Parse {
                 path: path.to_path_buf(),
-                msg,
+                msg: e.to_string(),
             })?;
             out.write_all(text.as_bytes()).map_err(io_error)?;
             Ok(text.len() as u64)

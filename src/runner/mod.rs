@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use prost::Message;
 
 pub use feeds::{make_feeds, read_given, Given, InputOptions};
+pub use npy::NpyError;
 pub use signature::{placeholders, resolve_shapes, InputSpec};
 
 use crate::checkpoint::{meta_path, resolve_prefix, CheckpointError};
@@ -37,8 +38,14 @@ pub enum RunnerError {
     Load(RuntimeError),
     #[error("{}: {msg}", .path.display())]
     Model { path: PathBuf, msg: String },
-    #[error("{}: {msg}", .path.display())]
-    Npy { path: PathBuf, msg: String },
+    #[error(transparent)]
+    Io(#[from] crate::error::FileError),
+    #[error("{}: {source}", .path.display())]
+    Npy {
+        path: PathBuf,
+        #[source]
+        source: npy::NpyError,
+    },
     /// What the user has to add or fix on the command line.
     #[error("{0}")]
     Usage(String),

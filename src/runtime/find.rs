@@ -20,8 +20,58 @@ const HOW: &str = "install it with `pip install tensorflow-cpu` (then python3 on
 /// verify's and bench's reports; `TF_CPP_MIN_LOG_LEVEL=0` shows them again.
 const QUIET_LOG_LEVEL: &str = "2";
 
+/// Why libtensorflow could not be loaded; each says what was tried and how to fix it.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// `reason` is the loader's own message (the crate gives a string).
+    #[error("TENSORFLOW_DIR={}: {reason}; {HOW}", .dir.display())]
+    TensorflowDir { dir: PathBuf, reason: String },
+    #[error("TENSORFLOW_DIR is not set and {0}; {HOW}")]
+    NoWheel(#[source] WheelError),
+    #[error("{}: {source}; {HOW}", .dir.display())]
+    Wheel {
+        dir: PathBuf,
+        #[source]
+        source: WheelLoadError,
+    },
+}
+
+/// Why no pip-installed TensorFlow was found through `python`.
+#[derive(Debug, thiserror::Error)]
+pub enum WheelError {
+    #[error("{} could not be run ({source})", .python.display())]
+    PythonNotRunnable {
+        python: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{} has no `tensorflow` package", .python.display())]
+    NoPackage { python: PathBuf },
+    #[error("{}'s tensorflow package at {} has no {lib}", .python.display(), .dir.display())]
+    MissingLibrary { python: PathBuf, dir: PathBuf, lib: &'static str },
+}
+
+/// Why the C library of a found wheel did not load.
+#[derive(Debug, thiserror::Error)]
+pub enum WheelLoadError {
+    #[error("cannot create a temporary folder: {0}")]
+    TempDir(#[source] std::io::Error),
+    #[error("cannot link {lib} into {}: {source}", .dir.display())]
+    Link {
+        lib: &'static str,
+        dir: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The loader's own message.
+    #[error("{0}")]
+    Load(String),
+    #[error("loading a pip-installed TensorFlow is implemented for Unix only")]
+    UnixOnly,
+}
+
 /// Loads the library; the error says everything that was tried.
-pub(super) fn load(python: Option<&Path>) -> Result<String, String> {
+pub(super) fn load(python: Option<&Path>) -> Result<String, LoadError> {
     if std::env::var_os("TF_CPP_MIN_LOG_LEVEL").is_none() {
         // Read by TensorFlow as it loads; this runs once per process
         // (runtime::load's OnceLock), before any TensorFlow thread exists.
@@ -31,35 +81,31 @@ pub(super) fn load(python: Option<&Path>) -> Result<String, String> {
         let dir = PathBuf::from(dir);
         return tf::library::load()
             .map(|()| format!("TENSORFLOW_DIR={}", dir.display()))
-            .map_err(|e| format!("TENSORFLOW_DIR={}: {e}; {HOW}", dir.display()));
+            .map_err(|reason| LoadError::TensorflowDir { dir, reason });
     }
     let python = python.map_or_else(|| PathBuf::from("python3"), Path::to_path_buf);
-    let dir = wheel_dir(&python).map_err(|e| format!("TENSORFLOW_DIR is not set and {e}; {HOW}"))?;
-    load_wheel(&dir).map_err(|e| format!("{}: {e}; {HOW}", dir.display()))?;
+    let dir = wheel_dir(&python).map_err(LoadError::NoWheel)?;
+    load_wheel(&dir).map_err(|source| LoadError::Wheel { dir: dir.clone(), source })?;
     Ok(dir.display().to_string())
 }
 
 /// The `tensorflow` package directory of `python`'s environment. `find_spec`
 /// locates the package without importing it, which would take seconds.
-fn wheel_dir(python: &Path) -> Result<PathBuf, String> {
+fn wheel_dir(python: &Path) -> Result<PathBuf, WheelError> {
     const FIND: &str = "import importlib.util as u, os\n\
                         s = u.find_spec('tensorflow')\n\
                         print(os.path.dirname(s.origin) if s and s.origin else '')";
     let out = Command::new(python)
         .args(["-c", FIND])
         .output()
-        .map_err(|e| format!("{} could not be run ({e})", python.display()))?;
+        .map_err(|source| WheelError::PythonNotRunnable { python: python.to_path_buf(), source })?;
     let dir = String::from_utf8_lossy(&out.stdout).trim().to_string();
     if !out.status.success() || dir.is_empty() {
-        return Err(format!("{} has no `tensorflow` package", python.display()));
+        return Err(WheelError::NoPackage { python: python.to_path_buf() });
     }
     let dir = PathBuf::from(dir);
     match WHEEL_LIBS.iter().find(|lib| !dir.join(lib).is_file()) {
-        Some(missing) => Err(format!(
-            "{}'s tensorflow package at {} has no {missing}",
-            python.display(),
-            dir.display()
-        )),
+        Some(lib) => Err(WheelError::MissingLibrary { python: python.to_path_buf(), dir, lib }),
         None => Ok(dir),
     }
 }
@@ -70,14 +116,14 @@ fn wheel_dir(python: &Path) -> Result<PathBuf, String> {
 /// framework library is linked beside it because libtensorflow_cc finds it
 /// through `$ORIGIN`. Once loaded, the folder is no longer needed.
 #[cfg(unix)]
-fn load_wheel(dir: &Path) -> Result<(), String> {
+fn load_wheel(dir: &Path) -> Result<(), WheelLoadError> {
     let links = tempfile::Builder::new()
         .prefix("tf-strip-libtensorflow")
         .tempdir()
-        .map_err(|e| format!("cannot create a temporary folder: {e}"))?;
-    let link = |target: &str, name: &str| {
-        std::os::unix::fs::symlink(dir.join(target), links.path().join(name))
-            .map_err(|e| format!("cannot link {target} into {}: {e}", links.path().display()))
+        .map_err(WheelLoadError::TempDir)?;
+    let link = |lib: &'static str, name: &str| {
+        std::os::unix::fs::symlink(dir.join(lib), links.path().join(name))
+            .map_err(|source| WheelLoadError::Link { lib, dir: links.path().to_path_buf(), source })
     };
     link(WHEEL_LIBS[0], "libtensorflow.so")?;
     link(WHEEL_LIBS[1], WHEEL_LIBS[1])?;
@@ -88,10 +134,10 @@ fn load_wheel(dir: &Path) -> Result<(), String> {
     // Unset again: it was unset (`load` came here), and child processes
     // must not inherit a folder about to be removed.
     std::env::remove_var("TENSORFLOW_DIR");
-    loaded
+    loaded.map_err(WheelLoadError::Load)
 }
 
 #[cfg(not(unix))]
-fn load_wheel(_dir: &Path) -> Result<(), String> {
-    Err("loading a pip-installed TensorFlow is implemented for Unix only".into())
+fn load_wheel(_dir: &Path) -> Result<(), WheelLoadError> {
+    Err(WheelLoadError::UnixOnly)
 }

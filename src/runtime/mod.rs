@@ -4,6 +4,8 @@
 
 mod find;
 
+pub use find::{LoadError, WheelError, WheelLoadError};
+
 use std::path::Path;
 use std::sync::OnceLock;
 
@@ -16,9 +18,11 @@ use crate::tensor::Tensor;
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
     #[error("cannot load TensorFlow: {0}")]
-    Load(String),
+    Load(#[source] &'static LoadError),
     #[error("TensorFlow: {0}")]
-    Tf(String),
+    Tf(#[from] tf::Status),
+    #[error("TensorFlow: cannot fetch a {0} tensor")]
+    CannotFetch(tf::DataType),
     #[error("{0} tensors cannot be passed to or from TensorFlow here")]
     Unsupported(DataType),
     #[error(transparent)]
@@ -33,12 +37,6 @@ fn tensor_name(name: &str) -> Result<InputRef<'_>> {
     InputRef::parse(name).filter(|r| !r.control).ok_or_else(|| RuntimeError::TensorName(name.to_string()))
 }
 
-impl From<tf::Status> for RuntimeError {
-    fn from(s: tf::Status) -> Self {
-        RuntimeError::Tf(s.to_string())
-    }
-}
-
 pub type Result<T, E = RuntimeError> = std::result::Result<T, E>;
 
 /// Loads libtensorflow once per process, with `python3` on the PATH as the
@@ -51,10 +49,10 @@ pub fn load() -> Result<()> {
 /// pip-installed TensorFlow is used when `TENSORFLOW_DIR` is not set (the
 /// first call decides). Returns where the library came from.
 pub fn load_with(python: Option<&Path>) -> Result<&'static str> {
-    static LOADED: OnceLock<std::result::Result<String, String>> = OnceLock::new();
+    static LOADED: OnceLock<std::result::Result<String, LoadError>> = OnceLock::new();
     match LOADED.get_or_init(|| find::load(python)) {
         Ok(from) => Ok(from),
-        Err(e) => Err(RuntimeError::Load(e.clone())),
+        Err(e) => Err(RuntimeError::Load(e)),
     }
 }
 
@@ -199,7 +197,7 @@ macro_rules! typed {
                 let t: tf::Tensor<$ty> = args.fetch(token)?;
                 return Ok(Tensor::from_values(t.dims(), &t));
             })*
-            Err(RuntimeError::Tf(format!("cannot fetch a {dtype} tensor")))
+            Err(RuntimeError::CannotFetch(dtype))
         }
     };
 }

@@ -9,8 +9,19 @@ use rayon::prelude::*;
 use super::{count_zeros, Tensor, TensorData};
 use crate::proto::tensorflow::DataType;
 
+/// Why two tensors cannot be multiplied.
+#[derive(Debug, thiserror::Error)]
+pub enum ArithError {
+    #[error("multiplying {0} tensors is not supported")]
+    Unsupported(DataType),
+    #[error("string tensors cannot be multiplied")]
+    Strings,
+    #[error("operands differ: {}{:?} vs {}{:?}", .a.0, .a.1, .b.0, .b.1)]
+    OperandsDiffer { a: (DataType, Vec<u64>), b: (DataType, Vec<u64>) },
+}
+
 /// Writes `x * y` elementwise into `out` (all three the same length).
-fn multiply_into(dtype: DataType, x: &[u8], y: &[u8], out: &mut [u8]) -> Result<(), String> {
+fn multiply_into(dtype: DataType, x: &[u8], y: &[u8], out: &mut [u8]) -> Result<(), ArithError> {
     match dtype {
         DataType::DtFloat => zip_map::<4>(x, y, out, |p, q| (f32::from_le_bytes(p) * f32::from_le_bytes(q)).to_le_bytes()),
         DataType::DtDouble => zip_map::<8>(x, y, out, |p, q| (f64::from_le_bytes(p) * f64::from_le_bytes(q)).to_le_bytes()),
@@ -20,7 +31,7 @@ fn multiply_into(dtype: DataType, x: &[u8], y: &[u8], out: &mut [u8]) -> Result<
         DataType::DtBfloat16 => zip_map::<2>(x, y, out, |p, q| {
             bf16::from_f32(bf16::from_le_bytes(p).to_f32() * bf16::from_le_bytes(q).to_f32()).to_le_bytes()
         }),
-        other => return Err(format!("multiplying {other} tensors is not supported")),
+        other => return Err(ArithError::Unsupported(other)),
     }
     Ok(())
 }
@@ -38,20 +49,17 @@ fn zip_map<const N: usize>(x: &[u8], y: &[u8], out: &mut [u8], f: impl Fn([u8; N
 /// Work is split in chunks of this many bytes (a multiple of every element size).
 const CHUNK: usize = 1 << 20;
 
-fn pod(t: &Tensor) -> Result<&Bytes, String> {
+fn pod(t: &Tensor) -> Result<&Bytes, ArithError> {
     match &t.data {
         TensorData::Pod(b) => Ok(b),
-        TensorData::Strings(_) => Err("string tensors cannot be multiplied".into()),
+        TensorData::Strings(_) => Err(ArithError::Strings),
     }
 }
 
 /// `a * b` for same-shape tensors (a mask and its weight), in parallel.
-pub fn multiply(a: &Tensor, b: &Tensor) -> Result<Tensor, String> {
+pub fn multiply(a: &Tensor, b: &Tensor) -> Result<Tensor, ArithError> {
     if a.dtype != b.dtype || a.shape != b.shape {
-        return Err(format!(
-            "operands differ: {}{:?} vs {}{:?}",
-            a.dtype, a.shape, b.dtype, b.shape
-        ));
+        return Err(ArithError::OperandsDiffer { a: (a.dtype, a.shape.clone()), b: (b.dtype, b.shape.clone()) });
     }
     let (x, y) = (pod(a)?, pod(b)?);
     let mut out = vec![0u8; x.len()];

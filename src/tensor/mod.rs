@@ -5,7 +5,7 @@ mod arith;
 mod proto;
 mod typed;
 
-pub use arith::{count_zero_products, multiply, scalar_f64};
+pub use arith::{count_zero_products, multiply, scalar_f64, ArithError};
 pub use proto::{from_proto, to_proto};
 pub use typed::Element;
 

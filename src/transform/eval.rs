@@ -8,13 +8,83 @@ use std::collections::{HashMap, HashSet};
 use bytes::Bytes;
 
 use super::freeze::VariableSource;
-use crate::graph::{is_variable, Attrs, Graph, InputRef};
+use super::TransformError;
+use crate::graph::{is_variable, Attrs, Graph, GraphError, InputRef};
 use crate::proto::tensorflow::attr_value::Value;
 use crate::proto::tensorflow::NodeDef;
-use crate::tensor::{self, Tensor, TensorData};
+use crate::tensor::{self, ArithError, Tensor, TensorData, TensorError};
 
 const PASS_THROUGH: [&str; 4] = ["Identity", "Snapshot", "StopGradient", "ReadVariableOp"];
 pub(super) const ENTER: [&str; 2] = ["Enter", "RefEnter"];
+
+/// Why a value is not a constant this evaluator can compute.
+#[derive(Debug, thiserror::Error)]
+pub enum EvalError {
+    #[error(transparent)]
+    Graph(#[from] GraphError),
+    #[error("Enter `{0}` lacks frame_name or parallel_iterations")]
+    NoFrame(String),
+    #[error("`{0}` is on a cycle")]
+    Cycle(String),
+    #[error("`{0}` was not evaluated")]
+    NotEvaluated(String),
+    #[error("`{0}` is not an input name")]
+    NotAnInput(String),
+    #[error("input `{0}` is not in the graph")]
+    NotInGraph(String),
+    #[error("output {port} of `{node}` is not constant")]
+    NotOutputZero { node: String, port: u32 },
+    #[error(
+        "it depends on `{node}`, an {op} of a loop variable (is_constant=false), which changes from one \
+         iteration to the next; only loop-invariant inputs can be folded"
+    )]
+    LoopVariable { node: String, op: String },
+    #[error("`{0}` has no input")]
+    NoInput(String),
+    #[error("Mul `{0}` does not have two inputs")]
+    MulArity(String),
+    #[error("ConcatV2 `{0}` has no inputs")]
+    ConcatWithoutInputs(String),
+    #[error("it depends on `{node}`, a {op} op, which is not constant")]
+    NotConstant { node: String, op: String },
+    #[error(transparent)]
+    Variable(Box<TransformError>),
+    #[error("`{node}`: {source}")]
+    BadConst {
+        node: String,
+        #[source]
+        source: TensorError,
+    },
+    #[error(transparent)]
+    Multiply(#[from] ArithError),
+    #[error("concat axis is not an integer scalar")]
+    ConcatAxis(#[source] TensorError),
+    #[error(transparent)]
+    Concat(#[from] ConcatError),
+    #[error("`{node}`: cannot evaluate a {op} op")]
+    CannotEvaluate { node: String, op: String },
+    #[error("the inputs of `{0}` come from different while loops")]
+    DifferentLoops(String),
+}
+
+/// Why tensors cannot be concatenated.
+#[derive(Debug, thiserror::Error)]
+pub enum ConcatError {
+    #[error("nothing to concatenate")]
+    Nothing,
+    #[error("concat axis {axis} out of range for rank {rank}")]
+    AxisOutOfRange { axis: i64, rank: i64 },
+    #[error("concat of non-POD tensors")]
+    NotPod,
+    #[error("concatenated parts differ in dtype or rank")]
+    DtypeOrRank,
+    #[error("the concatenated shape has more elements than 64 bits count")]
+    Overflow,
+    #[error("concatenated parts differ in shape")]
+    Shape,
+}
+
+type Result<T, E = EvalError> = std::result::Result<T, E>;
 
 /// A TF1 while loop's frame, as a loop-invariant `Enter` into it names it:
 /// what another value needs to enter the same loop.
@@ -25,11 +95,11 @@ pub struct Frame {
 }
 
 impl Frame {
-    fn of(enter: &NodeDef) -> Result<Self, String> {
-        let iterations = enter.int_attr("parallel_iterations").map_err(|e| e.to_string())?;
+    fn of(enter: &NodeDef) -> Result<Self> {
+        let iterations = enter.int_attr("parallel_iterations")?;
         match (enter.attr_value("frame_name"), iterations) {
             (Some(Value::S(name)), Some(n)) => Ok(Frame { name: name.clone(), parallel_iterations: n }),
-            _ => Err(format!("Enter `{}` lacks frame_name or parallel_iterations", enter.name)),
+            _ => Err(EvalError::NoFrame(enter.name.clone())),
         }
     }
 }
@@ -68,7 +138,7 @@ impl<'a> Evaluator<'a> {
     /// Depth-first with an explicit stack, since a chain of reads can be as
     /// long as the file makes it; a node met again while its own inputs are
     /// still being evaluated closes a cycle.
-    pub fn evaluate(&mut self, input: &str) -> Result<Evaluated, String> {
+    pub fn evaluate(&mut self, input: &str) -> Result<Evaluated> {
         let root = self.operand(input)?;
         let mut values: HashMap<&'a str, (Tensor, Frames)> = HashMap::new();
         let mut open: HashSet<&'a str> = HashSet::new();
@@ -86,63 +156,59 @@ impl<'a> Evaluator<'a> {
                 continue;
             }
             if !open.insert(&node.name) {
-                return Err(format!("`{}` is on a cycle", node.name));
+                return Err(EvalError::Cycle(node.name.clone()));
             }
             stack.push((node, true));
             stack.extend(inputs.into_iter().filter(|i| !values.contains_key(i.name.as_str())).map(|i| (i, false)));
         }
         let (value, frames) =
-            values.remove(root.name.as_str()).ok_or_else(|| format!("`{}` was not evaluated", root.name))?;
+            values.remove(root.name.as_str()).ok_or_else(|| EvalError::NotEvaluated(root.name.clone()))?;
         Ok(Evaluated { value, frames: frames.unwrap_or_default() })
     }
 
     /// The node behind an input string, when its output is one we evaluate.
-    fn operand(&self, input: &str) -> Result<&'a NodeDef, String> {
-        let r = InputRef::parse(input).ok_or_else(|| format!("`{input}` is not an input name"))?;
-        let node = self.graph.node(r.node).ok_or_else(|| format!("input `{input}` is not in the graph"))?;
+    fn operand(&self, input: &str) -> Result<&'a NodeDef> {
+        let r = InputRef::parse(input).ok_or_else(|| EvalError::NotAnInput(input.to_string()))?;
+        let node = self.graph.node(r.node).ok_or_else(|| EvalError::NotInGraph(input.to_string()))?;
         if r.port != 0 {
-            return Err(format!("output {} of `{}` is not constant", r.port, node.name));
+            return Err(EvalError::NotOutputZero { node: node.name.clone(), port: r.port });
         }
         Ok(node)
     }
 
     /// The nodes whose values `node`'s value is computed from, or why it is not constant.
-    fn inputs(&self, node: &'a NodeDef) -> Result<Vec<&'a NodeDef>, String> {
+    fn inputs(&self, node: &'a NodeDef) -> Result<Vec<&'a NodeDef>> {
         if is_variable(node) || node.op == "Const" {
             return Ok(Vec::new());
         }
         let data: Vec<&String> = node.input.iter().filter(|i| !i.starts_with('^')).collect();
         let wanted = match node.op.as_str() {
             op if ENTER.contains(&op) && !is_loop_invariant(node) => {
-                return Err(format!(
-                    "it depends on `{}`, an {op} of a loop variable (is_constant=false), which changes from one \
-                     iteration to the next; only loop-invariant inputs can be folded",
-                    node.name
-                ))
+                return Err(EvalError::LoopVariable { node: node.name.clone(), op: op.to_string() })
             }
             op if PASS_THROUGH.contains(&op) || ENTER.contains(&op) => {
-                let first = data.first().ok_or_else(|| format!("`{}` has no input", node.name))?;
+                let first = data.first().ok_or_else(|| EvalError::NoInput(node.name.clone()))?;
                 vec![*first]
             }
             "Mul" if data.len() == 2 => data,
-            "Mul" => return Err(format!("Mul `{}` does not have two inputs", node.name)),
+            "Mul" => return Err(EvalError::MulArity(node.name.clone())),
             "ConcatV2" if !data.is_empty() => data,
-            "ConcatV2" => return Err(format!("ConcatV2 `{}` has no inputs", node.name)),
-            op => return Err(format!("it depends on `{}`, a {op} op, which is not constant", node.name)),
+            "ConcatV2" => return Err(EvalError::ConcatWithoutInputs(node.name.clone())),
+            op => return Err(EvalError::NotConstant { node: node.name.clone(), op: op.to_string() }),
         };
         wanted.into_iter().map(|i| self.operand(i)).collect()
     }
 
     /// `node`'s value and frames from those of its `inputs`.
-    fn compute(&mut self, node: &NodeDef, args: &[&(Tensor, Frames)]) -> Result<(Tensor, Frames), String> {
+    fn compute(&mut self, node: &NodeDef, args: &[&(Tensor, Frames)]) -> Result<(Tensor, Frames)> {
         if is_variable(node) {
             self.read.push(node.name.clone());
-            let value = self.variables.value(&node.name).map_err(|e| e.to_string())?;
+            let value = self.variables.value(&node.name).map_err(|e| EvalError::Variable(Box::new(e)))?;
             // Variables cannot be created inside a while loop.
             return Ok((value, Some(Vec::new())));
         }
         if ENTER.contains(&node.op.as_str()) {
-            let [(value, frames)] = args else { return Err(format!("`{}` has no input", node.name)) };
+            let [(value, frames)] = args else { return Err(EvalError::NoInput(node.name.clone())) };
             let mut frames = frames.clone().unwrap_or_default();
             frames.push(Frame::of(node)?);
             return Ok((value.clone(), Some(frames)));
@@ -151,16 +217,16 @@ impl<'a> Evaluator<'a> {
         let tensors: Vec<&Tensor> = args.iter().map(|(t, _)| t).collect();
         let value = match (node.op.as_str(), tensors.as_slice()) {
             ("Const", _) => {
-                let t = node.tensor_value().map_err(|e| e.to_string())?;
-                tensor::from_proto(t).map_err(|e| format!("`{}`: {e}", node.name))?
+                let t = node.tensor_value()?;
+                tensor::from_proto(t).map_err(|source| EvalError::BadConst { node: node.name.clone(), source })?
             }
             ("Mul", [a, b]) => tensor::multiply(a, b)?,
             ("ConcatV2", [parts @ .., axis]) => {
                 let parts: Vec<Tensor> = parts.iter().map(|t| (*t).clone()).collect();
-                concat(&parts, axis.scalar_int().map_err(|_| "concat axis is not an integer scalar")?)?
+                concat(&parts, axis.scalar_int().map_err(EvalError::ConcatAxis)?)?
             }
             (_, [value]) => (*value).clone(),
-            (op, _) => return Err(format!("`{}`: cannot evaluate a {op} op", node.name)),
+            (op, _) => return Err(EvalError::CannotEvaluate { node: node.name.clone(), op: op.to_string() }),
         };
         Ok((value, frames))
     }
@@ -168,46 +234,44 @@ impl<'a> Evaluator<'a> {
 
 /// The frames all of `node`'s inputs share: TensorFlow runs an op in the
 /// frame of its inputs, so inputs from different loops make no valid graph.
-fn common_frames(node: &NodeDef, args: &[&(Tensor, Frames)]) -> Result<Frames, String> {
+fn common_frames(node: &NodeDef, args: &[&(Tensor, Frames)]) -> Result<Frames> {
     let mut placed = args.iter().filter_map(|(_, f)| f.as_ref());
     let Some(first) = placed.next() else { return Ok(None) };
     if placed.any(|f| f != first) {
-        return Err(format!("the inputs of `{}` come from different while loops", node.name));
+        return Err(EvalError::DifferentLoops(node.name.clone()));
     }
     Ok(Some(first.clone()))
 }
 
-fn pod(t: &Tensor) -> Result<&Bytes, String> {
+fn pod(t: &Tensor) -> Result<&Bytes, ConcatError> {
     match &t.data {
         TensorData::Pod(b) => Ok(b),
-        TensorData::Strings(_) => Err("string tensors cannot be multiplied".into()),
+        TensorData::Strings(_) => Err(ConcatError::NotPod),
     }
 }
 
-const OVERFLOW: &str = "the concatenated shape has more elements than 64 bits count";
-
 /// Concatenation along `axis` of row-major POD tensors.
-pub fn concat(parts: &[Tensor], axis: i64) -> Result<Tensor, String> {
-    let first = parts.first().ok_or("nothing to concatenate")?;
+pub fn concat(parts: &[Tensor], axis: i64) -> Result<Tensor, ConcatError> {
+    let first = parts.first().ok_or(ConcatError::Nothing)?;
     let rank = first.shape.len() as i64;
     let axis = if axis < 0 { axis + rank } else { axis };
     if !(0..rank).contains(&axis) {
-        return Err(format!("concat axis {axis} out of range for rank {rank}"));
+        return Err(ConcatError::AxisOutOfRange { axis, rank });
     }
     let axis = axis as usize;
-    let elem = first.dtype.byte_size().ok_or("concat of non-POD tensors")?;
+    let elem = first.dtype.byte_size().ok_or(ConcatError::NotPod)?;
     let mut shape = first.shape.clone();
     shape[axis] = 0;
     for p in parts {
         let mut s = p.shape.clone();
         if p.dtype != first.dtype || s.len() != shape.len() {
-            return Err("concatenated parts differ in dtype or rank".into());
+            return Err(ConcatError::DtypeOrRank);
         }
         // Parts without elements can claim any dimensions at all.
-        shape[axis] = shape[axis].checked_add(s[axis]).ok_or(OVERFLOW)?;
+        shape[axis] = shape[axis].checked_add(s[axis]).ok_or(ConcatError::Overflow)?;
         s[axis] = shape[axis];
         if s != shape {
-            return Err("concatenated parts differ in shape".into());
+            return Err(ConcatError::Shape);
         }
     }
     // Without a zero dimension the products below are bounded by the parts'
@@ -257,7 +321,7 @@ mod tests {
         let huge = i64::MAX as u64;
         let empty = Tensor::from_f32s(&[0, huge], &[]);
         let err = concat(&[empty.clone(), empty.clone(), empty], 1).unwrap_err();
-        assert!(err.contains("64 bits"), "{err}");
+        assert!(matches!(err, ConcatError::Overflow), "{err}");
         // No count overflows, but the outer dimension times the rows does: the zero comes last.
         let wide = Tensor::from_f32s(&[4, huge / 2, 0], &[]);
         assert_eq!(concat(&[wide.clone(), wide], 1).unwrap(), Tensor::from_f32s(&[4, huge / 2 * 2, 0], &[]));

@@ -8,7 +8,7 @@ use std::collections::HashSet;
 
 use super::eval::{Evaluated, Evaluator, Frame};
 use super::freeze::VariableSource;
-use super::{Result, TransformError};
+use super::{FoldError, Result, TransformError};
 use crate::graph::{const_node, Graph, NodeBuilder};
 use crate::pruning;
 use crate::proto::tensorflow::attr_value::Value;
@@ -36,9 +36,9 @@ pub fn fold_masks(graph: &mut Graph, masks: &HashSet<String>, variables: &Variab
     let mut folded = Vec::with_capacity(targets.len());
     for name in targets {
         let mut evaluator = Evaluator::new(graph, variables);
-        let Evaluated { value, frames } = evaluator.evaluate(&name).map_err(|msg| TransformError::Fold {
+        let Evaluated { value, frames } = evaluator.evaluate(&name).map_err(|e| TransformError::Fold {
             node: name.clone(),
-            msg,
+            source: e.into(),
         })?;
         let read = std::mem::take(&mut evaluator.read);
         let constant = put_constant(graph, &name, &value, &frames)?;
@@ -73,7 +73,7 @@ fn put_constant(graph: &mut Graph, name: &str, value: &Tensor, frames: &[Frame])
     if let Some(taken) = std::iter::once(&constant).chain(&enters).find(|n| graph.contains(n)) {
         return Err(TransformError::Fold {
             node: name.to_string(),
-            msg: format!("its value would enter the loop from `{taken}`, a name the graph already uses"),
+            source: FoldError::NameTaken(taken.clone()),
         });
     }
     graph.add(const_node(&constant, value))?;

@@ -8,7 +8,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::{Result, TransformError};
+use super::{FoldError, Result, TransformError};
 use crate::checkpoint::Checkpoint;
 use crate::graph::{const_node, input_refs, is_variable, node_name, Attrs, Graph, NodeBuilder};
 use crate::proto::tensorflow::attr_value::Value;
@@ -83,7 +83,7 @@ pub fn freeze(graph: &mut Graph, source: &VariableSource) -> Result<Vec<String>>
         if declared.is_some_and(|d| d.base() != value.dtype) {
             return Err(TransformError::Fold {
                 node: var.name.clone(),
-                msg: format!("the graph says {:?}, the checkpoint holds {:?}", declared, value.dtype),
+                source: FoldError::DtypeMismatch { declared, holds: value.dtype },
             });
         }
         graph.replace(const_node(&var.name, &value))?;
@@ -164,13 +164,13 @@ fn gather_as_gather_v2(gather: &NodeDef, dtype: DataType) -> Result<(NodeDef, No
     if batch_dims != 0 {
         return Err(TransformError::Fold {
             node: gather.name.clone(),
-            msg: format!("ResourceGather with batch_dims={batch_dims} cannot be frozen"),
+            source: FoldError::GatherBatchDims(batch_dims),
         });
     }
     let [params, indices, ..] = gather.input.as_slice() else {
         return Err(TransformError::Fold {
             node: gather.name.clone(),
-            msg: "ResourceGather needs two inputs".into(),
+            source: FoldError::GatherInputs,
         });
     };
     let tindices = gather.dtype_attr("Tindices")?.unwrap_or(DataType::DtInt32);

@@ -17,6 +17,7 @@ use std::path::PathBuf;
 
 pub use colocation::drop_dangling_colocation;
 pub use compact::{compact, CompactOptions, CompactReport};
+pub use eval::{ConcatError, EvalError};
 pub use fold_masks::{fold_masks, MaskedWeight};
 pub use freeze::{freeze, VariableSource};
 pub use inject::{inject, InjectError, InjectOptions, InjectReport};
@@ -25,6 +26,7 @@ pub use tensor_lists::{tensor_arrays_to_lists, KeptArray, TensorListReport};
 
 use crate::checkpoint::CheckpointError;
 use crate::graph::GraphError;
+use crate::proto::tensorflow::DataType;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TransformError {
@@ -38,8 +40,27 @@ pub enum TransformError {
         key: String,
         checkpoint: PathBuf,
     },
-    #[error("cannot fold `{node}`: {msg}")]
-    Fold { node: String, msg: String },
+    #[error("cannot fold `{node}`: {source}")]
+    Fold {
+        node: String,
+        #[source]
+        source: FoldError,
+    },
+}
+
+/// Why a node cannot be replaced by its constant value.
+#[derive(Debug, thiserror::Error)]
+pub enum FoldError {
+    #[error(transparent)]
+    Eval(#[from] eval::EvalError),
+    #[error("its value would enter the loop from `{0}`, a name the graph already uses")]
+    NameTaken(String),
+    #[error("the graph says {declared:?}, the checkpoint holds {holds:?}")]
+    DtypeMismatch { declared: Option<DataType>, holds: DataType },
+    #[error("ResourceGather with batch_dims={0} cannot be frozen")]
+    GatherBatchDims(i64),
+    #[error("ResourceGather needs two inputs")]
+    GatherInputs,
 }
 
 pub type Result<T, E = TransformError> = std::result::Result<T, E>;
