@@ -6,7 +6,8 @@ mod attrs;
 mod builder;
 mod io;
 mod meta;
-mod ops;
+pub mod ops;
+mod query;
 mod sink;
 mod subgraph;
 
@@ -18,6 +19,7 @@ pub use builder::NodeBuilder;
 pub use io::{read_message, write_message, write_message_to, Format, ModelFile};
 pub use meta::{collection_nodes, variable_defs};
 pub use ops::is_variable;
+pub use query::{behind, Behind, Inputs, Readers, Through, Use};
 pub use subgraph::{extract_subgraph, reachable_from, sinks};
 
 use crate::proto::tensorflow::attr_value::Value;
@@ -135,7 +137,7 @@ impl std::fmt::Display for InputRef<'_> {
 /// The inputs of a node of a `Graph`, parsed: `Graph::new` refused any graph
 /// with an input that does not parse.
 pub fn input_refs(node: &NodeDef) -> impl Iterator<Item = InputRef<'_>> {
-    node.input.iter().filter_map(|i| InputRef::parse(i))
+    Inputs::input_refs(node)
 }
 
 /// A `Const` node holding `value`, with its tensor encoded as
@@ -292,9 +294,27 @@ impl Graph {
         kahn_order(&self.def, &self.index)
     }
 
-    /// Mutable access to every node; names must not change.
-    pub fn nodes_mut(&mut self) -> impl Iterator<Item = &mut NodeDef> {
-        self.def.node.iter_mut()
+    /// Mutable access to every node but its name, which the index keys on.
+    pub fn nodes_mut(&mut self) -> impl Iterator<Item = NodeMut<'_>> {
+        self.def.node.iter_mut().map(NodeMut::of)
+    }
+}
+
+/// A node of a `Graph` open for change, all but its name: renaming goes
+/// through `retain` and `add`, which keep the name index right.
+pub struct NodeMut<'a> {
+    pub name: &'a str,
+    pub op: &'a mut String,
+    pub input: &'a mut Vec<String>,
+    pub device: &'a mut String,
+    pub attr: &'a mut std::collections::BTreeMap<String, AttrValue>,
+}
+
+impl<'a> NodeMut<'a> {
+    fn of(node: &'a mut NodeDef) -> Self {
+        // Exhaustive, so that a field added to NodeDef is a decision here.
+        let NodeDef { name, op, input, device, attr, experimental_debug_info: _, experimental_type: _ } = node;
+        NodeMut { name, op, input, device, attr }
     }
 }
 

@@ -155,14 +155,10 @@ pub fn rename_train_op(graph: &mut Graph, name: &str) -> Result<String, InjectEr
     let renamed = Ops::new(graph, name).unique("before_pruning");
     graph.retain(|n| n.name != name);
     for n in graph.nodes_mut() {
-        for input in &mut n.input {
+        for input in n.input.iter_mut() {
             let Some(r) = InputRef::parse(input) else { continue };
             if r.node == name && !r.control {
-                *input = if r.port == 0 {
-                    renamed.clone()
-                } else {
-                    format!("{renamed}:{}", r.port)
-                };
+                *input = InputRef::output(&renamed, r.port).to_string();
             }
         }
     }

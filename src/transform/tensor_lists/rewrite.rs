@@ -210,7 +210,7 @@ pub(super) fn apply(graph: &mut Graph, plan: Plan) -> Result<()> {
     let list = InputRef::output(&plan.array, 0).to_string();
     let variant = crate::proto::tensorflow::AttrValue { value: Some(Value::Type(DataType::DtVariant as i32)) };
     for node in graph.nodes_mut() {
-        if plan.retype.contains(&node.name) {
+        if plan.retype.iter().any(|r| r == node.name) {
             node.attr.insert("T".into(), variant.clone());
         }
         for input in node.input.iter_mut().filter(|i| **i == flow) {
