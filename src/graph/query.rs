@@ -99,6 +99,12 @@ impl Readers {
         data.filter_map(move |u| (last.replace(u.reader) != Some(u.reader)).then_some(u.reader))
     }
 
+    /// The names of the nodes reading the node `name` by a data input, each
+    /// once, in graph order.
+    pub fn data_reader_names(&self, graph: &Graph, name: &str) -> Vec<String> {
+        graph.position(name).into_iter().flat_map(|p| self.data_readers(p)).map(|r| graph.nodes()[r].name.clone()).collect()
+    }
+
     /// The data inputs reading output `port` of `producer`.
     pub fn of_output(&self, producer: usize, port: u32) -> impl Iterator<Item = &Use> + '_ {
         self.uses(producer).iter().filter(move |u| !u.control && u.port == port)

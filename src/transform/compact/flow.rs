@@ -16,9 +16,9 @@ use std::collections::{HashMap, HashSet};
 
 use super::array::{Array, View};
 use super::constants::{const_array, const_ints, const_view};
-use super::ops::{bias_after, binary_value, data_inputs, is_nchw, is_unary, readers, unary_value, Readers, ELEMENTWISE_BINARY};
+use super::ops::{bias_after, binary_value, data_inputs, is_nchw, is_unary, unary_value, ELEMENTWISE_BINARY};
 use super::shapes::{normalise, packed_ints, squeezed, Shapes};
-use crate::graph::{Attrs, Graph};
+use crate::graph::{Attrs, Graph, Readers};
 use crate::proto::tensorflow::NodeDef;
 
 pub type Id = usize;
@@ -134,7 +134,7 @@ impl Analysis {
         for node in graph.nodes() {
             consumed.extend(data_inputs(graph, node));
         }
-        let readers = readers(graph);
+        let readers = Readers::of(graph);
         let mut a = Analysis::default();
         for &i in order {
             let node = &graph.nodes()[i];

@@ -2,7 +2,7 @@
 //! a known constant (uniform over batch and space).
 
 use super::constants::const_shape;
-use crate::graph::{input_refs, Attrs, Graph};
+use crate::graph::{input_refs, Attrs, Graph, Readers};
 use crate::proto::tensorflow::NodeDef;
 
 /// Elementwise ops of one input: a channel stays where it was.
@@ -27,22 +27,6 @@ pub fn data_inputs(graph: &Graph, node: &NodeDef) -> Vec<(usize, u32)> {
         .collect()
 }
 
-/// The nodes reading each node's outputs through data edges, by index,
-/// each once.
-pub type Readers = Vec<Vec<usize>>;
-
-pub fn readers(graph: &Graph) -> Readers {
-    let mut readers = vec![Vec::new(); graph.nodes().len()];
-    for (i, node) in graph.nodes().iter().enumerate() {
-        for (p, _) in data_inputs(graph, node) {
-            let list: &mut Vec<usize> = &mut readers[p];
-            if list.last() != Some(&i) {
-                list.push(i);
-            }
-        }
-    }
-    readers
-}
 
 /// The spatial axes and the channel axis of a rank-4 image tensor.
 pub fn spatial_axes(nchw: bool) -> ([usize; 2], usize) {
@@ -116,7 +100,7 @@ pub fn binary_value(op: &str, a: f32, b: f32) -> Option<f32> {
 /// an inference batch norm's mean (subtracted, so the sign is -1).
 pub fn bias_after(graph: &Graph, readers: &Readers, node: usize) -> Option<(usize, usize, f64)> {
     let name = &graph.nodes()[node].name;
-    let &[i] = readers[node].as_slice() else { return None };
+    let &[i] = readers.data_readers(node).collect::<Vec<_>>().as_slice() else { return None };
     let reader = &graph.nodes()[i];
     if reader.input.first().map(String::as_str) != Some(name.as_str()) {
         return None;

@@ -8,9 +8,9 @@ use super::array::Array;
 use super::border::{contribution, Window};
 use super::constants::{const_array, const_behind, const_ints};
 use super::flow::{Analysis, Border, Decision, Edit, Id};
-use super::ops::{bias_after, data_inputs, is_nchw, spatial_axes, Readers};
+use super::ops::{bias_after, data_inputs, is_nchw, spatial_axes};
 use super::Result;
-use crate::graph::{const_node, Attrs, Graph, NodeBuilder};
+use crate::graph::{const_node, Attrs, Graph, InputRef, Inputs, NodeBuilder, Readers};
 use crate::proto::tensorflow::attr_value::Value;
 use crate::proto::tensorflow::{DataType, NodeDef};
 use crate::tensor::{self, Tensor};
@@ -248,13 +248,7 @@ fn set_const_input(
 }
 
 fn unique(graph: &Graph, base: &str) -> String {
-    let mut name = base.to_string();
-    let mut k = 1;
-    while graph.contains(&name) {
-        name = format!("{base}_{k}");
-        k += 1;
-    }
-    name
+    graph.fresh_name(base, |_| false)
 }
 
 fn const_dtype(graph: &Graph, input: &str) -> DataType {
@@ -306,7 +300,7 @@ fn resize_split(
         .int("num_split", outputs.len() as i64)
         .device(&split.device)
         .build(&split.name);
-    split_v.input.extend(split.input.iter().filter(|i| i.starts_with('^')).cloned());
+    split_v.input.extend(split.control_inputs_as_written().cloned());
     graph.replace(split_v)?;
     Ok(())
 }
@@ -335,8 +329,8 @@ fn insert_after(graph: &mut Graph, readers: &Readers, insert: Insert) -> Result<
     if insert.nchw {
         add = add.string("data_format", "NCHW");
     }
-    let reads_it = |i: &String| *i == node.name || *i == format!("{}:0", node.name);
-    let readers: Vec<NodeDef> = readers[insert.after].iter().map(|&r| graph.nodes()[r].clone()).collect();
+    let reads_it = |i: &String| InputRef::parse(i) == Some(InputRef::output(&node.name, 0));
+    let readers: Vec<NodeDef> = readers.data_readers(insert.after).map(|r| graph.nodes()[r].clone()).collect();
     graph.add(add.build(&add_name))?;
     for mut reader in readers {
         for i in reader.input.iter_mut().filter(|i| reads_it(i)) {

@@ -31,7 +31,7 @@ use masks::Masked;
 use select::{Filters, VarKind};
 use variables::Variable;
 
-use crate::graph::GraphError;
+use crate::graph::{GraphError, Readers};
 use crate::model::Model;
 use crate::proto::tensorflow::MetaGraphDef;
 
@@ -154,8 +154,8 @@ pub fn inject(model: &mut Model, options: &InjectOptions) -> Result<InjectReport
         masked: collections::names(meta, "kernel").into_iter().collect(),
         masks: collections::names(meta, "masks").into_iter().collect(),
     };
-    let consumers = select::consumers(&graph);
-    let selection = select::select(&graph, &consumers, &filters)?;
+    let readers = Readers::of(&graph);
+    let selection = select::select(&graph, &readers, &filters)?;
     let mut report = InjectReport {
         already_masked: selection.already_masked,
         ..Default::default()
@@ -187,7 +187,7 @@ pub fn inject(model: &mut Model, options: &InjectOptions) -> Result<InjectReport
     let scopes = masks::scopes(&graph, &selection.weights);
     let mut masked = Vec::new();
     for (weight, scope) in selection.weights.into_iter().zip(scopes) {
-        masked.push(masks::apply_mask(&mut graph, &consumers, weight, scope)?);
+        masked.push(masks::apply_mask(&mut graph, &readers, weight, scope)?);
     }
 
     let pruning = pruning::build(&mut graph, options, &step, &masked)?;

@@ -61,7 +61,7 @@ pub(super) fn rewritable<'g>(graph: &'g Graph, uses: &Uses, name: &str) -> Resul
         }
         _ => return Err("it is scattered into other than once, whole, right after it is made".into()),
     };
-    if filled_whole && uses.control.contains(name) {
+    if filled_whole && uses.waited_on(name) {
         return Err("something waits on it, and a TensorList made from a whole tensor needs no array".into());
     }
     Ok(Rewritable { array, dtype, shape, size, enters, ops, retype, filled_whole })
@@ -73,11 +73,11 @@ fn handle_uses<'g>(graph: &'g Graph, uses: &Uses, name: &str) -> Result<(Vec<Str
     let mut seen = HashSet::new();
     let mut work = vec![name.to_string()];
     while let Some(from) = work.pop() {
-        for (reader, at) in uses.readers(&from, 0) {
+        for (reader, at) in &uses.readers(&from, 0) {
             let node = graph.node(reader).ok_or("a reader is gone")?;
             match (node.op.as_str(), at) {
                 ("Enter", 0) => {
-                    if uses.control.contains(reader) {
+                    if uses.waited_on(reader) {
                         return Err(format!("something waits on its handle's Enter `{reader}`"));
                     }
                     if seen.insert(reader.clone()) {
@@ -117,7 +117,7 @@ fn flow_path(
         if !flows.insert(flow.clone()) {
             continue;
         }
-        for (reader, at) in uses.readers(&flow.0, flow.1) {
+        for (reader, at) in &uses.readers(&flow.0, flow.1) {
             let node = graph.node(reader).ok_or("a reader is gone")?;
             let outputs: &[u32] = match (node.op.as_str(), *at) {
                 ("Enter" | "Exit" | "NextIteration" | "Identity", 0) | ("Merge", _) => &[0],
@@ -152,11 +152,11 @@ pub(super) fn loop_variable_start(graph: &Graph, uses: &Uses, write: &NodeDef, a
     }
     let frame = handle_enter.attr_value("frame_name")?;
     let value = data_input(write, 2)?;
-    for (next, _) in uses.readers(value.node, value.port) {
+    for (next, _) in &uses.readers(value.node, value.port) {
         if graph.node(next).map(|n| n.op.as_str()) != Some("NextIteration") {
             continue;
         }
-        for (merge, _) in uses.readers(next, 0) {
+        for (merge, _) in &uses.readers(next, 0) {
             let Some(merge) = graph.node(merge).filter(|n| n.op == "Merge") else { continue };
             for r in input_refs(merge).filter(|r| !r.control) {
                 let Some(enter) = graph.node(r.node).filter(|n| n.op == "Enter") else { continue };
