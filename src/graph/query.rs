@@ -29,6 +29,9 @@ pub trait Inputs {
         self.data_inputs().nth(i)
     }
 
+    /// The input at `slot` of `NodeDef.input`, data or control.
+    fn input_at(&self, slot: usize) -> Option<InputRef<'_>>;
+
     /// The data inputs as written, for copying them to another node unchanged
     /// (`x:0` stays `x:0`).
     fn data_inputs_as_written(&self) -> impl Iterator<Item = &String>;
@@ -40,6 +43,10 @@ pub trait Inputs {
 impl Inputs for NodeDef {
     fn input_refs(&self) -> impl Iterator<Item = InputRef<'_>> {
         self.input.iter().filter_map(|i| InputRef::parse(i))
+    }
+
+    fn input_at(&self, slot: usize) -> Option<InputRef<'_>> {
+        self.input.get(slot).and_then(|i| InputRef::parse(i))
     }
 
     fn data_inputs_as_written(&self) -> impl Iterator<Item = &String> {
@@ -132,6 +139,10 @@ impl Through {
     /// (otherwise the first input is followed whatever it is).
     pub const OUTPUT_0_ONLY: Through = Through(8);
 
+    pub const fn union(self, other: Through) -> Through {
+        Through(self.0 | other.0)
+    }
+
     fn has(self, flag: Through) -> bool {
         self.0 & flag.0 != 0
     }
@@ -147,7 +158,7 @@ impl Through {
 impl std::ops::BitOr for Through {
     type Output = Through;
     fn bitor(self, other: Through) -> Through {
-        Through(self.0 | other.0)
+        self.union(other)
     }
 }
 

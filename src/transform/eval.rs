@@ -8,13 +8,15 @@ use std::collections::{HashMap, HashSet};
 use bytes::Bytes;
 
 use super::freeze::VariableSource;
-use crate::graph::{is_variable, Attrs, Graph, InputRef};
+use crate::graph::ops::{enters_frame, is_stored, is_variable, CONCAT, CONST};
+use crate::graph::{Attrs, Graph, InputRef, Inputs, Through};
 use crate::proto::tensorflow::attr_value::Value;
 use crate::proto::tensorflow::NodeDef;
 use crate::tensor::{self, Tensor, TensorData};
 
-const PASS_THROUGH: [&str; 4] = ["Identity", "Snapshot", "StopGradient", "ReadVariableOp"];
-pub(super) const ENTER: [&str; 2] = ["Enter", "RefEnter"];
+/// Ops whose value is their first input's: reads and value-passing ops
+/// (Enters are taken apart: they also name the frame).
+const PASS_THROUGH: Through = Through::VALUE.union(Through::READ);
 
 /// A TF1 while loop's frame, as a loop-invariant `Enter` into it names it:
 /// what another value needs to enter the same loop.
@@ -108,26 +110,26 @@ impl<'a> Evaluator<'a> {
 
     /// The nodes whose values `node`'s value is computed from, or why it is not constant.
     fn inputs(&self, node: &'a NodeDef) -> Result<Vec<&'a NodeDef>, String> {
-        if is_variable(node) || node.op == "Const" {
+        if is_stored(node) {
             return Ok(Vec::new());
         }
-        let data: Vec<&String> = node.input.iter().filter(|i| !i.starts_with('^')).collect();
+        let data: Vec<&String> = node.data_inputs_as_written().collect();
         let wanted = match node.op.as_str() {
-            op if ENTER.contains(&op) && !is_loop_invariant(node) => {
+            op if enters_frame(op) && !is_loop_invariant(node) => {
                 return Err(format!(
                     "it depends on `{}`, an {op} of a loop variable (is_constant=false), which changes from one \
                      iteration to the next; only loop-invariant inputs can be folded",
                     node.name
                 ))
             }
-            op if PASS_THROUGH.contains(&op) || ENTER.contains(&op) => {
+            op if PASS_THROUGH.passes(op) || enters_frame(op) => {
                 let first = data.first().ok_or_else(|| format!("`{}` has no input", node.name))?;
                 vec![*first]
             }
             "Mul" if data.len() == 2 => data,
             "Mul" => return Err(format!("Mul `{}` does not have two inputs", node.name)),
-            "ConcatV2" if !data.is_empty() => data,
-            "ConcatV2" => return Err(format!("ConcatV2 `{}` has no inputs", node.name)),
+            CONCAT if !data.is_empty() => data,
+            CONCAT => return Err(format!("ConcatV2 `{}` has no inputs", node.name)),
             op => return Err(format!("it depends on `{}`, a {op} op, which is not constant", node.name)),
         };
         wanted.into_iter().map(|i| self.operand(i)).collect()
@@ -141,7 +143,7 @@ impl<'a> Evaluator<'a> {
             // Variables cannot be created inside a while loop.
             return Ok((value, Some(Vec::new())));
         }
-        if ENTER.contains(&node.op.as_str()) {
+        if enters_frame(&node.op) {
             let [(value, frames)] = args else { return Err(format!("`{}` has no input", node.name)) };
             let mut frames = frames.clone().unwrap_or_default();
             frames.push(Frame::of(node)?);
@@ -150,12 +152,12 @@ impl<'a> Evaluator<'a> {
         let frames = common_frames(node, args)?;
         let tensors: Vec<&Tensor> = args.iter().map(|(t, _)| t).collect();
         let value = match (node.op.as_str(), tensors.as_slice()) {
-            ("Const", _) => {
+            (CONST, _) => {
                 let t = node.tensor_value().map_err(|e| e.to_string())?;
                 tensor::from_proto(t).map_err(|e| format!("`{}`: {e}", node.name))?
             }
             ("Mul", [a, b]) => tensor::multiply(a, b)?,
-            ("ConcatV2", [parts @ .., axis]) => {
+            (CONCAT, [parts @ .., axis]) => {
                 let parts: Vec<Tensor> = parts.iter().map(|t| (*t).clone()).collect();
                 concat(&parts, axis.scalar_int().map_err(|_| "concat axis is not an integer scalar")?)?
             }

@@ -18,7 +18,7 @@ use super::array::{Array, View};
 use super::constants::{const_array, const_ints, const_view};
 use super::ops::{bias_after, binary_value, data_inputs, is_nchw, is_unary, unary_value, ELEMENTWISE_BINARY};
 use super::shapes::{normalise, packed_ints, squeezed, Shapes};
-use crate::graph::{Attrs, Graph, Readers};
+use crate::graph::{Attrs, Graph, InputRef, Inputs, Readers};
 use crate::proto::tensorflow::NodeDef;
 
 pub type Id = usize;
@@ -695,9 +695,9 @@ struct Context<'a> {
     node: &'a NodeDef,
 }
 
-impl Context<'_> {
-    fn data_input(&self, k: usize) -> Option<&str> {
-        self.node.input.iter().filter(|i| !i.starts_with('^')).nth(k).map(String::as_str)
+impl<'a> Context<'a> {
+    fn data_input(&self, k: usize) -> Option<InputRef<'a>> {
+        self.node.data_input(k)
     }
 
     fn constant(&self, k: usize) -> Option<Array> {

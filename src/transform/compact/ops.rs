@@ -2,7 +2,7 @@
 //! a known constant (uniform over batch and space).
 
 use super::constants::const_shape;
-use crate::graph::{input_refs, Attrs, Graph, Readers};
+use crate::graph::{input_refs, Attrs, Graph, InputRef, Inputs, Readers};
 use crate::proto::tensorflow::NodeDef;
 
 /// Elementwise ops of one input: a channel stays where it was.
@@ -110,8 +110,8 @@ pub fn bias_after(graph: &Graph, readers: &Readers, node: usize) -> Option<(usiz
         "MatMul" => 1,
         _ => 3,
     };
-    let width = *const_shape(graph, &graph.nodes()[node].input[1])?.get(channels)?;
-    let vector = |k: usize| const_shape(graph, reader.input.get(k)?).filter(|s| s == &[width]);
+    let width = *const_shape(graph, InputRef::parse(&graph.nodes()[node].input[1])?)?.get(channels)?;
+    let vector = |k: usize| const_shape(graph, reader.input_at(k)?).filter(|s| s == &[width]);
     match reader.op.as_str() {
         "BiasAdd" | "Add" | "AddV2" => vector(1).map(|_| (i, 1, 1.0)),
         op if op.starts_with("FusedBatchNorm") => {

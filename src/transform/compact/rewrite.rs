@@ -52,7 +52,7 @@ pub fn apply(graph: &mut Graph, analysis: &Analysis, decision: &Decision) -> Res
             .enumerate()
             .filter_map(|(k, (&id, v))| Some((k, v.filter(|&v| v != 0.0 && decision.removed(id))? as f64)))
             .collect();
-        let Some(filter) = const_array(graph, &graph.nodes()[*node].input[1]).filter(|_| !constants.is_empty()) else {
+        let Some(filter) = InputRef::parse(&graph.nodes()[*node].input[1]).and_then(|i| const_array(graph, i)).filter(|_| !constants.is_empty()) else {
             continue;
         };
         let layer = graph.nodes()[*node].name.clone();
@@ -128,7 +128,7 @@ pub fn apply(graph: &mut Graph, analysis: &Analysis, decision: &Decision) -> Res
             continue;
         }
         let input = graph.nodes()[key.0].input[key.1].clone();
-        let Some(mut array) = const_array(graph, &input) else { continue };
+        let Some(mut array) = InputRef::parse(&input).and_then(|i| const_array(graph, i)) else { continue };
         for (v, d) in array.data.iter_mut().zip(delta.into_iter().flatten()) {
             *v = (*v as f64 + d) as f32;
         }
@@ -143,7 +143,7 @@ pub fn apply(graph: &mut Graph, analysis: &Analysis, decision: &Decision) -> Res
             Edit::ReshapeLast { node, ids } => {
                 let kept = decision.keep(ids).iter().filter(|&&k| k).count() as i64;
                 let input = graph.nodes()[*node].input[1].clone();
-                let Some(mut target) = const_ints(graph, &input) else { continue };
+                let Some(mut target) = InputRef::parse(&input).and_then(|i| const_ints(graph, i)) else { continue };
                 if target.last() != Some(&kept) {
                     if let Some(last) = target.last_mut() {
                         *last = kept;
@@ -189,7 +189,7 @@ fn border_constant(conv: &NodeDef, filter: &Array, constants: &[(usize, f64)], b
 /// multiplied by `scale / sqrt(variance + epsilon)`.
 fn scale_by_batch_norm(graph: &Graph, bn: usize, map: &mut Array) {
     let node = &graph.nodes()[bn];
-    let param = |k: usize| node.input.get(k).and_then(|i| const_array(graph, i));
+    let param = |k: usize| node.input_at(k).and_then(|i| const_array(graph, i));
     let (Some(scale), Some(var)) = (param(1), param(4)) else { return };
     let eps = node.float_attr("epsilon").ok().flatten().unwrap_or(1e-4);
     let channels = map.shape[2];
@@ -230,7 +230,7 @@ fn set_const_input(
     consumers: &HashMap<usize, usize>,
 ) -> Result<()> {
     let reader = graph.nodes()[node].input[input].clone();
-    let Some((chain, constant)) = const_behind(graph, &reader) else { return Ok(()) };
+    let Some((chain, constant)) = InputRef::parse(&reader).and_then(|i| const_behind(graph, i)) else { return Ok(()) };
     let exclusive = chain.iter().all(|n| graph.position(n).and_then(|p| consumers.get(&p)) == Some(&1));
     if exclusive {
         let mut c = constant.clone();
@@ -252,7 +252,8 @@ fn unique(graph: &Graph, base: &str) -> String {
 }
 
 fn const_dtype(graph: &Graph, input: &str) -> DataType {
-    const_behind(graph, input)
+    InputRef::parse(input)
+        .and_then(|i| const_behind(graph, i))
         .and_then(|(_, c)| c.dtype_attr("dtype").ok().flatten())
         .unwrap_or(DataType::DtInt32)
 }

@@ -51,14 +51,7 @@ impl<'g> Ops<'g> {
 
     /// The first free name `scope/name`, `scope/name_1`, ...
     pub fn unique(&self, name: &str) -> String {
-        let base = join(&self.scope, name);
-        if !self.graph.contains(&base) {
-            return base;
-        }
-        (1..)
-            .map(|i| format!("{base}_{i}"))
-            .find(|n| !self.graph.contains(n))
-            .unwrap_or(base)
+        self.graph.fresh_name(&join(&self.scope, name), |_| false)
     }
 
     /// Adds `node` as `scope/name` (made unique) and returns its name.

@@ -21,12 +21,12 @@ pub(super) fn static_int(graph: &Graph, tensor: &InputRef<'_>, depth: usize) -> 
     }
     let node = graph.node(tensor.node)?;
     match node.op.as_str() {
-        "Const" => match const_ints(graph, &tensor.to_string())?.as_slice() {
+        "Const" => match const_ints(graph, *tensor)?.as_slice() {
             [v] => Some(*v),
             _ => None,
         },
         "StridedSlice" => {
-            let at = |i| data_input(node, i).and_then(|r| const_ints(graph, &r.to_string()));
+            let at = |i| data_input(node, i).and_then(|r| const_ints(graph, r));
             let (begin, end, stride) = (at(1)?, at(2)?, at(3)?);
             let ([k], [end], [1]) = (begin.as_slice(), end.as_slice(), stride.as_slice()) else { return None };
             let plain = ["begin_mask", "end_mask", "ellipsis_mask", "new_axis_mask"]
@@ -72,7 +72,7 @@ fn static_ints(graph: &Graph, tensor: &InputRef<'_>, depth: usize) -> Option<Vec
     }
     let node = graph.node(tensor.node)?;
     match node.op.as_str() {
-        "Const" => const_ints(graph, &tensor.to_string()),
+        "Const" => const_ints(graph, *tensor),
         "ConcatV2" => {
             let inputs: Vec<InputRef<'_>> = input_refs(node).filter(|r| !r.control).collect();
             let (axis, values) = inputs.split_last()?;

@@ -181,7 +181,7 @@ fn is_whole_unstack(graph: &Graph, scatter: &NodeDef, size: &InputRef<'_>) -> bo
         .is_some_and(|s| s.op == "Shape" && data_input(s, 0).is_some_and(|v| key(&v) == key(&value)))
         && [(1, 0), (2, 1), (3, 1)]
             .iter()
-            .all(|&(i, want)| data_input(slice, i).and_then(|r| const_ints(graph, &r.to_string())) == Some(vec![want]))
+            .all(|&(i, want)| data_input(slice, i).and_then(|r| const_ints(graph, r)) == Some(vec![want]))
         && slice.int_attr("shrink_axis_mask").ok().flatten() == Some(1)
         && ["begin_mask", "end_mask", "ellipsis_mask", "new_axis_mask"]
             .iter()
@@ -199,7 +199,7 @@ pub(super) fn gathers_all(graph: &Graph, indices: &str, size: &InputRef<'_>, ops
 /// The limit of `range(0, limit, 1)`.
 fn range_from_zero<'g>(graph: &'g Graph, tensor: &InputRef<'_>) -> Option<InputRef<'g>> {
     let range = graph.node(tensor.node).filter(|n| n.op == "Range" && tensor.port == 0)?;
-    let at = |i| data_input(range, i).and_then(|r| const_ints(graph, &r.to_string()));
+    let at = |i| data_input(range, i).and_then(|r| const_ints(graph, r));
     (at(0)? == [0] && at(2)? == [1]).then(|| data_input(range, 1)).flatten()
 }
 

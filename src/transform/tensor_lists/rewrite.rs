@@ -185,12 +185,7 @@ impl<'g> Names<'g> {
     }
 
     fn fresh(&mut self, base: &str) -> String {
-        let mut name = base.to_string();
-        let mut n = 0;
-        while self.graph.contains(&name) || self.given.contains(&name) {
-            n += 1;
-            name = format!("{base}_{n}");
-        }
+        let name = self.graph.fresh_name(base, |n| self.given.contains(n));
         self.given.insert(name.clone());
         name
     }
