@@ -17,7 +17,7 @@ use std::path::PathBuf;
 pub use attrs::Attrs;
 pub use builder::NodeBuilder;
 pub use io::{read_message, write_message, write_message_to, Format, ModelFile};
-pub use meta::{collection_nodes, variable_defs};
+pub use meta::{collection_names, collection_nodes, variable_defs};
 pub use ops::is_variable;
 pub use query::{behind, Behind, Inputs, Readers, Through, Use};
 pub use subgraph::{extract_subgraph, reachable_from, sinks};
@@ -120,6 +120,12 @@ impl<'a> InputRef<'a> {
     /// A control dependency on `node`.
     pub fn control_of(node: &'a str) -> Self {
         InputRef { node, port: 0, control: true }
+    }
+
+    /// The tensor name of output `port` of `node` as collections,
+    /// signatures and feeds write it: always with its port (`node:0`).
+    pub fn tensor_name(node: &str, port: u32) -> String {
+        format!("{node}:{port}")
     }
 }
 

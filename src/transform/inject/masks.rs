@@ -44,7 +44,7 @@ impl Masked {
         if self.weight.partitioned() {
             self.weight.name.clone()
         } else {
-            format!("{}:0", self.weight.name)
+            InputRef::tensor_name(&self.weight.name, 0)
         }
     }
 }

@@ -5,7 +5,7 @@
 use prost::Message;
 
 use super::builder::{Ops};
-use crate::graph::NodeBuilder;
+use crate::graph::{InputRef, NodeBuilder};
 use super::select::VarKind;
 use super::InjectError;
 use crate::proto::tensorflow::{DataType, SaveSliceInfoDef, VariableDef};
@@ -124,10 +124,10 @@ pub fn create(ops: &mut Ops, spec: Spec) -> Result<Variable, InjectError> {
         }
     };
     let def = VariableDef {
-        variable_name: format!("{name}:0"),
-        initial_value_name: format!("{initial}:0"),
+        variable_name: InputRef::tensor_name(&name, 0),
+        initial_value_name: InputRef::tensor_name(&initial, 0),
         initializer_name: assign,
-        snapshot_name: format!("{read}:0"),
+        snapshot_name: InputRef::tensor_name(&read, 0),
         is_resource: kind == VarKind::Resource,
         trainable: false,
         save_slice_info_def: slice.as_ref().map(|s| SaveSliceInfoDef {

@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 use super::evaluate::static_int;
 use super::recognise::{gathers_all, loop_variable_start, Rewritable};
 use super::{data_input, flow_input, Reason, Result, Uses};
-use crate::graph::{input_refs, Graph, InputRef, NodeBuilder};
+use crate::graph::{input_refs, Graph, InputRef, Inputs, NodeBuilder};
 use crate::proto::tensorflow::attr_value::Value;
 use crate::proto::tensorflow::{DataType, NodeDef, TensorShapeProto};
 use crate::tensor::Tensor;
@@ -64,7 +64,7 @@ pub(super) fn plan(graph: &Graph, uses: &Uses, recognised: Rewritable<'_>) -> Re
     let mut rebuilt = Vec::new();
     let mut unread = Vec::new();
     for op in &ops {
-        let inputs: Vec<String> = op.input.iter().filter(|i| !i.starts_with('^')).cloned().collect();
+        let inputs: Vec<String> = op.data_inputs_as_written().cloned().collect();
         let arg = |i: usize| inputs.get(i).cloned().ok_or_else(|| format!("`{}` lacks input {i}", op.name));
         let flow = arg(flow_input(&op.op).unwrap_or(0))?;
         let partial = |names: &mut Names, add: &mut Vec<NodeDef>, anchor: &str| {
@@ -131,7 +131,7 @@ pub(super) fn plan(graph: &Graph, uses: &Uses, recognised: Rewritable<'_>) -> Re
 
 /// The op rebuilt under `like`'s name, device and control inputs.
 fn finish(builder: NodeBuilder, like: &NodeDef) -> NodeDef {
-    let controls = like.input.iter().filter(|i| i.starts_with('^')).cloned();
+    let controls = like.control_inputs_as_written().cloned();
     let mut node = builder.inputs(controls).build(&like.name);
     node.device = like.device.clone();
     node
