@@ -56,13 +56,22 @@ pub enum VarKind {
     Resource,
 }
 
+/// How an op of `op` holds its variable, if it is a variable.
+pub fn variable_kind(op: &str) -> Option<VarKind> {
+    match op {
+        VARIABLE_V2 | VARIABLE => Some(VarKind::Ref),
+        VAR_HANDLE => Some(VarKind::Resource),
+        _ => None,
+    }
+}
+
 /// Whether an op `read` of an op `variable` reads that variable's value:
 /// the `Identity` of a ref variable (`<var>/read`) or the `ReadVariableOp`
 /// of a resource handle.
 pub fn variable_read(read: &str, variable: &str) -> Option<VarKind> {
-    match (read, variable) {
-        (IDENTITY, VARIABLE_V2 | VARIABLE) => Some(VarKind::Ref),
-        (READ_VARIABLE, VAR_HANDLE) => Some(VarKind::Resource),
+    match (read, variable_kind(variable)?) {
+        (IDENTITY, VarKind::Ref) => Some(VarKind::Ref),
+        (READ_VARIABLE, VarKind::Resource) => Some(VarKind::Resource),
         _ => None,
     }
 }

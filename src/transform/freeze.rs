@@ -9,6 +9,7 @@
 use std::collections::{HashMap, HashSet};
 
 use super::{Result, TransformError};
+use crate::graph::ops::{IDENTITY, READ_VARIABLE};
 use crate::checkpoint::Checkpoint;
 use crate::graph::{const_node, is_variable, node_name, Attrs, Graph, NodeBuilder, Readers};
 use crate::proto::tensorflow::attr_value::Value;
@@ -109,7 +110,7 @@ fn retype_consumers(
         for reader in readers.data_readers(at) {
             let node = graph.nodes()[reader].clone();
             let rewritten = match node.op.as_str() {
-                "ReadVariableOp" => read_as_identity(&node, dtype)?,
+                READ_VARIABLE => read_as_identity(&node, dtype)?,
                 "ResourceGather" => {
                     let (gather, axis) = gather_as_gather_v2(&node, dtype)?;
                     if !graph.contains(&axis.name) {
@@ -145,7 +146,7 @@ fn keep_colocation(from: &NodeDef, to: &mut NodeDef) {
 }
 
 fn read_as_identity(read: &NodeDef, dtype: DataType) -> Result<NodeDef> {
-    let mut node = NodeBuilder::new("Identity")
+    let mut node = NodeBuilder::new(IDENTITY)
         .inputs(read.input.iter().take(1).cloned())
         .device(&read.device)
         .ty("T", read.dtype_attr("dtype")?.unwrap_or(dtype))

@@ -18,6 +18,7 @@ use super::array::{Array, View};
 use super::constants::{const_array, const_ints, const_view};
 use super::ops::{bias_after, binary_value, data_inputs, is_nchw, is_unary, unary_value, ELEMENTWISE_BINARY};
 use super::shapes::{normalise, packed_ints, squeezed, Shapes};
+use crate::graph::ops::CONCAT;
 use crate::graph::{Attrs, Graph, InputRef, Inputs, Readers};
 use crate::proto::tensorflow::NodeDef;
 
@@ -264,7 +265,7 @@ impl Analysis {
             "Squeeze" => self.squeeze(cx, &channels),
             "Pad" | "PadV2" | "MirrorPad" => self.pad(cx, &channels),
             "Reshape" => self.reshape(cx, &channels),
-            "ConcatV2" => self.concat(cx, &channels),
+            CONCAT => self.concat(cx, &channels),
             "Split" | "SplitV" => self.split(cx, &channels),
             _ => false,
         };

@@ -2,20 +2,19 @@
 //! a known constant (uniform over batch and space).
 
 use super::constants::const_shape;
+use crate::graph::ops::passes_value;
 use crate::graph::{input_refs, Attrs, Graph, InputRef, Inputs, Readers};
 use crate::proto::tensorflow::NodeDef;
 
-/// Elementwise ops of one input: a channel stays where it was.
-const UNARY: [&str; 13] = [
-    "Identity", "Snapshot", "StopGradient", "PreventGradient", "Relu", "Relu6", "Elu", "Selu", "Sigmoid", "Tanh",
-    "LeakyRelu", "Softplus", "Neg",
-];
+/// Elementwise ops of one input but those that pass their value through:
+/// a channel stays where it was.
+const UNARY: [&str; 10] = ["PreventGradient", "Relu", "Relu6", "Elu", "Selu", "Sigmoid", "Tanh", "LeakyRelu", "Softplus", "Neg"];
 
 /// Elementwise ops of two inputs, broadcasting.
 pub const ELEMENTWISE_BINARY: [&str; 7] = ["Add", "AddV2", "Sub", "Mul", "RealDiv", "Maximum", "Minimum"];
 
 pub fn is_unary(op: &str) -> bool {
-    UNARY.contains(&op)
+    passes_value(op) || UNARY.contains(&op)
 }
 
 /// `(node index, output port)` of each data input, in order; an input whose
@@ -47,7 +46,7 @@ pub fn is_nchw(node: &NodeDef) -> bool {
 /// approximation of the model).
 pub fn unary_value(node: &NodeDef, v: f32) -> Option<f32> {
     Some(match node.op.as_str() {
-        "Identity" | "Snapshot" | "StopGradient" | "PreventGradient" => v,
+        op if passes_value(op) || op == "PreventGradient" => v,
         "Relu" => v.max(0.0),
         "Relu6" => v.clamp(0.0, 6.0),
         "Elu" => {

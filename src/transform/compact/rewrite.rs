@@ -10,6 +10,7 @@ use super::constants::{const_array, const_behind, const_ints};
 use super::flow::{Analysis, Border, Decision, Edit, Id};
 use super::ops::{bias_after, data_inputs, is_nchw, spatial_axes};
 use super::Result;
+use crate::graph::ops::is_const;
 use crate::graph::{const_node, Attrs, Graph, InputRef, Inputs, NodeBuilder, Readers};
 use crate::proto::tensorflow::attr_value::Value;
 use crate::proto::tensorflow::{DataType, NodeDef};
@@ -347,7 +348,7 @@ pub fn float_params(graph: &Graph) -> u64 {
     graph
         .nodes()
         .iter()
-        .filter(|n| n.op == "Const" && n.dtype_attr("dtype").ok().flatten() == Some(DataType::DtFloat))
+        .filter(|n| is_const(n) && n.dtype_attr("dtype").ok().flatten() == Some(DataType::DtFloat))
         .filter_map(|n| match n.attr_value("value") {
             Some(Value::Tensor(t)) => tensor::from_proto(t).ok().map(|t| t.num_elements()),
             _ => None,

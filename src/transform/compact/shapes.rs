@@ -7,6 +7,7 @@ use std::collections::HashMap;
 
 use super::constants::const_ints;
 use super::ops::{data_inputs, is_unary, spatial_axes, ELEMENTWISE_BINARY};
+use crate::graph::ops::{CONCAT, CONST};
 use crate::graph::{Attrs, Graph, InputRef, Inputs};
 use crate::proto::tensorflow::attr_value::Value;
 use crate::proto::tensorflow::NodeDef;
@@ -59,7 +60,7 @@ fn infer_node(graph: &Graph, node: &NodeDef, shapes: &Shapes) -> Vec<Option<Shap
             Some(Value::Shape(s)) if !s.unknown_rank => Some(s.dim.iter().map(|d| d.size).collect()),
             _ => None,
         }),
-        "Const" => one(
+        CONST => one(
             node.tensor_value()
                 .ok()
                 .and_then(|t| tensor::from_proto(t).ok())
@@ -108,7 +109,7 @@ fn infer_node(graph: &Graph, node: &NodeDef, shapes: &Shapes) -> Vec<Option<Shap
             let tb = node.bool_attr("transpose_b").ok().flatten().unwrap_or(false);
             Some(vec![*a.get(usize::from(ta))?, *b.get(usize::from(!tb))?])
         })()),
-        "ConcatV2" => one((|| {
+        CONCAT => one((|| {
             let n = inputs.len().checked_sub(1)?;
             let parts: Vec<Shape> = (0..n).map(input).collect::<Option<_>>()?;
             let axis = *normalise(&const_ints(graph, node.input_at(n)?)?, parts.first()?.len())?.first()?;

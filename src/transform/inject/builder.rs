@@ -3,6 +3,7 @@
 //! optional control input put on every node, which is how ops join a branch
 //! of a Switch/Merge conditional (a dead control input makes the node dead).
 
+use crate::graph::ops::CONCAT;
 use crate::graph::{const_node, Graph, InputRef, NodeBuilder};
 use crate::proto::tensorflow::{DataType, NodeDef};
 use crate::tensor::Tensor;
@@ -115,7 +116,7 @@ impl<'g> Ops<'g> {
         dtype: DataType,
     ) -> Result<String, InjectError> {
         let axis = self.scalar("concat/axis", DataType::DtInt32, axis as f64)?;
-        let node = NodeBuilder::new("ConcatV2")
+        let node = NodeBuilder::new(CONCAT)
             .inputs(inputs.iter().cloned())
             .input(axis);
         let node = node

@@ -5,6 +5,7 @@
 use std::collections::{HashMap, HashSet};
 
 use super::builder::{join, Ops};
+use crate::graph::ops::IDENTITY;
 use crate::graph::{Graph, InputRef, NodeBuilder, Readers};
 use super::select::{VarKind, Weight};
 use super::variables::{self, Slice, Spec, Variable};
@@ -174,7 +175,7 @@ fn join_partitions(
     let concat = top
         .scoped(&format!("{name}/ConcatPartitions"))
         .concat(reads, axis, dtype)?;
-    top.add(name, NodeBuilder::new("Identity").input(concat).ty("T", dtype))
+    top.add(name, NodeBuilder::new(IDENTITY).input(concat).ty("T", dtype))
 }
 
 /// Points the layer ops (`weight.readers`) and their gradient ops at

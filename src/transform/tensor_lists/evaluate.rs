@@ -4,6 +4,7 @@
 use std::collections::HashSet;
 
 use super::{data_input, key};
+use crate::graph::ops::{CONCAT, CONST, IDENTITY};
 use crate::graph::{input_refs, Attrs, Graph, InputRef};
 use crate::proto::tensorflow::attr_value::Value;
 use crate::proto::tensorflow::NodeDef;
@@ -21,7 +22,7 @@ pub(super) fn static_int(graph: &Graph, tensor: &InputRef<'_>, depth: usize) -> 
     }
     let node = graph.node(tensor.node)?;
     match node.op.as_str() {
-        "Const" => match const_ints(graph, *tensor)?.as_slice() {
+        CONST => match const_ints(graph, *tensor)?.as_slice() {
             [v] => Some(*v),
             _ => None,
         },
@@ -54,7 +55,7 @@ fn static_shape(graph: &Graph, tensor: &InputRef<'_>, depth: usize) -> Option<Ve
             Value::Shape(s) if !s.unknown_rank => Some(s.dim.iter().map(|d| (d.size >= 0).then_some(d.size)).collect()),
             _ => None,
         },
-        "Identity" => static_shape(graph, &data_input(node, 0)?, depth + 1),
+        IDENTITY => static_shape(graph, &data_input(node, 0)?, depth + 1),
         "Transpose" => {
             let dims = static_shape(graph, &data_input(node, 0)?, depth + 1)?;
             let perm = static_ints(graph, &data_input(node, 1)?, depth + 1)?;
@@ -72,8 +73,8 @@ fn static_ints(graph: &Graph, tensor: &InputRef<'_>, depth: usize) -> Option<Vec
     }
     let node = graph.node(tensor.node)?;
     match node.op.as_str() {
-        "Const" => const_ints(graph, *tensor),
-        "ConcatV2" => {
+        CONST => const_ints(graph, *tensor),
+        CONCAT => {
             let inputs: Vec<InputRef<'_>> = input_refs(node).filter(|r| !r.control).collect();
             let (axis, values) = inputs.split_last()?;
             if static_int(graph, axis, depth + 1)? != 0 {
@@ -96,7 +97,7 @@ fn static_ints(graph: &Graph, tensor: &InputRef<'_>, depth: usize) -> Option<Vec
 
 /// Two tensors computed alike from the same tensors, by pure ops only.
 pub(super) fn same_value(graph: &Graph, a: &InputRef<'_>, b: &InputRef<'_>) -> bool {
-    const PURE: [&str; 5] = ["Const", "Shape", "StridedSlice", "Identity", "Cast"];
+    const PURE: [&str; 5] = [CONST, "Shape", "StridedSlice", IDENTITY, "Cast"];
     let mut work = vec![(key(a), key(b))];
     let mut seen = HashSet::new();
     while let Some((x, y)) = work.pop() {

@@ -6,6 +6,7 @@ use std::collections::HashSet;
 
 use super::evaluate::same_value;
 use super::{data_input, flow_input, key, Reason, Uses};
+use crate::graph::ops::{ENTER, IDENTITY};
 use crate::graph::{input_refs, Attrs, Graph, InputRef};
 use crate::proto::tensorflow::attr_value::Value;
 use crate::proto::tensorflow::{DataType, NodeDef, TensorShapeProto};
@@ -76,7 +77,7 @@ fn handle_uses<'g>(graph: &'g Graph, uses: &Uses, name: &str) -> Result<(Vec<Str
         for (reader, at) in &uses.readers(&from, 0) {
             let node = graph.node(reader).ok_or("a reader is gone")?;
             match (node.op.as_str(), at) {
-                ("Enter", 0) => {
+                (ENTER, 0) => {
                     if uses.waited_on(reader) {
                         return Err(format!("something waits on its handle's Enter `{reader}`"));
                     }
@@ -120,7 +121,7 @@ fn flow_path(
         for (reader, at) in &uses.readers(&flow.0, flow.1) {
             let node = graph.node(reader).ok_or("a reader is gone")?;
             let outputs: &[u32] = match (node.op.as_str(), *at) {
-                ("Enter" | "Exit" | "NextIteration" | "Identity", 0) | ("Merge", _) => &[0],
+                (ENTER | "Exit" | "NextIteration" | IDENTITY, 0) | ("Merge", _) => &[0],
                 ("Switch", 0) => &[0, 1],
                 (op, at) if is_op(reader) && flow_input(op) == Some(at) => &[],
                 (op, _) => return Err(format!("its flow is read by `{reader}` ({op})")),
@@ -146,7 +147,7 @@ fn flow_path(
 /// variable's initial value, outside the loop, where the array is. Its
 /// shape is the shape of every element (a TensorList checks that on write).
 pub(super) fn loop_variable_start(graph: &Graph, uses: &Uses, write: &NodeDef, array: &str) -> Option<String> {
-    let handle_enter = graph.node(data_input(write, 0)?.node).filter(|n| n.op == "Enter")?;
+    let handle_enter = graph.node(data_input(write, 0)?.node).filter(|n| n.op == ENTER)?;
     if data_input(handle_enter, 0)?.node != array {
         return None;
     }
@@ -159,7 +160,7 @@ pub(super) fn loop_variable_start(graph: &Graph, uses: &Uses, write: &NodeDef, a
         for (merge, _) in &uses.readers(next, 0) {
             let Some(merge) = graph.node(merge).filter(|n| n.op == "Merge") else { continue };
             for r in input_refs(merge).filter(|r| !r.control) {
-                let Some(enter) = graph.node(r.node).filter(|n| n.op == "Enter") else { continue };
+                let Some(enter) = graph.node(r.node).filter(|n| n.op == ENTER) else { continue };
                 if enter.attr_value("frame_name") == Some(frame) {
                     return data_input(enter, 0).map(|i| i.to_string());
                 }

@@ -7,6 +7,7 @@ use std::collections::{HashMap, HashSet};
 use super::evaluate::static_int;
 use super::recognise::{gathers_all, loop_variable_start, Rewritable};
 use super::{data_input, flow_input, Reason, Result, Uses};
+use crate::graph::ops::{CONST, IDENTITY};
 use crate::graph::{input_refs, Graph, InputRef, Inputs, NodeBuilder};
 use crate::proto::tensorflow::attr_value::Value;
 use crate::proto::tensorflow::{DataType, NodeDef, TensorShapeProto};
@@ -220,7 +221,7 @@ pub(super) fn apply(graph: &mut Graph, plan: Plan) -> Result<()> {
 /// read, as far as pure ops go: left behind they would be the graph's
 /// outputs to anyone who takes its sinks.
 fn drop_unread(graph: &mut Graph, mut candidates: Vec<String>) {
-    const PURE: [&str; 7] = ["Const", "Range", "Shape", "StridedSlice", "Identity", "Cast", "Pack"];
+    const PURE: [&str; 7] = [CONST, "Range", "Shape", "StridedSlice", IDENTITY, "Cast", "Pack"];
     let mut reads: HashMap<String, usize> = HashMap::new();
     for node in graph.nodes() {
         for r in input_refs(node) {
