@@ -347,17 +347,16 @@ fn checked_index(def: &GraphDef) -> Result<HashMap<String, usize>> {
 /// order; those left out are on or behind a cycle.
 fn kahn_order(def: &GraphDef, index: &HashMap<String, usize>) -> Vec<usize> {
     let nodes = &def.node;
-    let producer = |input: &str| InputRef::parse(input).and_then(|r| index.get(r.node).copied());
     let mut pending = vec![0i64; nodes.len()];
     let mut outputs: Vec<Vec<usize>> = vec![Vec::new(); nodes.len()];
     for (i, node) in nodes.iter().enumerate() {
         let mut controls = 0;
         let mut back_edge = false;
-        for input in &node.input {
-            let Some(p) = producer(input) else { continue };
+        for input in node.input_refs() {
+            let Some(&p) = index.get(input.node) else { continue };
             outputs[p].push(i);
             pending[i] += 1;
-            if input.starts_with('^') {
+            if input.control {
                 controls += 1;
             } else if matches!(nodes[p].op.as_str(), "NextIteration" | "RefNextIteration") {
                 back_edge = true;

@@ -3,9 +3,9 @@
 
 use std::collections::HashSet;
 
-use super::{data_input, key};
+use super::key;
 use crate::graph::ops::{CONCAT, CONST, IDENTITY};
-use crate::graph::{input_refs, Attrs, Graph, InputRef};
+use crate::graph::{input_refs, Attrs, Graph, InputRef, Inputs};
 use crate::proto::tensorflow::attr_value::Value;
 use crate::proto::tensorflow::NodeDef;
 use crate::transform::compact::const_ints;
@@ -27,7 +27,7 @@ pub(super) fn static_int(graph: &Graph, tensor: &InputRef<'_>, depth: usize) -> 
             _ => None,
         },
         "StridedSlice" => {
-            let at = |i| data_input(node, i).and_then(|r| const_ints(graph, r));
+            let at = |i| node.data_input(i).and_then(|r| const_ints(graph, r));
             let (begin, end, stride) = (at(1)?, at(2)?, at(3)?);
             let ([k], [end], [1]) = (begin.as_slice(), end.as_slice(), stride.as_slice()) else { return None };
             let plain = ["begin_mask", "end_mask", "ellipsis_mask", "new_axis_mask"]
@@ -36,8 +36,8 @@ pub(super) fn static_int(graph: &Graph, tensor: &InputRef<'_>, depth: usize) -> 
             if !plain || node.int_attr("shrink_axis_mask").ok().flatten() != Some(1) || k.checked_add(1) != Some(*end) {
                 return None;
             }
-            let shape = graph.node(data_input(node, 0)?.node).filter(|n| n.op == "Shape")?;
-            let dims = static_shape(graph, &data_input(shape, 0)?, depth + 1)?;
+            let shape = graph.node(node.data_input(0)?.node).filter(|n| n.op == "Shape")?;
+            let dims = static_shape(graph, &shape.data_input(0)?, depth + 1)?;
             dims.get(usize::try_from(*k).ok()?).copied().flatten()
         }
         _ => None,
@@ -55,10 +55,10 @@ fn static_shape(graph: &Graph, tensor: &InputRef<'_>, depth: usize) -> Option<Ve
             Value::Shape(s) if !s.unknown_rank => Some(s.dim.iter().map(|d| (d.size >= 0).then_some(d.size)).collect()),
             _ => None,
         },
-        IDENTITY => static_shape(graph, &data_input(node, 0)?, depth + 1),
+        IDENTITY => static_shape(graph, &node.data_input(0)?, depth + 1),
         "Transpose" => {
-            let dims = static_shape(graph, &data_input(node, 0)?, depth + 1)?;
-            let perm = static_ints(graph, &data_input(node, 1)?, depth + 1)?;
+            let dims = static_shape(graph, &node.data_input(0)?, depth + 1)?;
+            let perm = static_ints(graph, &node.data_input(1)?, depth + 1)?;
             perm.iter().map(|&p| usize::try_from(p).ok().and_then(|p| dims.get(p).copied())).collect()
         }
         _ => None,
@@ -84,7 +84,7 @@ fn static_ints(graph: &Graph, tensor: &InputRef<'_>, depth: usize) -> Option<Vec
             Some(parts?.concat())
         }
         "Range" => {
-            let at = |i| data_input(node, i).and_then(|r| static_int(graph, &r, depth + 1));
+            let at = |i| node.data_input(i).and_then(|r| static_int(graph, &r, depth + 1));
             let (start, limit, delta) = (at(0)?, at(1)?, at(2)?);
             if delta <= 0 || limit.checked_sub(start)? > 1 << 16 {
                 return None;

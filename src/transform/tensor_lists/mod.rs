@@ -19,8 +19,7 @@ use serde::Serialize;
 
 use super::colocation::drop_dangling_colocation;
 use super::Result;
-use crate::graph::{input_refs, Graph, InputRef, Readers};
-use crate::proto::tensorflow::NodeDef;
+use crate::graph::{Graph, InputRef, Readers};
 use rewrite::{apply, Plan};
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -97,10 +96,6 @@ type Reason = String;
 fn plan(graph: &Graph, uses: &Uses, name: &str) -> Result<Plan, Reason> {
     let array = recognise::rewritable(graph, uses, name)?;
     rewrite::plan(graph, uses, array)
-}
-
-fn data_input(node: &NodeDef, i: usize) -> Option<InputRef<'_>> {
-    input_refs(node).filter(|r| !r.control).nth(i)
 }
 
 fn key(r: &InputRef<'_>) -> (String, u32) {

@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 
 use super::evaluate::static_int;
 use super::recognise::{gathers_all, loop_variable_start, Rewritable};
-use super::{data_input, flow_input, Reason, Result, Uses};
+use super::{flow_input, Reason, Result, Uses};
 use crate::graph::ops::{CONST, IDENTITY};
 use crate::graph::{input_refs, Graph, InputRef, Inputs, NodeBuilder};
 use crate::proto::tensorflow::attr_value::Value;
@@ -32,7 +32,7 @@ pub(super) fn plan(graph: &Graph, uses: &Uses, recognised: Rewritable<'_>) -> Re
     let name = array.name.as_str();
     let mut names = Names::new(graph);
     let mut add = Vec::new();
-    let direct = |op: &NodeDef| data_input(op, 0).is_some_and(|h| h.node == name);
+    let direct = |op: &NodeDef| op.data_input(0).is_some_and(|h| h.node == name);
     let reserve_shape = if filled_whole {
         None
     } else if let Some(dims) = known_dims(&shape) {

@@ -7,7 +7,7 @@ use super::*;
 use crate::graph::{Attrs, InputRef, NodeBuilder};
 use crate::proto::tensorflow::attr_value::Value;
 use crate::proto::tensorflow::tensor_shape_proto::Dim;
-use crate::proto::tensorflow::{AttrValue, DataType, TensorShapeProto};
+use crate::proto::tensorflow::{AttrValue, DataType, NodeDef, TensorShapeProto};
 use crate::transform::compact::const_ints;
 use crate::transform::testing::graph;
 
