@@ -3,7 +3,7 @@
 
 use super::constants::const_shape;
 use crate::graph::ops::passes_value;
-use crate::graph::{input_refs, Attrs, Graph, InputRef, Inputs, Readers};
+use crate::graph::{Attrs, Graph, InputRef, Inputs, Readers};
 use crate::proto::tensorflow::NodeDef;
 
 /// Elementwise ops of one input but those that pass their value through:
@@ -20,8 +20,7 @@ pub fn is_unary(op: &str) -> bool {
 /// `(node index, output port)` of each data input, in order; an input whose
 /// node is missing ends the list (extraction reports those).
 pub fn data_inputs(graph: &Graph, node: &NodeDef) -> Vec<(usize, u32)> {
-    input_refs(node)
-        .filter(|r| !r.control)
+    node.data_inputs()
         .map_while(|r| Some((graph.position(r.node)?, r.port)))
         .collect()
 }

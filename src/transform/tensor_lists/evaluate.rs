@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use super::key;
 use crate::graph::ops::{CONCAT, CONST, IDENTITY};
-use crate::graph::{input_refs, Attrs, Graph, InputRef, Inputs};
+use crate::graph::{Attrs, Graph, InputRef, Inputs};
 use crate::proto::tensorflow::attr_value::Value;
 use crate::proto::tensorflow::NodeDef;
 use crate::transform::compact::const_ints;
@@ -75,7 +75,7 @@ fn static_ints(graph: &Graph, tensor: &InputRef<'_>, depth: usize) -> Option<Vec
     match node.op.as_str() {
         CONST => const_ints(graph, *tensor),
         CONCAT => {
-            let inputs: Vec<InputRef<'_>> = input_refs(node).filter(|r| !r.control).collect();
+            let inputs: Vec<InputRef<'_>> = node.data_inputs().collect();
             let (axis, values) = inputs.split_last()?;
             if static_int(graph, axis, depth + 1)? != 0 {
                 return None;
@@ -110,7 +110,7 @@ pub(super) fn same_value(graph: &Graph, a: &InputRef<'_>, b: &InputRef<'_>) -> b
         let (Some(p), Some(q)) = (graph.node(&x.0), graph.node(&y.0)) else { return false };
         let (ap, aq) = (comparable_attrs(p), comparable_attrs(q));
         let (ip, iq): (Vec<_>, Vec<_>) =
-            (input_refs(p).filter(|r| !r.control).collect(), input_refs(q).filter(|r| !r.control).collect());
+            (p.data_inputs().collect(), q.data_inputs().collect());
         if p.op != q.op || !PURE.contains(&p.op.as_str()) || ap != aq || ip.len() != iq.len() {
             return false;
         }

@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use super::evaluate::same_value;
 use super::{flow_input, key, Reason, Uses};
 use crate::graph::ops::{ENTER, IDENTITY};
-use crate::graph::{input_refs, Attrs, Graph, InputRef, Inputs};
+use crate::graph::{Attrs, Graph, InputRef, Inputs};
 use crate::proto::tensorflow::attr_value::Value;
 use crate::proto::tensorflow::{DataType, NodeDef, TensorShapeProto};
 use crate::transform::compact::const_ints;
@@ -136,7 +136,7 @@ fn flow_path(
         }
     }
     for merged in retype.iter().filter_map(|n| graph.node(n)).filter(|n| n.op == "Merge") {
-        if input_refs(merged).filter(|r| !r.control).any(|r| !flows.contains(&(r.node.to_string(), r.port))) {
+        if merged.data_inputs().any(|r| !flows.contains(&(r.node.to_string(), r.port))) {
             return Err(format!("`{}` merges its flow with another value", merged.name));
         }
     }
@@ -159,7 +159,7 @@ pub(super) fn loop_variable_start(graph: &Graph, uses: &Uses, write: &NodeDef, a
         }
         for (merge, _) in &uses.readers(next, 0) {
             let Some(merge) = graph.node(merge).filter(|n| n.op == "Merge") else { continue };
-            for r in input_refs(merge).filter(|r| !r.control) {
+            for r in merge.data_inputs() {
                 let Some(enter) = graph.node(r.node).filter(|n| n.op == ENTER) else { continue };
                 if enter.attr_value("frame_name") == Some(frame) {
                     return enter.data_input(0).map(|i| i.to_string());

@@ -2,7 +2,7 @@
 //! the chaining of a train op into it (control.rs).
 
 use super::*;
-use crate::graph::{Attrs, InputRef};
+use crate::graph::{Attrs, InputRef, Inputs};
 
 fn dense_graph() -> Vec<NodeDef> {
     let mut nodes = inputs();
@@ -11,7 +11,7 @@ fn dense_graph() -> Vec<NodeDef> {
 }
 
 fn controls(n: &NodeDef) -> Vec<&str> {
-    n.input.iter().filter_map(|i| InputRef::parse(i).filter(|r| r.control).map(|r| r.node)).collect()
+    n.control_inputs().map(|r| r.node).collect()
 }
 
 #[test]
