@@ -51,3 +51,27 @@ pub fn collection_names(meta: &MetaGraphDef, key: &str) -> Vec<String> {
         Entries::None => Vec::new(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::tensorflow::collection_def::{BytesList, NodeList};
+    use crate::proto::tensorflow::CollectionDef;
+
+    #[test]
+    fn collections_are_read_as_node_lists_or_variable_defs() {
+        let mut meta = MetaGraphDef::default();
+        let nodes = NodeList { value: vec!["a:0".into(), "^b".into(), "c:1".into()] };
+        meta.collection_def.insert("masks".into(), CollectionDef { kind: Some(Kind::NodeList(nodes)) });
+        let def = VariableDef { variable_name: "w:0".into(), ..Default::default() };
+        let bytes = BytesList { value: vec![def.encode_to_vec().into(), b"\xff".to_vec().into()] };
+        meta.collection_def.insert("variables".into(), CollectionDef { kind: Some(Kind::BytesList(bytes)) });
+
+        assert_eq!(collection_nodes(&meta, "masks"), ["a", "b", "c"]);
+        assert_eq!(collection_names(&meta, "masks"), ["a", "b", "c"]);
+        assert!(collection_nodes(&meta, "variables").is_empty());
+        assert_eq!(collection_names(&meta, "variables"), ["w"]);
+        assert_eq!(variable_defs(&meta).len(), 1);
+        assert!(collection_names(&meta, "absent").is_empty());
+    }
+}

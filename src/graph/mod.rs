@@ -536,6 +536,19 @@ mod tests {
     }
 
     #[test]
+    fn nodes_mut_changes_all_but_names_and_lookups_still_find_them() {
+        let mut g = graph(vec![node("a", "Const", &[]), node("b", "Identity", &["a"])]).unwrap();
+        for n in g.nodes_mut() {
+            *n.op = format!("{}2", n.op);
+            n.input.push(InputRef::control_of(n.name).to_string());
+            n.device.push_str("/cpu:0");
+        }
+        let b = g.node("b").unwrap();
+        assert_eq!((b.op.as_str(), b.input.as_slice(), b.device.as_str()), ("Identity2", &["a".to_string(), "^b".to_string()][..], "/cpu:0"));
+        assert_eq!(g.position("a"), Some(0));
+    }
+
+    #[test]
     fn duplicate_names_are_rejected() {
         let node = NodeDef { name: "a".into(), ..Default::default() };
         let def = GraphDef { node: vec![node.clone(), node], ..Default::default() };

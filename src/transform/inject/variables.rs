@@ -125,7 +125,7 @@ pub fn create(ops: &mut Ops, spec: Spec) -> Result<Variable, InjectError> {
         }
     };
     let def = VariableDef {
-        variable_name: InputRef::tensor_name(&name, 0),
+        variable_name: InputRef::tensor_name(name, 0),
         initial_value_name: InputRef::tensor_name(&initial, 0),
         initializer_name: assign,
         snapshot_name: InputRef::tensor_name(&read, 0),
