@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use rayon::prelude::*;
 use serde::Serialize;
 
+use crate::graph::ops::is_const;
 use crate::checkpoint::{Checkpoint, CheckpointError};
 use crate::graph::Attrs;
 use crate::model::Model;
@@ -158,7 +159,7 @@ pub fn inspect_graph(model: &Model) -> GraphReport {
     let consts: HashMap<&str, Tensor> = graph
         .nodes()
         .par_iter()
-        .filter(|n| n.op == "Const")
+        .filter(|n| is_const(n))
         .filter_map(|n| Some((n.name.as_str(), tensor::from_proto(n.tensor_value().ok()?).ok()?)))
         .collect();
     let mut constants: Vec<TensorRow> = consts.iter().map(|(n, t)| row(n, t, 0)).collect();

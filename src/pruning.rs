@@ -30,10 +30,13 @@
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 
-use crate::graph::{is_variable, node_name, Graph};
+use crate::graph::ops::{enters_frame, is_const, is_stored, CONCAT};
+use crate::graph::{behind, node_name, Graph, Inputs, Through};
 use crate::proto::tensorflow::{DataType, NodeDef};
 
-const READS: [&str; 6] = ["Identity", "Snapshot", "StopGradient", "ReadVariableOp", "Enter", "RefEnter"];
+/// What a chain of reads goes through: reads of variables and the Enters
+/// that carry them into loops.
+const READS: Through = Through::VALUE.union(Through::READ).union(Through::ENTER);
 
 /// A pruned layer as the graph shows it (names of nodes, or of checkpoint
 /// tensors for [`checkpoint_layers`]).
@@ -54,10 +57,6 @@ struct Source<'g> {
     name: &'g str,
     /// The stored parts of a partitioned variable.
     parts: Vec<&'g str>,
-}
-
-fn stored(node: &NodeDef) -> bool {
-    is_variable(node) || node.op == "Const"
 }
 
 /// Where the chain of reads ending in `input` starts.
@@ -84,30 +83,24 @@ impl<'g> Walker<'g> {
     /// Follows reads back from `input`; `None` when the chain starts at
     /// something computed (or loops, in a hostile graph).
     fn start(&self, input: &'g str) -> Option<Start<'g>> {
-        let mut name = node_name(input);
         let mut path: Vec<&'g str> = Vec::new();
-        let mut on_path = HashSet::new();
-        let found = loop {
-            if let Some(known) = self.starts.borrow().get(name) {
-                break *known;
+        let mut found = None;
+        for node in behind(self.graph, node_name(input), READS) {
+            let name = node.name.as_str();
+            if let (Some(&read), CONCAT) = (path.last(), node.op.as_str()) {
+                found = Some(Start::Concat { read, concat: node });
+                break;
             }
-            if !on_path.insert(name) {
-                break None;
+            if let Some(known) = self.starts.borrow().get(name) {
+                found = *known;
+                break;
             }
             path.push(name);
-            let Some(node) = self.graph.node(name) else { break None };
-            if stored(node) {
-                break Some(Start::Stored(name));
+            if is_stored(node) {
+                found = Some(Start::Stored(name));
+                break;
             }
-            if !READS.contains(&node.op.as_str()) {
-                break None;
-            }
-            let Some(next) = node.input.first().and_then(|i| self.graph.node(node_name(i))) else { break None };
-            if next.op == "ConcatV2" {
-                break Some(Start::Concat { read: name, concat: next });
-            }
-            name = &next.name;
-        };
+        }
         let mut starts = self.starts.borrow_mut();
         for n in path {
             starts.insert(n, found);
@@ -139,16 +132,15 @@ impl<'g> Walker<'g> {
         // Reads named after the masked weight they feed (a resource variable's
         // `masked_weight/ReadVariableOp`, the Enters into a loop) are plumbing.
         let plumbing = |n: &'g NodeDef| {
-            matches!(n.op.as_str(), "Enter" | "RefEnter")
-                || (READS.contains(&n.op.as_str()) && matches!(self.start(&n.name), Some(Start::Stored(_))))
+            enters_frame(&n.op) || (READS.passes(&n.op) && matches!(self.start(&n.name), Some(Start::Stored(_))))
         };
         let by_structure = |n: &'g NodeDef| {
-            n.op == "Mul" && data_inputs(n).any(|i| self.source(i).is_some_and(|s| is_mask(&s, masks)))
+            n.op == "Mul" && n.data_inputs().map(|r| r.node).any(|i| self.source(i).is_some_and(|s| is_mask(&s, masks)))
         };
         graph
             .nodes()
             .iter()
-            .filter(|n| n.op != "Const")
+            .filter(|n| !is_const(n))
             .filter(|n| (n.name.contains("masked_weight") && !plumbing(n)) || by_structure(n))
             .collect()
     }
@@ -160,10 +152,6 @@ fn is_mask_name(name: &str, masks: &HashSet<String>) -> bool {
 
 fn is_mask(source: &Source, masks: &HashSet<String>) -> bool {
     is_mask_name(source.name, masks) || (!source.parts.is_empty() && source.parts.iter().all(|p| is_mask_name(p, masks)))
-}
-
-fn data_inputs(node: &NodeDef) -> impl Iterator<Item = &String> {
-    node.input.iter().filter(|i| !i.starts_with('^'))
 }
 
 /// The masked weights of `graph`, in graph order: what `strip` folds.
@@ -180,7 +168,7 @@ pub fn layers(graph: &Graph, masks: &HashSet<String>) -> Vec<Layer> {
         .into_iter()
         .filter(|n| n.op == "Mul")
         .filter_map(|n| {
-            let [a, b] = data_inputs(n).collect::<Vec<_>>()[..] else { return None };
+            let [a, b] = n.data_inputs().map(|r| r.node).collect::<Vec<_>>()[..] else { return None };
             let (a, b) = (walker.source(a)?, walker.source(b)?);
             // contrib multiplies mask first; a Mul found by its name alone is read so too.
             let (mask, weight) = match (is_mask(&a, masks), is_mask(&b, masks)) {

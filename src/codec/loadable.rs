@@ -31,6 +31,7 @@ use bytes::Bytes;
 use prost::Message;
 use serde::Serialize;
 
+use crate::graph::ops::{is_const, IDENTITY, READ_VARIABLE, VAR_HANDLE};
 use crate::proto::tensorflow::{DataType, GraphDef, NodeDef};
 use crate::graph::{self, Attrs, Graph, InputRef, NodeBuilder};
 use crate::tensor::{self, Tensor, TensorData};
@@ -98,14 +99,14 @@ fn carrier(dtype: DataType) -> Option<DataType> {
 /// itself on first use, so it needs no checkpoint.
 pub fn is_rebuild_cache(node: &NodeDef) -> bool {
     let shared = node.string_attr("shared_name").ok().flatten();
-    node.op == "VarHandleOp"
+    node.op == VAR_HANDLE
         && node.name.ends_with("/sparse/cache")
         && shared.is_some_and(|s| s.starts_with(&format!("{}_", node.name)))
 }
 
 /// The rebuild subgraph for one constant, or `None` if it does not pay.
 fn rewrite(n: &NodeDef, opts: &LoadableOptions) -> Option<(Vec<NodeDef>, Rewritten)> {
-    if n.op != "Const" {
+    if !is_const(n) {
         return None;
     }
     let t = tensor::from_proto(n.tensor_value().ok()?).ok()?;
@@ -151,7 +152,7 @@ fn rewrite(n: &NodeDef, opts: &LoadableOptions) -> Option<(Vec<NodeDef>, Rewritt
         constant("zero", Tensor::from_values(&[], &[0u8])),
         constant("dense_shape", Tensor::from_i64s(&[1], &[elements as i64])),
         constant("shape", Tensor::from_i64s(&[t.shape.len() as u64], &t.shape.iter().map(|&d| d as i64).collect::<Vec<_>>())),
-        op("VarHandleOp")
+        op(VAR_HANDLE)
             .ty("dtype", dtype)
             .shape("shape", &t.shape)
             .string("shared_name", &shared)
@@ -159,11 +160,11 @@ fn rewrite(n: &NodeDef, opts: &LoadableOptions) -> Option<(Vec<NodeDef>, Rewritt
             .build(&p("cache")),
         op("VarIsInitializedOp").input(p("cache")).build(&p("is_cached")),
         op("Switch").input(p("is_cached")).input(p("is_cached")).ty("T", bool_).build(&p("pred")),
-        op("Identity").output(&p("pred"), 1).ty("T", bool_).build(&p("cached")),
+        op(IDENTITY).output(&p("pred"), 1).ty("T", bool_).build(&p("cached")),
         // The false branch's pivot: every constant of the rebuild hangs on it
         // by a control edge, so once cached the whole rebuild is dead and
         // neither it nor its constants run.
-        op("Identity").output(&p("pred"), 0).ty("T", bool_).build(&p("rebuild")),
+        op(IDENTITY).output(&p("pred"), 0).ty("T", bool_).build(&p("rebuild")),
         op("Reshape").input(p("mask")).input(p("column")).ty("T", u8_).ty("Tshape", i32_).build(&p("mask_column")),
         op("BitwiseAnd").input(p("mask_column")).input(p("bit_weights")).ty("T", u8_).build(&p("bits")),
         op("NotEqual").input(p("bits")).input(p("zero")).ty("T", u8_).build(&p("bool")),
@@ -188,13 +189,13 @@ fn rewrite(n: &NodeDef, opts: &LoadableOptions) -> Option<(Vec<NodeDef>, Rewritt
     g.extend([
         op("Reshape").input(flat_value).input(p("shape")).ty("T", dtype).ty("Tshape", i64_).build(&p("rebuilt")),
         op("AssignVariableOp").input(p("cache")).input(p("rebuilt")).ty("dtype", dtype).build(&p("store")),
-        op("ReadVariableOp").input(p("cache")).after(&p("store")).ty("dtype", dtype).build(&p("read_new")),
-        op("ReadVariableOp").input(p("cache")).after(&p("cached")).ty("dtype", dtype).build(&p("read_cached")),
+        op(READ_VARIABLE).input(p("cache")).after(&p("store")).ty("dtype", dtype).build(&p("read_new")),
+        op(READ_VARIABLE).input(p("cache")).after(&p("cached")).ty("dtype", dtype).build(&p("read_cached")),
         // Keeps the constant's name: consumers and fetches of `W` / `W:0` are unchanged.
         op("Merge").input(p("read_cached")).input(p("read_new")).ty("T", dtype).int("N", 2).build(name),
     ]);
     let pivot = InputRef::control_of(&p("rebuild")).to_string();
-    for n in g.iter_mut().filter(|n| n.op == "Const") {
+    for n in g.iter_mut().filter(|n| is_const(n)) {
         n.input.push(pivot.clone());
     }
     let report = Rewritten {

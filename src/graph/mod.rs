@@ -6,7 +6,8 @@ mod attrs;
 mod builder;
 mod io;
 mod meta;
-mod ops;
+pub mod ops;
+mod query;
 mod sink;
 mod subgraph;
 
@@ -16,8 +17,9 @@ use std::path::PathBuf;
 pub use attrs::Attrs;
 pub use builder::NodeBuilder;
 pub use io::{read_message, write_message, write_message_to, Format, ModelFile};
-pub use meta::{collection_nodes, variable_defs};
+pub use meta::{collection_names, collection_nodes, variable_defs};
 pub use ops::is_variable;
+pub use query::{behind, Behind, Inputs, Readers, Through, Use};
 pub use subgraph::{extract_subgraph, reachable_from, sinks};
 
 use crate::proto::tensorflow::attr_value::Value;
@@ -119,6 +121,12 @@ impl<'a> InputRef<'a> {
     pub fn control_of(node: &'a str) -> Self {
         InputRef { node, port: 0, control: true }
     }
+
+    /// The tensor name of output `port` of `node` as collections,
+    /// signatures and feeds write it: always with its port (`node:0`).
+    pub fn tensor_name(node: &str, port: u32) -> String {
+        format!("{node}:{port}")
+    }
 }
 
 /// As TensorFlow writes it in `NodeDef.input`: `node`, `node:1` or `^node`.
@@ -135,7 +143,7 @@ impl std::fmt::Display for InputRef<'_> {
 /// The inputs of a node of a `Graph`, parsed: `Graph::new` refused any graph
 /// with an input that does not parse.
 pub fn input_refs(node: &NodeDef) -> impl Iterator<Item = InputRef<'_>> {
-    node.input.iter().filter_map(|i| InputRef::parse(i))
+    Inputs::input_refs(node)
 }
 
 /// A `Const` node holding `value`, with its tensor encoded as
@@ -292,9 +300,27 @@ impl Graph {
         kahn_order(&self.def, &self.index)
     }
 
-    /// Mutable access to every node; names must not change.
-    pub fn nodes_mut(&mut self) -> impl Iterator<Item = &mut NodeDef> {
-        self.def.node.iter_mut()
+    /// Mutable access to every node but its name, which the index keys on.
+    pub fn nodes_mut(&mut self) -> impl Iterator<Item = NodeMut<'_>> {
+        self.def.node.iter_mut().map(NodeMut::of)
+    }
+}
+
+/// A node of a `Graph` open for change, all but its name: renaming goes
+/// through `retain` and `add`, which keep the name index right.
+pub struct NodeMut<'a> {
+    pub name: &'a str,
+    pub op: &'a mut String,
+    pub input: &'a mut Vec<String>,
+    pub device: &'a mut String,
+    pub attr: &'a mut std::collections::BTreeMap<String, AttrValue>,
+}
+
+impl<'a> NodeMut<'a> {
+    fn of(node: &'a mut NodeDef) -> Self {
+        // Exhaustive, so that a field added to NodeDef is a decision here.
+        let NodeDef { name, op, input, device, attr, experimental_debug_info: _, experimental_type: _ } = node;
+        NodeMut { name, op, input, device, attr }
     }
 }
 
@@ -321,17 +347,16 @@ fn checked_index(def: &GraphDef) -> Result<HashMap<String, usize>> {
 /// order; those left out are on or behind a cycle.
 fn kahn_order(def: &GraphDef, index: &HashMap<String, usize>) -> Vec<usize> {
     let nodes = &def.node;
-    let producer = |input: &str| InputRef::parse(input).and_then(|r| index.get(r.node).copied());
     let mut pending = vec![0i64; nodes.len()];
     let mut outputs: Vec<Vec<usize>> = vec![Vec::new(); nodes.len()];
     for (i, node) in nodes.iter().enumerate() {
         let mut controls = 0;
         let mut back_edge = false;
-        for input in &node.input {
-            let Some(p) = producer(input) else { continue };
+        for input in node.input_refs() {
+            let Some(&p) = index.get(input.node) else { continue };
             outputs[p].push(i);
             pending[i] += 1;
-            if input.starts_with('^') {
+            if input.control {
                 controls += 1;
             } else if matches!(nodes[p].op.as_str(), "NextIteration" | "RefNextIteration") {
                 back_edge = true;
@@ -508,6 +533,19 @@ mod tests {
                 proptest::prop_assert_eq!(InputRef::parse(&written), Some(r));
             }
         }
+    }
+
+    #[test]
+    fn nodes_mut_changes_all_but_names_and_lookups_still_find_them() {
+        let mut g = graph(vec![node("a", "Const", &[]), node("b", "Identity", &["a"])]).unwrap();
+        for n in g.nodes_mut() {
+            *n.op = format!("{}2", n.op);
+            n.input.push(InputRef::control_of(n.name).to_string());
+            n.device.push_str("/cpu:0");
+        }
+        let b = g.node("b").unwrap();
+        assert_eq!((b.op.as_str(), b.input.as_slice(), b.device.as_str()), ("Identity2", &["a".to_string(), "^b".to_string()][..], "/cpu:0"));
+        assert_eq!(g.position("a"), Some(0));
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use std::collections::HashSet;
 
-use super::{input_refs, node_name, Graph, GraphError, Result};
+use super::{input_refs, node_name, Graph, GraphError, InputRef, Result};
 
 /// Names of every node the `outputs` depend on, the outputs included.
 pub fn reachable_from(graph: &Graph, outputs: &[String]) -> Result<HashSet<String>> {
@@ -62,7 +62,7 @@ pub fn sinks(graph: &Graph) -> Vec<String> {
         .nodes()
         .iter()
         .filter(|n| !consumed.contains(n.name.as_str()) && !is_bookkeeping(&n.op))
-        .map(|n| format!("{}:0", n.name))
+        .map(|n| InputRef::tensor_name(&n.name, 0))
         .collect()
 }
 

@@ -8,7 +8,7 @@ use bytes::Bytes;
 
 use super::signature::{resolve_shapes, InputSpec};
 use super::{npy, Result, RunnerError};
-use crate::graph::node_name;
+use crate::graph::{node_name, InputRef};
 use crate::proto::tensorflow::DataType;
 use crate::tensor::{Tensor, TensorData};
 
@@ -94,7 +94,7 @@ pub fn make_feeds(
                 Some((_, t)) => t.clone(),
                 None => random(spec, shape, opts.seed, iteration)?,
             };
-            Ok((format!("{}:0", spec.name), value))
+            Ok((InputRef::tensor_name(&spec.name, 0), value))
         })
         .collect()
 }

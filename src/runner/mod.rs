@@ -18,7 +18,7 @@ pub use signature::{placeholders, resolve_shapes, InputSpec};
 
 use crate::checkpoint::{meta_path, resolve_prefix, CheckpointError};
 use crate::filekind::{DirKind, FileKind, ForeignFile, Wanted};
-use crate::graph::{read_message, Format, Graph, GraphError, ModelFile};
+use crate::graph::{read_message, Format, Graph, GraphError, InputRef, ModelFile};
 use crate::proto::tensorflow::{tensor_info, DataType, GraphDef, MetaGraphDef};
 use crate::runtime::{Model, RuntimeError, SessionConfig};
 
@@ -285,6 +285,6 @@ pub fn prepare(paths: &[PathBuf], outputs: Option<&[String]>, python: Option<&Pa
         }
     }
     inputs.sort_by(|a, b| a.name.cmp(&b.name));
-    let needs = per_model.iter().map(|specs| specs.iter().map(|s| format!("{}:0", s.name)).collect()).collect();
+    let needs = per_model.iter().map(|specs| specs.iter().map(|s| InputRef::tensor_name(&s.name, 0)).collect()).collect();
     Ok(Prepared { sources, fetches, inputs, needs })
 }

@@ -9,13 +9,15 @@ use bytes::Bytes;
 
 use super::freeze::VariableSource;
 use super::TransformError;
-use crate::graph::{is_variable, Attrs, Graph, GraphError, InputRef};
+use crate::graph::ops::{enters_frame, is_stored, is_variable, CONCAT, CONST};
+use crate::graph::{Attrs, Graph, GraphError, InputRef, Inputs, Through};
 use crate::proto::tensorflow::attr_value::Value;
 use crate::proto::tensorflow::NodeDef;
 use crate::tensor::{self, ArithError, Tensor, TensorData, TensorError};
 
-const PASS_THROUGH: [&str; 4] = ["Identity", "Snapshot", "StopGradient", "ReadVariableOp"];
-pub(super) const ENTER: [&str; 2] = ["Enter", "RefEnter"];
+/// Ops whose value is their first input's: reads and value-passing ops
+/// (Enters are taken apart: they also name the frame).
+const PASS_THROUGH: Through = Through::VALUE.union(Through::READ);
 
 /// Why a value is not a constant this evaluator can compute.
 #[derive(Debug, thiserror::Error)]
@@ -178,22 +180,22 @@ impl<'a> Evaluator<'a> {
 
     /// The nodes whose values `node`'s value is computed from, or why it is not constant.
     fn inputs(&self, node: &'a NodeDef) -> Result<Vec<&'a NodeDef>> {
-        if is_variable(node) || node.op == "Const" {
+        if is_stored(node) {
             return Ok(Vec::new());
         }
-        let data: Vec<&String> = node.input.iter().filter(|i| !i.starts_with('^')).collect();
+        let data: Vec<&String> = node.data_inputs_as_written().collect();
         let wanted = match node.op.as_str() {
-            op if ENTER.contains(&op) && !is_loop_invariant(node) => {
+            op if enters_frame(op) && !is_loop_invariant(node) => {
                 return Err(EvalError::LoopVariable { node: node.name.clone(), op: op.to_string() })
             }
-            op if PASS_THROUGH.contains(&op) || ENTER.contains(&op) => {
+            op if PASS_THROUGH.passes(op) || enters_frame(op) => {
                 let first = data.first().ok_or_else(|| EvalError::NoInput(node.name.clone()))?;
                 vec![*first]
             }
             "Mul" if data.len() == 2 => data,
             "Mul" => return Err(EvalError::MulArity(node.name.clone())),
-            "ConcatV2" if !data.is_empty() => data,
-            "ConcatV2" => return Err(EvalError::ConcatWithoutInputs(node.name.clone())),
+            CONCAT if !data.is_empty() => data,
+            CONCAT => return Err(EvalError::ConcatWithoutInputs(node.name.clone())),
             op => return Err(EvalError::NotConstant { node: node.name.clone(), op: op.to_string() }),
         };
         wanted.into_iter().map(|i| self.operand(i)).collect()
@@ -207,7 +209,7 @@ impl<'a> Evaluator<'a> {
             // Variables cannot be created inside a while loop.
             return Ok((value, Some(Vec::new())));
         }
-        if ENTER.contains(&node.op.as_str()) {
+        if enters_frame(&node.op) {
             let [(value, frames)] = args else { return Err(EvalError::NoInput(node.name.clone())) };
             let mut frames = frames.clone().unwrap_or_default();
             frames.push(Frame::of(node)?);
@@ -216,12 +218,12 @@ impl<'a> Evaluator<'a> {
         let frames = common_frames(node, args)?;
         let tensors: Vec<&Tensor> = args.iter().map(|(t, _)| t).collect();
         let value = match (node.op.as_str(), tensors.as_slice()) {
-            ("Const", _) => {
+            (CONST, _) => {
                 let t = node.tensor_value()?;
                 tensor::from_proto(t).map_err(|source| EvalError::BadConst { node: node.name.clone(), source })?
             }
             ("Mul", [a, b]) => tensor::multiply(a, b)?,
-            ("ConcatV2", [parts @ .., axis]) => {
+            (CONCAT, [parts @ .., axis]) => {
                 let parts: Vec<Tensor> = parts.iter().map(|t| (*t).clone()).collect();
                 concat(&parts, axis.scalar_int().map_err(EvalError::ConcatAxis)?)?
             }

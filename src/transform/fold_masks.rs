@@ -9,6 +9,7 @@ use std::collections::HashSet;
 use super::eval::{Evaluated, Evaluator, Frame};
 use super::freeze::VariableSource;
 use super::{FoldError, Result, TransformError};
+use crate::graph::ops::ENTER;
 use crate::graph::{const_node, Graph, NodeBuilder};
 use crate::pruning;
 use crate::proto::tensorflow::attr_value::Value;
@@ -89,7 +90,7 @@ fn put_constant(graph: &mut Graph, name: &str, value: &Tensor, frames: &[Frame])
 /// A loop-invariant `Enter` of `input` into `frame`: TensorFlow forwards it
 /// once to every iteration.
 fn enter_node(name: &str, input: &str, value: &Tensor, frame: &Frame) -> NodeDef {
-    NodeBuilder::new("Enter")
+    NodeBuilder::new(ENTER)
         .input(input)
         .ty("T", value.dtype)
         .attr("frame_name", Value::S(frame.name.clone()))

@@ -9,8 +9,9 @@
 use std::collections::{HashMap, HashSet};
 
 use super::{FoldError, Result, TransformError};
+use crate::graph::ops::{IDENTITY, READ_VARIABLE};
 use crate::checkpoint::Checkpoint;
-use crate::graph::{const_node, input_refs, is_variable, node_name, Attrs, Graph, NodeBuilder};
+use crate::graph::{const_node, is_variable, node_name, Attrs, Graph, NodeBuilder, Readers};
 use crate::proto::tensorflow::attr_value::Value;
 use crate::proto::tensorflow::{AttrValue, DataType, NodeDef, VariableDef};
 use crate::tensor::Tensor;
@@ -67,14 +68,7 @@ impl<'a> VariableSource<'a> {
 /// Replaces every variable in `graph` with its value; returns their names.
 pub fn freeze(graph: &mut Graph, source: &VariableSource) -> Result<Vec<String>> {
     let variables: Vec<NodeDef> = graph.nodes().iter().filter(|n| is_variable(n)).cloned().collect();
-    let mut consumers: HashMap<String, Vec<String>> = HashMap::new();
-    for node in graph.nodes() {
-        for r in input_refs(node) {
-            if !r.control {
-                consumers.entry(r.node.to_string()).or_default().push(node.name.clone());
-            }
-        }
-    }
+    let readers = Readers::of(graph);
 
     let mut frozen = Vec::with_capacity(variables.len());
     for var in variables {
@@ -87,7 +81,7 @@ pub fn freeze(graph: &mut Graph, source: &VariableSource) -> Result<Vec<String>>
             });
         }
         graph.replace(const_node(&var.name, &value))?;
-        retype_consumers(graph, &consumers, &var.name, value.dtype)?;
+        retype_consumers(graph, &readers, &var.name, value.dtype)?;
         frozen.push(var.name);
     }
     Ok(frozen)
@@ -101,7 +95,7 @@ const REF_FORWARDING: [&str; 6] = ["RefEnter", "RefSwitch", "RefMerge", "RefExit
 /// instead of a resource handle or a ref.
 fn retype_consumers(
     graph: &mut Graph,
-    consumers: &HashMap<String, Vec<String>>,
+    readers: &Readers,
     producer: &str,
     dtype: DataType,
 ) -> Result<()> {
@@ -111,10 +105,12 @@ fn retype_consumers(
         if !seen.insert(name.clone()) {
             continue;
         }
-        for consumer in consumers.get(&name).into_iter().flatten() {
-            let Some(node) = graph.node(consumer).cloned() else { continue };
+        let Some(at) = graph.position(&name) else { continue };
+        // Positions stay valid: nodes are replaced in place or added at the end.
+        for reader in readers.data_readers(at) {
+            let node = graph.nodes()[reader].clone();
             let rewritten = match node.op.as_str() {
-                "ReadVariableOp" => read_as_identity(&node, dtype)?,
+                READ_VARIABLE => read_as_identity(&node, dtype)?,
                 "ResourceGather" => {
                     let (gather, axis) = gather_as_gather_v2(&node, dtype)?;
                     if !graph.contains(&axis.name) {
@@ -150,7 +146,7 @@ fn keep_colocation(from: &NodeDef, to: &mut NodeDef) {
 }
 
 fn read_as_identity(read: &NodeDef, dtype: DataType) -> Result<NodeDef> {
-    let mut node = NodeBuilder::new("Identity")
+    let mut node = NodeBuilder::new(IDENTITY)
         .inputs(read.input.iter().take(1).cloned())
         .device(&read.device)
         .ty("T", read.dtype_attr("dtype")?.unwrap_or(dtype))

@@ -11,7 +11,7 @@ pub mod inject;
 mod strip;
 mod tensor_lists;
 #[cfg(test)]
-mod testing;
+pub(crate) mod testing;
 
 use std::path::PathBuf;
 

@@ -4,6 +4,7 @@
 use std::collections::HashSet;
 
 use super::{drop_dangling_colocation, fold_masks, freeze, MaskedWeight, Result, VariableSource};
+use crate::graph::ops::is_const;
 use crate::graph::{extract_subgraph, Attrs, Graph};
 
 #[derive(Debug, Clone, Default)]
@@ -65,7 +66,7 @@ fn count_constants(graph: &Graph, folded: &[MaskedWeight]) -> (u64, u64) {
     let mut params: u64 = folded.iter().map(|m| m.elements).sum();
     let mut nonzeros: u64 = folded.iter().map(|m| m.elements - m.zeros).sum();
     let folded: HashSet<&str> = folded.iter().map(|m| m.constant.as_str()).collect();
-    for node in graph.nodes().iter().filter(|n| n.op == "Const" && !folded.contains(n.name.as_str())) {
+    for node in graph.nodes().iter().filter(|n| is_const(n) && !folded.contains(n.name.as_str())) {
         if let Some(t) = node.tensor_value().ok().and_then(|t| crate::tensor::from_proto(t).ok()) {
             let n = t.num_elements();
             params += n;

@@ -16,9 +16,10 @@ use std::collections::{HashMap, HashSet};
 
 use super::array::{Array, View};
 use super::constants::{const_array, const_ints, const_view};
-use super::ops::{bias_after, binary_value, data_inputs, is_nchw, is_unary, readers, unary_value, Readers, ELEMENTWISE_BINARY};
+use super::ops::{bias_after, binary_value, data_inputs, is_nchw, is_unary, unary_value, ELEMENTWISE_BINARY};
 use super::shapes::{normalise, packed_ints, squeezed, Shapes};
-use crate::graph::{Attrs, Graph};
+use crate::graph::ops::CONCAT;
+use crate::graph::{Attrs, Graph, InputRef, Inputs, Readers};
 use crate::proto::tensorflow::NodeDef;
 
 pub type Id = usize;
@@ -134,7 +135,7 @@ impl Analysis {
         for node in graph.nodes() {
             consumed.extend(data_inputs(graph, node));
         }
-        let readers = readers(graph);
+        let readers = Readers::of(graph);
         let mut a = Analysis::default();
         for &i in order {
             let node = &graph.nodes()[i];
@@ -264,7 +265,7 @@ impl Analysis {
             "Squeeze" => self.squeeze(cx, &channels),
             "Pad" | "PadV2" | "MirrorPad" => self.pad(cx, &channels),
             "Reshape" => self.reshape(cx, &channels),
-            "ConcatV2" => self.concat(cx, &channels),
+            CONCAT => self.concat(cx, &channels),
             "Split" | "SplitV" => self.split(cx, &channels),
             _ => false,
         };
@@ -695,9 +696,9 @@ struct Context<'a> {
     node: &'a NodeDef,
 }
 
-impl Context<'_> {
-    fn data_input(&self, k: usize) -> Option<&str> {
-        self.node.input.iter().filter(|i| !i.starts_with('^')).nth(k).map(String::as_str)
+impl<'a> Context<'a> {
+    fn data_input(&self, k: usize) -> Option<InputRef<'a>> {
+        self.node.data_input(k)
     }
 
     fn constant(&self, k: usize) -> Option<Array> {

@@ -24,7 +24,7 @@ pub use rewrite::{Fold, FoldKind};
 use flow::{Analysis, Decision};
 use shapes::Shapes;
 
-use crate::graph::{node_name, sinks, Graph, GraphError};
+use crate::graph::{node_name, sinks, Graph, GraphError, Inputs};
 
 #[derive(Debug, Clone)]
 pub struct CompactOptions {
@@ -129,7 +129,7 @@ fn layer_filters(graph: &Graph) -> Vec<(usize, Vec<usize>)> {
         .iter()
         .enumerate()
         .filter(|(_, n)| LAYERS.contains(&n.op.as_str()))
-        .filter_map(|(i, n)| Some((i, const_shape(graph, n.input.get(1)?)?)))
+        .filter_map(|(i, n)| Some((i, const_shape(graph, n.input_at(1)?)?)))
         .collect()
 }
 

@@ -2,47 +2,29 @@
 //! a known constant (uniform over batch and space).
 
 use super::constants::const_shape;
-use crate::graph::{input_refs, Attrs, Graph};
+use crate::graph::ops::passes_value;
+use crate::graph::{Attrs, Graph, InputRef, Inputs, Readers};
 use crate::proto::tensorflow::NodeDef;
 
-/// Elementwise ops of one input: a channel stays where it was.
-const UNARY: [&str; 13] = [
-    "Identity", "Snapshot", "StopGradient", "PreventGradient", "Relu", "Relu6", "Elu", "Selu", "Sigmoid", "Tanh",
-    "LeakyRelu", "Softplus", "Neg",
-];
+/// Elementwise ops of one input but those that pass their value through:
+/// a channel stays where it was.
+const UNARY: [&str; 10] = ["PreventGradient", "Relu", "Relu6", "Elu", "Selu", "Sigmoid", "Tanh", "LeakyRelu", "Softplus", "Neg"];
 
 /// Elementwise ops of two inputs, broadcasting.
 pub const ELEMENTWISE_BINARY: [&str; 7] = ["Add", "AddV2", "Sub", "Mul", "RealDiv", "Maximum", "Minimum"];
 
 pub fn is_unary(op: &str) -> bool {
-    UNARY.contains(&op)
+    passes_value(op) || UNARY.contains(&op)
 }
 
 /// `(node index, output port)` of each data input, in order; an input whose
 /// node is missing ends the list (extraction reports those).
 pub fn data_inputs(graph: &Graph, node: &NodeDef) -> Vec<(usize, u32)> {
-    input_refs(node)
-        .filter(|r| !r.control)
+    node.data_inputs()
         .map_while(|r| Some((graph.position(r.node)?, r.port)))
         .collect()
 }
 
-/// The nodes reading each node's outputs through data edges, by index,
-/// each once.
-pub type Readers = Vec<Vec<usize>>;
-
-pub fn readers(graph: &Graph) -> Readers {
-    let mut readers = vec![Vec::new(); graph.nodes().len()];
-    for (i, node) in graph.nodes().iter().enumerate() {
-        for (p, _) in data_inputs(graph, node) {
-            let list: &mut Vec<usize> = &mut readers[p];
-            if list.last() != Some(&i) {
-                list.push(i);
-            }
-        }
-    }
-    readers
-}
 
 /// The spatial axes and the channel axis of a rank-4 image tensor.
 pub fn spatial_axes(nchw: bool) -> ([usize; 2], usize) {
@@ -63,7 +45,7 @@ pub fn is_nchw(node: &NodeDef) -> bool {
 /// approximation of the model).
 pub fn unary_value(node: &NodeDef, v: f32) -> Option<f32> {
     Some(match node.op.as_str() {
-        "Identity" | "Snapshot" | "StopGradient" | "PreventGradient" => v,
+        op if passes_value(op) || op == "PreventGradient" => v,
         "Relu" => v.max(0.0),
         "Relu6" => v.clamp(0.0, 6.0),
         "Elu" => {
@@ -116,7 +98,7 @@ pub fn binary_value(op: &str, a: f32, b: f32) -> Option<f32> {
 /// an inference batch norm's mean (subtracted, so the sign is -1).
 pub fn bias_after(graph: &Graph, readers: &Readers, node: usize) -> Option<(usize, usize, f64)> {
     let name = &graph.nodes()[node].name;
-    let &[i] = readers[node].as_slice() else { return None };
+    let &[i] = readers.data_readers(node).collect::<Vec<_>>().as_slice() else { return None };
     let reader = &graph.nodes()[i];
     if reader.input.first().map(String::as_str) != Some(name.as_str()) {
         return None;
@@ -126,8 +108,8 @@ pub fn bias_after(graph: &Graph, readers: &Readers, node: usize) -> Option<(usiz
         "MatMul" => 1,
         _ => 3,
     };
-    let width = *const_shape(graph, &graph.nodes()[node].input[1])?.get(channels)?;
-    let vector = |k: usize| const_shape(graph, reader.input.get(k)?).filter(|s| s == &[width]);
+    let width = *const_shape(graph, InputRef::parse(&graph.nodes()[node].input[1])?)?.get(channels)?;
+    let vector = |k: usize| const_shape(graph, reader.input_at(k)?).filter(|s| s == &[width]);
     match reader.op.as_str() {
         "BiasAdd" | "Add" | "AddV2" => vector(1).map(|_| (i, 1, 1.0)),
         op if op.starts_with("FusedBatchNorm") => {

@@ -8,9 +8,10 @@ use super::array::Array;
 use super::border::{contribution, Window};
 use super::constants::{const_array, const_behind, const_ints};
 use super::flow::{Analysis, Border, Decision, Edit, Id};
-use super::ops::{bias_after, data_inputs, is_nchw, spatial_axes, Readers};
+use super::ops::{bias_after, data_inputs, is_nchw, spatial_axes};
 use super::Result;
-use crate::graph::{const_node, Attrs, Graph, NodeBuilder};
+use crate::graph::ops::is_const;
+use crate::graph::{const_node, Attrs, Graph, InputRef, Inputs, NodeBuilder, Readers};
 use crate::proto::tensorflow::attr_value::Value;
 use crate::proto::tensorflow::{DataType, NodeDef};
 use crate::tensor::{self, Tensor};
@@ -52,7 +53,7 @@ pub fn apply(graph: &mut Graph, analysis: &Analysis, decision: &Decision) -> Res
             .enumerate()
             .filter_map(|(k, (&id, v))| Some((k, v.filter(|&v| v != 0.0 && decision.removed(id))? as f64)))
             .collect();
-        let Some(filter) = const_array(graph, &graph.nodes()[*node].input[1]).filter(|_| !constants.is_empty()) else {
+        let Some(filter) = InputRef::parse(&graph.nodes()[*node].input[1]).and_then(|i| const_array(graph, i)).filter(|_| !constants.is_empty()) else {
             continue;
         };
         let layer = graph.nodes()[*node].name.clone();
@@ -128,7 +129,7 @@ pub fn apply(graph: &mut Graph, analysis: &Analysis, decision: &Decision) -> Res
             continue;
         }
         let input = graph.nodes()[key.0].input[key.1].clone();
-        let Some(mut array) = const_array(graph, &input) else { continue };
+        let Some(mut array) = InputRef::parse(&input).and_then(|i| const_array(graph, i)) else { continue };
         for (v, d) in array.data.iter_mut().zip(delta.into_iter().flatten()) {
             *v = (*v as f64 + d) as f32;
         }
@@ -143,7 +144,7 @@ pub fn apply(graph: &mut Graph, analysis: &Analysis, decision: &Decision) -> Res
             Edit::ReshapeLast { node, ids } => {
                 let kept = decision.keep(ids).iter().filter(|&&k| k).count() as i64;
                 let input = graph.nodes()[*node].input[1].clone();
-                let Some(mut target) = const_ints(graph, &input) else { continue };
+                let Some(mut target) = InputRef::parse(&input).and_then(|i| const_ints(graph, i)) else { continue };
                 if target.last() != Some(&kept) {
                     if let Some(last) = target.last_mut() {
                         *last = kept;
@@ -189,7 +190,7 @@ fn border_constant(conv: &NodeDef, filter: &Array, constants: &[(usize, f64)], b
 /// multiplied by `scale / sqrt(variance + epsilon)`.
 fn scale_by_batch_norm(graph: &Graph, bn: usize, map: &mut Array) {
     let node = &graph.nodes()[bn];
-    let param = |k: usize| node.input.get(k).and_then(|i| const_array(graph, i));
+    let param = |k: usize| node.input_at(k).and_then(|i| const_array(graph, i));
     let (Some(scale), Some(var)) = (param(1), param(4)) else { return };
     let eps = node.float_attr("epsilon").ok().flatten().unwrap_or(1e-4);
     let channels = map.shape[2];
@@ -230,7 +231,7 @@ fn set_const_input(
     consumers: &HashMap<usize, usize>,
 ) -> Result<()> {
     let reader = graph.nodes()[node].input[input].clone();
-    let Some((chain, constant)) = const_behind(graph, &reader) else { return Ok(()) };
+    let Some((chain, constant)) = InputRef::parse(&reader).and_then(|i| const_behind(graph, i)) else { return Ok(()) };
     let exclusive = chain.iter().all(|n| graph.position(n).and_then(|p| consumers.get(&p)) == Some(&1));
     if exclusive {
         let mut c = constant.clone();
@@ -248,17 +249,12 @@ fn set_const_input(
 }
 
 fn unique(graph: &Graph, base: &str) -> String {
-    let mut name = base.to_string();
-    let mut k = 1;
-    while graph.contains(&name) {
-        name = format!("{base}_{k}");
-        k += 1;
-    }
-    name
+    graph.fresh_name(base, |_| false)
 }
 
 fn const_dtype(graph: &Graph, input: &str) -> DataType {
-    const_behind(graph, input)
+    InputRef::parse(input)
+        .and_then(|i| const_behind(graph, i))
         .and_then(|(_, c)| c.dtype_attr("dtype").ok().flatten())
         .unwrap_or(DataType::DtInt32)
 }
@@ -306,7 +302,7 @@ fn resize_split(
         .int("num_split", outputs.len() as i64)
         .device(&split.device)
         .build(&split.name);
-    split_v.input.extend(split.input.iter().filter(|i| i.starts_with('^')).cloned());
+    split_v.input.extend(split.control_inputs_as_written().cloned());
     graph.replace(split_v)?;
     Ok(())
 }
@@ -335,8 +331,8 @@ fn insert_after(graph: &mut Graph, readers: &Readers, insert: Insert) -> Result<
     if insert.nchw {
         add = add.string("data_format", "NCHW");
     }
-    let reads_it = |i: &String| *i == node.name || *i == format!("{}:0", node.name);
-    let readers: Vec<NodeDef> = readers[insert.after].iter().map(|&r| graph.nodes()[r].clone()).collect();
+    let reads_it = |i: &String| InputRef::parse(i) == Some(InputRef::output(&node.name, 0));
+    let readers: Vec<NodeDef> = readers.data_readers(insert.after).map(|r| graph.nodes()[r].clone()).collect();
     graph.add(add.build(&add_name))?;
     for mut reader in readers {
         for i in reader.input.iter_mut().filter(|i| reads_it(i)) {
@@ -352,7 +348,7 @@ pub fn float_params(graph: &Graph) -> u64 {
     graph
         .nodes()
         .iter()
-        .filter(|n| n.op == "Const" && n.dtype_attr("dtype").ok().flatten() == Some(DataType::DtFloat))
+        .filter(|n| is_const(n) && n.dtype_attr("dtype").ok().flatten() == Some(DataType::DtFloat))
         .filter_map(|n| match n.attr_value("value") {
             Some(Value::Tensor(t)) => tensor::from_proto(t).ok().map(|t| t.num_elements()),
             _ => None,

@@ -7,7 +7,8 @@ use std::collections::HashMap;
 
 use super::constants::const_ints;
 use super::ops::{data_inputs, is_unary, spatial_axes, ELEMENTWISE_BINARY};
-use crate::graph::{Attrs, Graph};
+use crate::graph::ops::{CONCAT, CONST};
+use crate::graph::{Attrs, Graph, InputRef, Inputs};
 use crate::proto::tensorflow::attr_value::Value;
 use crate::proto::tensorflow::NodeDef;
 use crate::tensor;
@@ -59,7 +60,7 @@ fn infer_node(graph: &Graph, node: &NodeDef, shapes: &Shapes) -> Vec<Option<Shap
             Some(Value::Shape(s)) if !s.unknown_rank => Some(s.dim.iter().map(|d| d.size).collect()),
             _ => None,
         }),
-        "Const" => one(
+        CONST => one(
             node.tensor_value()
                 .ok()
                 .and_then(|t| tensor::from_proto(t).ok())
@@ -73,7 +74,7 @@ fn infer_node(graph: &Graph, node: &NodeDef, shapes: &Shapes) -> Vec<Option<Shap
         "Conv2D" | "DepthwiseConv2dNative" | "MaxPool" | "AvgPool" => one(window(node, input(0), input(1))),
         "Pad" | "PadV2" | "MirrorPad" => one((|| {
             let mut s = input(0)?;
-            let pads = const_ints(graph, node.input.get(1)?)?;
+            let pads = const_ints(graph, node.input_at(1)?)?;
             for (d, pair) in s.iter_mut().zip(pads.chunks(2)) {
                 if *d >= 0 {
                     *d += pair.iter().sum::<i64>();
@@ -83,7 +84,7 @@ fn infer_node(graph: &Graph, node: &NodeDef, shapes: &Shapes) -> Vec<Option<Shap
         })()),
         "Mean" | "Max" | "Sum" => one((|| {
             let s = input(0)?;
-            let axes = normalise(&const_ints(graph, node.input.get(1)?)?, s.len())?;
+            let axes = normalise(&const_ints(graph, node.input_at(1)?)?, s.len())?;
             let keep = node.bool_attr("keep_dims").ok().flatten().unwrap_or(false);
             Some(
                 s.iter()
@@ -108,10 +109,10 @@ fn infer_node(graph: &Graph, node: &NodeDef, shapes: &Shapes) -> Vec<Option<Shap
             let tb = node.bool_attr("transpose_b").ok().flatten().unwrap_or(false);
             Some(vec![*a.get(usize::from(ta))?, *b.get(usize::from(!tb))?])
         })()),
-        "ConcatV2" => one((|| {
+        CONCAT => one((|| {
             let n = inputs.len().checked_sub(1)?;
             let parts: Vec<Shape> = (0..n).map(input).collect::<Option<_>>()?;
-            let axis = *normalise(&const_ints(graph, node.input.get(n)?)?, parts.first()?.len())?.first()?;
+            let axis = *normalise(&const_ints(graph, node.input_at(n)?)?, parts.first()?.len())?.first()?;
             let mut out = parts[0].clone();
             out[axis] = parts.iter().map(|p| p[axis]).try_fold(0i64, |acc, d| (d >= 0).then_some(acc + d)).unwrap_or(-1);
             Some(out)
@@ -119,12 +120,12 @@ fn infer_node(graph: &Graph, node: &NodeDef, shapes: &Shapes) -> Vec<Option<Shap
         "Split" | "SplitV" => (|| {
             let (value, axis_input) = if op == "Split" { (1, 0) } else { (0, 2) };
             let s = input(value)?;
-            let axis = *normalise(&const_ints(graph, node.input.get(axis_input)?)?, s.len())?.first()?;
+            let axis = *normalise(&const_ints(graph, node.input_at(axis_input)?)?, s.len())?.first()?;
             let sizes = if op == "Split" {
                 let n = node.int_attr("num_split").ok().flatten().filter(|&n| n > 0)?;
                 vec![if s[axis] >= 0 { s[axis] / n } else { -1 }; n as usize]
             } else {
-                const_ints(graph, node.input.get(1)?)?
+                const_ints(graph, node.input_at(1)?)?
             };
             Some(sizes.into_iter().map(|d| Some(s.iter().enumerate().map(|(a, &x)| if a == axis { d } else { x }).collect())).collect())
         })()
@@ -200,7 +201,7 @@ pub fn normalise(axes: &[i64], rank: usize) -> Option<Vec<usize>> {
 }
 
 fn reshaped(graph: &Graph, node: &NodeDef, input: Option<Shape>) -> Option<Shape> {
-    let mut target = const_ints(graph, node.input.get(1)?).or_else(|| packed_ints(graph, node.input.get(1)?))?;
+    let mut target = const_ints(graph, node.input_at(1)?).or_else(|| packed_ints(graph, node.input_at(1)?))?;
     let unknown = target.iter().filter(|&&d| d == -1).count();
     if unknown == 1 {
         let total: i64 = input.filter(|s| s.iter().all(|&d| d >= 0))?.iter().product();
@@ -214,12 +215,10 @@ fn reshaped(graph: &Graph, node: &NodeDef, input: Option<Shape>) -> Option<Shape
 
 /// A shape built at run time by `Pack` of scalars (Keras' flatten packs the
 /// batch size it reads with `Shape`): the constant ones, `-1` for the others.
-pub fn packed_ints(graph: &Graph, input: &str) -> Option<Vec<i64>> {
-    let pack = graph.node(crate::graph::node_name(input)).filter(|n| n.op == "Pack")?;
+pub fn packed_ints(graph: &Graph, input: InputRef<'_>) -> Option<Vec<i64>> {
+    let pack = graph.node(input.node).filter(|n| n.op == "Pack")?;
     Some(
-        pack.input
-            .iter()
-            .filter(|i| !i.starts_with('^'))
+        pack.data_inputs()
             .map(|i| const_ints(graph, i).and_then(|v| v.first().copied()).unwrap_or(-1))
             .collect(),
     )

@@ -3,6 +3,7 @@
 //! optional control input put on every node, which is how ops join a branch
 //! of a Switch/Merge conditional (a dead control input makes the node dead).
 
+use crate::graph::ops::CONCAT;
 use crate::graph::{const_node, Graph, InputRef, NodeBuilder};
 use crate::proto::tensorflow::{DataType, NodeDef};
 use crate::tensor::Tensor;
@@ -51,14 +52,7 @@ impl<'g> Ops<'g> {
 
     /// The first free name `scope/name`, `scope/name_1`, ...
     pub fn unique(&self, name: &str) -> String {
-        let base = join(&self.scope, name);
-        if !self.graph.contains(&base) {
-            return base;
-        }
-        (1..)
-            .map(|i| format!("{base}_{i}"))
-            .find(|n| !self.graph.contains(n))
-            .unwrap_or(base)
+        self.graph.fresh_name(&join(&self.scope, name), |_| false)
     }
 
     /// Adds `node` as `scope/name` (made unique) and returns its name.
@@ -122,7 +116,7 @@ impl<'g> Ops<'g> {
         dtype: DataType,
     ) -> Result<String, InjectError> {
         let axis = self.scalar("concat/axis", DataType::DtInt32, axis as f64)?;
-        let node = NodeBuilder::new("ConcatV2")
+        let node = NodeBuilder::new(CONCAT)
             .inputs(inputs.iter().cloned())
             .input(axis);
         let node = node

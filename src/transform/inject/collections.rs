@@ -1,12 +1,10 @@
-//! The MetaGraphDef collections inject reads and extends.
-
-use prost::Message;
+//! The MetaGraphDef collections inject extends (reading them is the graph layer's: `collection_names`).
 
 use super::masks::Masked;
 use super::variables::Variable;
-use crate::graph::node_name;
+use crate::graph::InputRef;
 use crate::proto::tensorflow::collection_def::{BytesList, Kind, NodeList};
-use crate::proto::tensorflow::{CollectionDef, MetaGraphDef, VariableDef};
+use crate::proto::tensorflow::{CollectionDef, MetaGraphDef};
 
 pub fn add_nodes(meta: &mut MetaGraphDef, key: &str, values: impl IntoIterator<Item = String>) {
     let entry = meta
@@ -29,24 +27,6 @@ pub fn add_variables(meta: &mut MetaGraphDef, key: &str, defs: impl IntoIterator
         });
     if let Some(Kind::BytesList(list)) = &mut entry.kind {
         list.value.extend(defs.into_iter().map(Into::into));
-    }
-}
-
-/// Node names a collection lists, whether as a node list or as `VariableDef`s.
-pub fn names(meta: &MetaGraphDef, key: &str) -> Vec<String> {
-    match meta.collection_def.get(key).and_then(|c| c.kind.as_ref()) {
-        Some(Kind::NodeList(list)) => list
-            .value
-            .iter()
-            .map(|v| node_name(v).to_string())
-            .collect(),
-        Some(Kind::BytesList(list)) => list
-            .value
-            .iter()
-            .filter_map(|b| VariableDef::decode(b.as_ref()).ok())
-            .map(|d| node_name(&d.variable_name).to_string())
-            .collect(),
-        _ => Vec::new(),
     }
 }
 
@@ -76,18 +56,18 @@ pub fn record(
     add_nodes(
         meta,
         "thresholds",
-        masked.iter().map(|m| format!("{}:0", m.threshold.name)),
+        masked.iter().map(|m| InputRef::tensor_name(&m.threshold.name, 0)),
     );
     add_nodes(
         meta,
         "masked_weights",
-        masked.iter().map(|m| format!("{}:0", m.masked_weight)),
+        masked.iter().map(|m| InputRef::tensor_name(&m.masked_weight, 0)),
     );
     add_nodes(meta, "kernel", masked.iter().map(Masked::weight_entry));
     add_nodes(
         meta,
         "summaries",
-        summaries.iter().map(|s| format!("{s}:0")),
+        summaries.iter().map(|s| InputRef::tensor_name(s, 0)),
     );
     add_variables(meta, "variables", new_vars.iter().map(|v| v.encoded_def()));
 }

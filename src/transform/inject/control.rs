@@ -2,6 +2,7 @@
 //! only on pruning steps, and the chaining of a train op into it.
 
 use super::builder::{Ops};
+use crate::graph::ops::{variable_kind, IDENTITY, READ_VARIABLE};
 use crate::graph::{Attrs, Graph, InputRef, NodeBuilder};
 use super::select::VarKind;
 use super::variables::{self, Spec, Variable};
@@ -25,11 +26,7 @@ pub fn find_global_step(graph: &Graph, listed: &[String]) -> Option<GlobalStep> 
         .chain(["global_step"])
         .find_map(|name| {
             let node = graph.node(name)?;
-            let kind = match node.op.as_str() {
-                "VariableV2" | "Variable" => VarKind::Ref,
-                "VarHandleOp" => VarKind::Resource,
-                _ => return None,
-            };
+            let kind = variable_kind(&node.op)?;
             let dtype = node.dtype_attr("dtype").ok()??;
             matches!(dtype, DataType::DtInt32 | DataType::DtInt64).then(|| GlobalStep {
                 name: name.to_string(),
@@ -69,13 +66,13 @@ pub fn step_int32(
     let value = match step.kind {
         VarKind::Ref => step.name.clone(),
         VarKind::Resource => {
-            let mut read = NodeBuilder::new("ReadVariableOp")
+            let mut read = NodeBuilder::new(READ_VARIABLE)
                 .input(&step.name)
                 .ty("dtype", step.dtype);
             if let Some(a) = after {
                 read = read.after(a);
             }
-            ops.add("ReadVariableOp", read)?
+            ops.add(READ_VARIABLE, read)?
         }
     };
     let mut cast = NodeBuilder::new("Cast")
@@ -108,13 +105,13 @@ pub fn cond(ops: &mut Ops, pred: &str) -> Result<Cond, InjectError> {
     )?;
     let switch_t = c.add(
         "switch_t",
-        NodeBuilder::new("Identity")
+        NodeBuilder::new(IDENTITY)
             .input(format!("{switch}:1"))
             .ty("T", DataType::DtBool),
     )?;
     let switch_f = c.add(
         "switch_f",
-        NodeBuilder::new("Identity")
+        NodeBuilder::new(IDENTITY)
             .input(&switch)
             .ty("T", DataType::DtBool),
     )?;
@@ -129,7 +126,7 @@ pub fn cond(ops: &mut Ops, pred: &str) -> Result<Cond, InjectError> {
 pub fn merge(ops: &mut Ops, cond: &Cond, taken: &str, name: &str) -> Result<String, InjectError> {
     let mut c = Ops::new(&mut *ops.graph, &cond.scope);
     let after = |c: &mut Ops, side: &str, dep: &str| {
-        let node = NodeBuilder::new("Identity").input(side).after(dep);
+        let node = NodeBuilder::new(IDENTITY).input(side).after(dep);
         c.add("control_dependency", node.ty("T", DataType::DtBool))
     };
     let t = after(&mut c, &cond.switch_t, taken)?;
@@ -155,14 +152,10 @@ pub fn rename_train_op(graph: &mut Graph, name: &str) -> Result<String, InjectEr
     let renamed = Ops::new(graph, name).unique("before_pruning");
     graph.retain(|n| n.name != name);
     for n in graph.nodes_mut() {
-        for input in &mut n.input {
+        for input in n.input.iter_mut() {
             let Some(r) = InputRef::parse(input) else { continue };
             if r.node == name && !r.control {
-                *input = if r.port == 0 {
-                    renamed.clone()
-                } else {
-                    format!("{renamed}:{}", r.port)
-                };
+                *input = InputRef::output(&renamed, r.port).to_string();
             }
         }
     }

@@ -5,8 +5,9 @@
 use std::collections::{HashMap, HashSet};
 
 use super::builder::{join, Ops};
-use crate::graph::{Graph, InputRef, NodeBuilder};
-use super::select::{Consumers, VarKind, Weight};
+use crate::graph::ops::IDENTITY;
+use crate::graph::{Graph, InputRef, NodeBuilder, Readers};
+use super::select::{VarKind, Weight};
 use super::variables::{self, Slice, Spec, Variable};
 use super::InjectError;
 use crate::proto::tensorflow::DataType;
@@ -44,7 +45,7 @@ impl Masked {
         if self.weight.partitioned() {
             self.weight.name.clone()
         } else {
-            format!("{}:0", self.weight.name)
+            InputRef::tensor_name(&self.weight.name, 0)
         }
     }
 }
@@ -79,7 +80,7 @@ pub fn scopes(graph: &Graph, weights: &[Weight]) -> Vec<String> {
 
 pub fn apply_mask(
     graph: &mut Graph,
-    consumers: &Consumers,
+    readers: &Readers,
     weight: Weight,
     scope: String,
 ) -> Result<Masked, InjectError> {
@@ -146,9 +147,9 @@ pub fn apply_mask(
             .input(weight_value)
             .ty("T", dtype),
     )?;
-    let rewired = rewire(graph, consumers, &weight, &masked_weight)?;
+    let rewired = rewire(graph, readers, &weight, &masked_weight)?;
     let (masked_gradients, unmasked_updates) =
-        mask_gradients(graph, consumers, &weight, &mask_value, &masked_weight)?;
+        mask_gradients(graph, readers, &weight, &mask_value, &masked_weight)?;
     Ok(Masked {
         weight,
         scope,
@@ -174,7 +175,7 @@ fn join_partitions(
     let concat = top
         .scoped(&format!("{name}/ConcatPartitions"))
         .concat(reads, axis, dtype)?;
-    top.add(name, NodeBuilder::new("Identity").input(concat).ty("T", dtype))
+    top.add(name, NodeBuilder::new(IDENTITY).input(concat).ty("T", dtype))
 }
 
 /// Points the layer ops (`weight.readers`) and their gradient ops at
@@ -183,13 +184,13 @@ fn join_partitions(
 /// variable's value.
 fn rewire(
     graph: &mut Graph,
-    consumers: &Consumers,
+    readers: &Readers,
     weight: &Weight,
     masked: &str,
 ) -> Result<Vec<String>, InjectError> {
     let mut rewired = Vec::new();
     for read in &weight.reads {
-        for consumer in consumers.get(read).into_iter().flatten() {
+        for consumer in &readers.data_reader_names(graph, read) {
             let layer = weight.readers.contains(consumer)
                 || weight
                     .readers
@@ -241,7 +242,7 @@ fn gradient_prefix<'n>(node: &'n str, op: &str) -> Option<&'n str> {
 /// in which none could be traced.
 fn mask_gradients(
     graph: &mut Graph,
-    consumers: &Consumers,
+    readers: &Readers,
     weight: &Weight,
     mask: &str,
     masked_weight: &str,
@@ -250,17 +251,12 @@ fn mask_gradients(
     let mut unknown = Vec::new();
     let mut products: HashMap<String, String> = HashMap::new();
     for part in &weight.parts {
-        let updates: Vec<String> = consumers
-            .get(&part.var)
-            .into_iter()
-            .flatten()
-            .filter(|n| {
-                graph.node(n).is_some_and(|n| {
-                    n.op.contains("Apply") && n.input.first().is_some_and(|v| v == &part.var)
-                })
+        let mut updates = readers.data_reader_names(graph, &part.var);
+        updates.retain(|n| {
+            graph.node(n).is_some_and(|n| {
+                n.op.contains("Apply") && n.input.first().is_some_and(|v| v == &part.var)
             })
-            .cloned()
-            .collect();
+        });
         for update in updates {
             let found = layer_gradients(graph, weight, &update);
             if found.is_empty() {

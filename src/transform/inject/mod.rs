@@ -31,7 +31,7 @@ use masks::Masked;
 use select::{Filters, VarKind};
 use variables::Variable;
 
-use crate::graph::GraphError;
+use crate::graph::{collection_names, GraphError, Readers};
 use crate::model::Model;
 use crate::proto::tensorflow::MetaGraphDef;
 
@@ -144,18 +144,18 @@ pub fn inject(model: &mut Model, options: &InjectOptions) -> Result<InjectReport
         None => &mut scratch,
     };
     let mut graph = model.graph.clone();
-    let trainable: HashSet<String> = collections::names(meta, "trainable_variables")
+    let trainable: HashSet<String> = collection_names(meta, "trainable_variables")
         .into_iter()
         .collect();
     let filters = Filters {
         include: &options.weights,
         exclude: &options.exclude,
         trainable: (!trainable.is_empty()).then_some(trainable),
-        masked: collections::names(meta, "kernel").into_iter().collect(),
-        masks: collections::names(meta, "masks").into_iter().collect(),
+        masked: collection_names(meta, "kernel").into_iter().collect(),
+        masks: collection_names(meta, "masks").into_iter().collect(),
     };
-    let consumers = select::consumers(&graph);
-    let selection = select::select(&graph, &consumers, &filters)?;
+    let readers = Readers::of(&graph);
+    let selection = select::select(&graph, &readers, &filters)?;
     let mut report = InjectReport {
         already_masked: selection.already_masked,
         ..Default::default()
@@ -174,7 +174,7 @@ pub fn inject(model: &mut Model, options: &InjectOptions) -> Result<InjectReport
     if let Some(t) = &options.train_op {
         graph.require(t)?;
     }
-    let listed = collections::names(meta, "global_step");
+    let listed = collection_names(meta, "global_step");
     let step = match (
         control::find_global_step(&graph, &listed),
         &options.train_op,
@@ -187,7 +187,7 @@ pub fn inject(model: &mut Model, options: &InjectOptions) -> Result<InjectReport
     let scopes = masks::scopes(&graph, &selection.weights);
     let mut masked = Vec::new();
     for (weight, scope) in selection.weights.into_iter().zip(scopes) {
-        masked.push(masks::apply_mask(&mut graph, &consumers, weight, scope)?);
+        masked.push(masks::apply_mask(&mut graph, &readers, weight, scope)?);
     }
 
     let pruning = pruning::build(&mut graph, options, &step, &masked)?;

@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use bytes::Bytes;
 
 use super::builder::{Ops};
-use crate::graph::{const_node, node_name, Graph, InputRef, NodeBuilder};
+use crate::graph::{const_node, node_name, Graph, InputRef, Inputs, NodeBuilder};
 use super::select::VarKind;
 use super::variables::{self, Variable};
 use super::InjectError;
@@ -38,11 +38,7 @@ pub fn extend(graph: &mut Graph, saver: &SaverDef, vars: &[&Variable]) -> Result
         vars.iter().map(|v| v.save_name().to_string()),
     )?;
     append_strings(graph, &slices, vars.iter().map(|v| v.save_slice_spec()))?;
-    let first_control = node
-        .input
-        .iter()
-        .position(|i| i.starts_with('^'))
-        .unwrap_or(node.input.len());
+    let first_control = node.input_refs().position(|r| r.control).unwrap_or(node.input.len());
     let tensors: Vec<String> = vars
         .iter()
         .map(|v| match v.kind {

@@ -7,17 +7,13 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use regex::Regex;
 
 use super::InjectError;
-use crate::graph::{input_refs, node_name, Attrs, Graph, GraphError};
+use crate::graph::ops::{self, variable_read};
+pub use crate::graph::ops::VarKind;
+use crate::graph::{behind, node_name, Attrs, Graph, GraphError, Inputs, Readers, Through};
 use crate::pruning;
 use crate::proto::tensorflow::attr_value::Value;
 use crate::proto::tensorflow::{DataType, NodeDef};
 use crate::tensor;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum VarKind {
-    Ref,
-    Resource,
-}
 
 /// One variable of a (possibly partitioned) weight.
 #[derive(Debug, Clone)]
@@ -103,11 +99,7 @@ fn unknown_shape(node: &NodeDef) -> InjectError {
 /// `ReadVariableOp` of a `VarHandleOp`.
 fn variable_of<'g>(graph: &'g Graph, read: &NodeDef) -> Option<(&'g NodeDef, VarKind)> {
     let source = graph.node(node_name(read.input.first()?))?;
-    match (read.op.as_str(), source.op.as_str()) {
-        ("Identity", "VariableV2" | "Variable") => Some((source, VarKind::Ref)),
-        ("ReadVariableOp", "VarHandleOp") => Some((source, VarKind::Resource)),
-        _ => None,
-    }
+    Some((source, variable_read(&read.op, &source.op)?))
 }
 
 /// Which operands of a prunable op may be weights, and where each one's
@@ -140,7 +132,7 @@ fn weight_operands(node: &NodeDef) -> Result<Vec<(usize, OutAxis)>, GraphError> 
 
 pub fn select(
     graph: &Graph,
-    consumers: &Consumers,
+    index: &Readers,
     filters: &Filters,
 ) -> Result<Selection, InjectError> {
     let mut found: BTreeMap<String, Weight> = BTreeMap::new();
@@ -169,7 +161,7 @@ pub fn select(
                 }
                 continue;
             }
-            let Some(mut weight) = resolve(graph, consumers, producer, out_axis)? else {
+            let Some(mut weight) = resolve(graph, index, producer, out_axis)? else {
                 continue;
             };
             weight.readers = readers;
@@ -251,24 +243,16 @@ pub fn select(
 
 /// A weight used inside a while loop (an RNN cell) enters it through `Enter`;
 /// its read is outside. Returns the read and the `Enter`s passed, outermost first.
-fn outside_loops<'g>(graph: &'g Graph, mut node: &'g NodeDef) -> (&'g NodeDef, Vec<String>) {
-    let mut enters = Vec::new();
-    while node.op == "Enter" || node.op == "RefEnter" {
-        match node.input.first().and_then(|i| graph.node(node_name(i))) {
-            Some(outer) => {
-                enters.insert(0, node.name.clone());
-                node = outer;
-            }
-            None => break,
-        }
-    }
-    (node, enters)
+fn outside_loops<'g>(graph: &'g Graph, node: &'g NodeDef) -> (&'g NodeDef, Vec<String>) {
+    let mut path: Vec<&NodeDef> = behind(graph, &node.name, Through::ENTER).collect();
+    let read = path.pop().unwrap_or(node);
+    (read, path.iter().rev().map(|e| e.name.clone()).collect())
 }
 
 /// The weight a prunable op's operand reads, if it is a variable.
 fn resolve(
     graph: &Graph,
-    consumers: &Consumers,
+    readers: &Readers,
     producer: &NodeDef,
     out_axis: OutAxis,
 ) -> Result<Option<Weight>, InjectError> {
@@ -276,7 +260,7 @@ fn resolve(
         let shape = var_shape(var)?;
         let reads = match kind {
             VarKind::Ref => vec![producer.name.clone()],
-            VarKind::Resource => resource_reads(graph, consumers, &var.name),
+            VarKind::Resource => resource_reads(graph, readers, &var.name),
         };
         return Ok(Some(Weight {
             name: var.name.clone(),
@@ -297,7 +281,7 @@ fn resolve(
         }));
     }
     // A partitioned variable: `S/weights` = Identity(ConcatV2(part reads..., axis)).
-    if producer.op != "Identity" {
+    if producer.op != ops::IDENTITY {
         return Ok(None);
     }
     let Some(concat) = producer
@@ -307,14 +291,10 @@ fn resolve(
     else {
         return Ok(None);
     };
-    if concat.op != "ConcatV2" || concat.input.len() < 3 {
+    if concat.op != ops::CONCAT || concat.input.len() < 3 {
         return Ok(None);
     }
-    let data: Vec<&String> = concat
-        .input
-        .iter()
-        .filter(|i| !i.starts_with('^'))
-        .collect();
+    let data: Vec<_> = concat.data_inputs().collect();
     let Some((axis_input, part_inputs)) = data.split_last() else {
         return Ok(None);
     };
@@ -325,7 +305,7 @@ fn resolve(
     let mut first: Option<(&NodeDef, VarKind)> = None;
     for input in part_inputs {
         let Some((var, kind)) = graph
-            .node(node_name(input))
+            .node(input.node)
             .and_then(|r| variable_of(graph, r))
         else {
             return Ok(None);
@@ -368,36 +348,13 @@ fn resolve(
     }))
 }
 
-fn resource_reads(graph: &Graph, consumers: &Consumers, handle: &str) -> Vec<String> {
-    consumers
-        .get(handle)
-        .into_iter()
-        .flatten()
-        .filter(|n| graph.node(n).is_some_and(|n| n.op == "ReadVariableOp"))
-        .cloned()
-        .collect()
+fn resource_reads(graph: &Graph, readers: &Readers, handle: &str) -> Vec<String> {
+    let mut reads = readers.data_reader_names(graph, handle);
+    reads.retain(|n| graph.node(n).is_some_and(|n| n.op == ops::READ_VARIABLE));
+    reads
 }
 
-fn const_int(graph: &Graph, input: &str) -> Option<i64> {
-    let node = graph.node(node_name(input))?;
+fn const_int(graph: &Graph, input: &crate::graph::InputRef) -> Option<i64> {
+    let node = graph.node(input.node)?;
     tensor::from_proto(node.tensor_value().ok()?).ok()?.scalar_int().ok()
-}
-
-/// Consumers of each node's outputs through data edges.
-pub type Consumers = HashMap<String, Vec<String>>;
-
-pub fn consumers(graph: &Graph) -> Consumers {
-    let mut out = Consumers::new();
-    for node in graph.nodes() {
-        for r in input_refs(node) {
-            if !r.control {
-                let list = out.entry(r.node.to_string()).or_default();
-                // A node's inputs come together, so a repeat is the last entry.
-                if list.last() != Some(&node.name) {
-                    list.push(node.name.clone());
-                }
-            }
-        }
-    }
-    out
 }

@@ -4,6 +4,7 @@
 use bytes::Bytes;
 
 use super::builder::{Ops};
+use crate::graph::ops::CONST;
 use crate::graph::{Graph, NodeBuilder};
 use super::masks::Masked;
 use super::InjectError;
@@ -68,7 +69,7 @@ fn zero_fraction(ops: &mut Ops, x: &str, dtype: DataType) -> Result<String, Inje
     let is_zero = ops.binary("Equal", x, &zero, dtype)?;
     let is_zero = ops.cast(&is_zero, DataType::DtBool, DataType::DtFloat)?;
     let flat = ops.reshape(&is_zero, &[-1], DataType::DtFloat)?;
-    let axis = ops.scalar("Const", DataType::DtInt32, 0.0)?;
+    let axis = ops.scalar(CONST, DataType::DtInt32, 0.0)?;
     ops.add(
         "fraction",
         NodeBuilder::new("Mean")

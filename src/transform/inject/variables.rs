@@ -5,7 +5,8 @@
 use prost::Message;
 
 use super::builder::{Ops};
-use crate::graph::NodeBuilder;
+use crate::graph::ops::{CONST, IDENTITY, READ_VARIABLE, VARIABLE_V2, VAR_HANDLE};
+use crate::graph::{InputRef, NodeBuilder};
 use super::select::VarKind;
 use super::InjectError;
 use crate::proto::tensorflow::{DataType, SaveSliceInfoDef, VariableDef};
@@ -79,10 +80,10 @@ pub fn create(ops: &mut Ops, spec: Spec) -> Result<Variable, InjectError> {
     } = spec;
     let mut top = Ops::new(&mut *ops.graph, "");
     let var = match kind {
-        VarKind::Ref => NodeBuilder::new("VariableV2")
+        VarKind::Ref => NodeBuilder::new(VARIABLE_V2)
             .ty("dtype", dtype)
             .shape("shape", shape),
-        VarKind::Resource => NodeBuilder::new("VarHandleOp")
+        VarKind::Resource => NodeBuilder::new(VAR_HANDLE)
             .ty("dtype", dtype)
             .shape("shape", shape)
             .string("shared_name", name),
@@ -105,7 +106,7 @@ pub fn create(ops: &mut Ops, spec: Spec) -> Result<Variable, InjectError> {
             )?;
             (
                 assign,
-                scope.add("read", NodeBuilder::new("Identity").input(name).ty("T", dtype))?,
+                scope.add("read", NodeBuilder::new(IDENTITY).input(name).ty("T", dtype))?,
             )
         }
         VarKind::Resource => {
@@ -117,17 +118,17 @@ pub fn create(ops: &mut Ops, spec: Spec) -> Result<Variable, InjectError> {
                     .ty("dtype", dtype),
             )?;
             let read = scope.scoped("Read").add(
-                "ReadVariableOp",
-                NodeBuilder::new("ReadVariableOp").input(name).ty("dtype", dtype),
+                READ_VARIABLE,
+                NodeBuilder::new(READ_VARIABLE).input(name).ty("dtype", dtype),
             )?;
             (assign, read)
         }
     };
     let def = VariableDef {
-        variable_name: format!("{name}:0"),
-        initial_value_name: format!("{initial}:0"),
+        variable_name: InputRef::tensor_name(name, 0),
+        initial_value_name: InputRef::tensor_name(&initial, 0),
         initializer_name: assign,
-        snapshot_name: format!("{read}:0"),
+        snapshot_name: InputRef::tensor_name(&read, 0),
         is_resource: kind == VarKind::Resource,
         trainable: false,
         save_slice_info_def: slice.as_ref().map(|s| SaveSliceInfoDef {
@@ -166,7 +167,7 @@ fn initial_value(
     let mut init_scope = scope.scoped(label);
     let dims: Vec<i64> = shape.iter().map(|&d| d as i64).collect();
     let dims = init_scope.int32s("shape_as_tensor", &dims)?;
-    let value = init_scope.scalar("Const", dtype, init)?;
+    let value = init_scope.scalar(CONST, dtype, init)?;
     scope.add(
         label,
         NodeBuilder::new("Fill")
@@ -207,10 +208,10 @@ pub fn read_now(
     dtype: DataType,
 ) -> Result<String, InjectError> {
     match kind {
-        VarKind::Ref => ops.add("read", NodeBuilder::new("Identity").input(var_name).ty("T", dtype)),
+        VarKind::Ref => ops.add("read", NodeBuilder::new(IDENTITY).input(var_name).ty("T", dtype)),
         VarKind::Resource => ops.add(
-            "ReadVariableOp",
-            NodeBuilder::new("ReadVariableOp")
+            READ_VARIABLE,
+            NodeBuilder::new(READ_VARIABLE)
                 .input(var_name)
                 .ty("dtype", dtype),
         ),

@@ -3,8 +3,9 @@
 
 use std::collections::HashSet;
 
-use super::{data_input, key};
-use crate::graph::{input_refs, Attrs, Graph, InputRef};
+use super::key;
+use crate::graph::ops::{CONCAT, CONST, IDENTITY};
+use crate::graph::{Attrs, Graph, InputRef, Inputs};
 use crate::proto::tensorflow::attr_value::Value;
 use crate::proto::tensorflow::NodeDef;
 use crate::transform::compact::const_ints;
@@ -21,12 +22,12 @@ pub(super) fn static_int(graph: &Graph, tensor: &InputRef<'_>, depth: usize) -> 
     }
     let node = graph.node(tensor.node)?;
     match node.op.as_str() {
-        "Const" => match const_ints(graph, &tensor.to_string())?.as_slice() {
+        CONST => match const_ints(graph, *tensor)?.as_slice() {
             [v] => Some(*v),
             _ => None,
         },
         "StridedSlice" => {
-            let at = |i| data_input(node, i).and_then(|r| const_ints(graph, &r.to_string()));
+            let at = |i| node.data_input(i).and_then(|r| const_ints(graph, r));
             let (begin, end, stride) = (at(1)?, at(2)?, at(3)?);
             let ([k], [end], [1]) = (begin.as_slice(), end.as_slice(), stride.as_slice()) else { return None };
             let plain = ["begin_mask", "end_mask", "ellipsis_mask", "new_axis_mask"]
@@ -35,8 +36,8 @@ pub(super) fn static_int(graph: &Graph, tensor: &InputRef<'_>, depth: usize) -> 
             if !plain || node.int_attr("shrink_axis_mask").ok().flatten() != Some(1) || k.checked_add(1) != Some(*end) {
                 return None;
             }
-            let shape = graph.node(data_input(node, 0)?.node).filter(|n| n.op == "Shape")?;
-            let dims = static_shape(graph, &data_input(shape, 0)?, depth + 1)?;
+            let shape = graph.node(node.data_input(0)?.node).filter(|n| n.op == "Shape")?;
+            let dims = static_shape(graph, &shape.data_input(0)?, depth + 1)?;
             dims.get(usize::try_from(*k).ok()?).copied().flatten()
         }
         _ => None,
@@ -54,10 +55,10 @@ fn static_shape(graph: &Graph, tensor: &InputRef<'_>, depth: usize) -> Option<Ve
             Value::Shape(s) if !s.unknown_rank => Some(s.dim.iter().map(|d| (d.size >= 0).then_some(d.size)).collect()),
             _ => None,
         },
-        "Identity" => static_shape(graph, &data_input(node, 0)?, depth + 1),
+        IDENTITY => static_shape(graph, &node.data_input(0)?, depth + 1),
         "Transpose" => {
-            let dims = static_shape(graph, &data_input(node, 0)?, depth + 1)?;
-            let perm = static_ints(graph, &data_input(node, 1)?, depth + 1)?;
+            let dims = static_shape(graph, &node.data_input(0)?, depth + 1)?;
+            let perm = static_ints(graph, &node.data_input(1)?, depth + 1)?;
             perm.iter().map(|&p| usize::try_from(p).ok().and_then(|p| dims.get(p).copied())).collect()
         }
         _ => None,
@@ -72,9 +73,9 @@ fn static_ints(graph: &Graph, tensor: &InputRef<'_>, depth: usize) -> Option<Vec
     }
     let node = graph.node(tensor.node)?;
     match node.op.as_str() {
-        "Const" => const_ints(graph, &tensor.to_string()),
-        "ConcatV2" => {
-            let inputs: Vec<InputRef<'_>> = input_refs(node).filter(|r| !r.control).collect();
+        CONST => const_ints(graph, *tensor),
+        CONCAT => {
+            let inputs: Vec<InputRef<'_>> = node.data_inputs().collect();
             let (axis, values) = inputs.split_last()?;
             if static_int(graph, axis, depth + 1)? != 0 {
                 return None;
@@ -83,7 +84,7 @@ fn static_ints(graph: &Graph, tensor: &InputRef<'_>, depth: usize) -> Option<Vec
             Some(parts?.concat())
         }
         "Range" => {
-            let at = |i| data_input(node, i).and_then(|r| static_int(graph, &r, depth + 1));
+            let at = |i| node.data_input(i).and_then(|r| static_int(graph, &r, depth + 1));
             let (start, limit, delta) = (at(0)?, at(1)?, at(2)?);
             if delta <= 0 || limit.checked_sub(start)? > 1 << 16 {
                 return None;
@@ -96,7 +97,7 @@ fn static_ints(graph: &Graph, tensor: &InputRef<'_>, depth: usize) -> Option<Vec
 
 /// Two tensors computed alike from the same tensors, by pure ops only.
 pub(super) fn same_value(graph: &Graph, a: &InputRef<'_>, b: &InputRef<'_>) -> bool {
-    const PURE: [&str; 5] = ["Const", "Shape", "StridedSlice", "Identity", "Cast"];
+    const PURE: [&str; 5] = [CONST, "Shape", "StridedSlice", IDENTITY, "Cast"];
     let mut work = vec![(key(a), key(b))];
     let mut seen = HashSet::new();
     while let Some((x, y)) = work.pop() {
@@ -109,7 +110,7 @@ pub(super) fn same_value(graph: &Graph, a: &InputRef<'_>, b: &InputRef<'_>) -> b
         let (Some(p), Some(q)) = (graph.node(&x.0), graph.node(&y.0)) else { return false };
         let (ap, aq) = (comparable_attrs(p), comparable_attrs(q));
         let (ip, iq): (Vec<_>, Vec<_>) =
-            (input_refs(p).filter(|r| !r.control).collect(), input_refs(q).filter(|r| !r.control).collect());
+            (p.data_inputs().collect(), q.data_inputs().collect());
         if p.op != q.op || !PURE.contains(&p.op.as_str()) || ap != aq || ip.len() != iq.len() {
             return false;
         }

@@ -15,14 +15,11 @@ mod evaluate;
 mod recognise;
 mod rewrite;
 
-use std::collections::{HashMap, HashSet};
-
 use serde::Serialize;
 
 use super::colocation::drop_dangling_colocation;
 use super::Result;
-use crate::graph::{input_refs, Graph, InputRef};
-use crate::proto::tensorflow::NodeDef;
+use crate::graph::{Graph, InputRef, Readers};
 use rewrite::{apply, Plan};
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -60,29 +57,26 @@ pub fn tensor_arrays_to_lists(graph: &mut Graph) -> Result<TensorListReport> {
     Ok(report)
 }
 
-/// Who reads each output, and which nodes something waits on.
-struct Uses {
-    data: HashMap<(String, u32), Vec<(String, usize)>>,
-    control: HashSet<String>,
+/// The graph's readers index, asked by node name.
+struct Uses<'g> {
+    graph: &'g Graph,
+    readers: Readers,
 }
 
-impl Uses {
-    fn of(graph: &Graph) -> Uses {
-        let mut uses = Uses { data: HashMap::new(), control: HashSet::new() };
-        for node in graph.nodes() {
-            for (i, r) in input_refs(node).enumerate() {
-                if r.control {
-                    uses.control.insert(r.node.to_string());
-                } else {
-                    uses.data.entry((r.node.to_string(), r.port)).or_default().push((node.name.clone(), i));
-                }
-            }
-        }
-        uses
+impl<'g> Uses<'g> {
+    fn of(graph: &'g Graph) -> Self {
+        Uses { graph, readers: Readers::of(graph) }
     }
 
-    fn readers(&self, node: &str, port: u32) -> &[(String, usize)] {
-        self.data.get(&(node.to_string(), port)).map_or(&[], Vec::as_slice)
+    /// `(reader, input slot)` of each data input reading output `port` of `node`.
+    fn readers(&self, node: &str, port: u32) -> Vec<(String, usize)> {
+        let Some(at) = self.graph.position(node) else { return Vec::new() };
+        self.readers.of_output(at, port).map(|u| (self.graph.nodes()[u.reader].name.clone(), u.slot)).collect()
+    }
+
+    /// Whether something waits on `node` by a control input.
+    fn waited_on(&self, node: &str) -> bool {
+        self.graph.position(node).is_some_and(|at| self.readers.has_control_readers(at))
     }
 }
 
@@ -102,10 +96,6 @@ type Reason = String;
 fn plan(graph: &Graph, uses: &Uses, name: &str) -> Result<Plan, Reason> {
     let array = recognise::rewritable(graph, uses, name)?;
     rewrite::plan(graph, uses, array)
-}
-
-fn data_input(node: &NodeDef, i: usize) -> Option<InputRef<'_>> {
-    input_refs(node).filter(|r| !r.control).nth(i)
 }
 
 fn key(r: &InputRef<'_>) -> (String, u32) {

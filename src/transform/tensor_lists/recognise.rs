@@ -5,8 +5,9 @@
 use std::collections::HashSet;
 
 use super::evaluate::same_value;
-use super::{data_input, flow_input, key, Reason, Uses};
-use crate::graph::{input_refs, Attrs, Graph, InputRef};
+use super::{flow_input, key, Reason, Uses};
+use crate::graph::ops::{ENTER, IDENTITY};
+use crate::graph::{Attrs, Graph, InputRef, Inputs};
 use crate::proto::tensorflow::attr_value::Value;
 use crate::proto::tensorflow::{DataType, NodeDef, TensorShapeProto};
 use crate::transform::compact::const_ints;
@@ -37,17 +38,17 @@ pub(super) fn rewritable<'g>(graph: &'g Graph, uses: &Uses, name: &str) -> Resul
         Some(Value::Shape(s)) => s.clone(),
         _ => TensorShapeProto { unknown_rank: true, ..Default::default() },
     };
-    let size = data_input(array, 0).ok_or("it has no size input")?;
+    let size = array.data_input(0).ok_or("it has no size input")?;
     let (enters, ops) = handle_uses(graph, uses, name)?;
     let (flows, retype) = flow_path(graph, uses, name, &ops)?;
     for op in &ops {
-        let flow = data_input(op, flow_input(&op.op).unwrap_or(0)).ok_or("an op lacks its flow input")?;
+        let flow = op.data_input(flow_input(&op.op).unwrap_or(0)).ok_or("an op lacks its flow input")?;
         if !flows.contains(&key(&flow)) {
             return Err(format!("`{}` takes a flow that is not this array's", op.name));
         }
     }
 
-    let direct = |op: &NodeDef| data_input(op, 0).is_some_and(|h| h.node == name);
+    let direct = |op: &NodeDef| op.data_input(0).is_some_and(|h| h.node == name);
     let scatters: Vec<&NodeDef> = ops.iter().copied().filter(|o| o.op == "TensorArrayScatterV3").collect();
     let fresh_flow_readers = uses.readers(name, 1);
     let filled_whole = match scatters.as_slice() {
@@ -61,7 +62,7 @@ pub(super) fn rewritable<'g>(graph: &'g Graph, uses: &Uses, name: &str) -> Resul
         }
         _ => return Err("it is scattered into other than once, whole, right after it is made".into()),
     };
-    if filled_whole && uses.control.contains(name) {
+    if filled_whole && uses.waited_on(name) {
         return Err("something waits on it, and a TensorList made from a whole tensor needs no array".into());
     }
     Ok(Rewritable { array, dtype, shape, size, enters, ops, retype, filled_whole })
@@ -73,11 +74,11 @@ fn handle_uses<'g>(graph: &'g Graph, uses: &Uses, name: &str) -> Result<(Vec<Str
     let mut seen = HashSet::new();
     let mut work = vec![name.to_string()];
     while let Some(from) = work.pop() {
-        for (reader, at) in uses.readers(&from, 0) {
+        for (reader, at) in &uses.readers(&from, 0) {
             let node = graph.node(reader).ok_or("a reader is gone")?;
             match (node.op.as_str(), at) {
-                ("Enter", 0) => {
-                    if uses.control.contains(reader) {
+                (ENTER, 0) => {
+                    if uses.waited_on(reader) {
                         return Err(format!("something waits on its handle's Enter `{reader}`"));
                     }
                     if seen.insert(reader.clone()) {
@@ -117,10 +118,10 @@ fn flow_path(
         if !flows.insert(flow.clone()) {
             continue;
         }
-        for (reader, at) in uses.readers(&flow.0, flow.1) {
+        for (reader, at) in &uses.readers(&flow.0, flow.1) {
             let node = graph.node(reader).ok_or("a reader is gone")?;
             let outputs: &[u32] = match (node.op.as_str(), *at) {
-                ("Enter" | "Exit" | "NextIteration" | "Identity", 0) | ("Merge", _) => &[0],
+                (ENTER | "Exit" | "NextIteration" | IDENTITY, 0) | ("Merge", _) => &[0],
                 ("Switch", 0) => &[0, 1],
                 (op, at) if is_op(reader) && flow_input(op) == Some(at) => &[],
                 (op, _) => return Err(format!("its flow is read by `{reader}` ({op})")),
@@ -135,7 +136,7 @@ fn flow_path(
         }
     }
     for merged in retype.iter().filter_map(|n| graph.node(n)).filter(|n| n.op == "Merge") {
-        if input_refs(merged).filter(|r| !r.control).any(|r| !flows.contains(&(r.node.to_string(), r.port))) {
+        if merged.data_inputs().any(|r| !flows.contains(&(r.node.to_string(), r.port))) {
             return Err(format!("`{}` merges its flow with another value", merged.name));
         }
     }
@@ -146,22 +147,22 @@ fn flow_path(
 /// variable's initial value, outside the loop, where the array is. Its
 /// shape is the shape of every element (a TensorList checks that on write).
 pub(super) fn loop_variable_start(graph: &Graph, uses: &Uses, write: &NodeDef, array: &str) -> Option<String> {
-    let handle_enter = graph.node(data_input(write, 0)?.node).filter(|n| n.op == "Enter")?;
-    if data_input(handle_enter, 0)?.node != array {
+    let handle_enter = graph.node(write.data_input(0)?.node).filter(|n| n.op == ENTER)?;
+    if handle_enter.data_input(0)?.node != array {
         return None;
     }
     let frame = handle_enter.attr_value("frame_name")?;
-    let value = data_input(write, 2)?;
-    for (next, _) in uses.readers(value.node, value.port) {
+    let value = write.data_input(2)?;
+    for (next, _) in &uses.readers(value.node, value.port) {
         if graph.node(next).map(|n| n.op.as_str()) != Some("NextIteration") {
             continue;
         }
-        for (merge, _) in uses.readers(next, 0) {
+        for (merge, _) in &uses.readers(next, 0) {
             let Some(merge) = graph.node(merge).filter(|n| n.op == "Merge") else { continue };
-            for r in input_refs(merge).filter(|r| !r.control) {
-                let Some(enter) = graph.node(r.node).filter(|n| n.op == "Enter") else { continue };
+            for r in merge.data_inputs() {
+                let Some(enter) = graph.node(r.node).filter(|n| n.op == ENTER) else { continue };
                 if enter.attr_value("frame_name") == Some(frame) {
-                    return data_input(enter, 0).map(|i| i.to_string());
+                    return enter.data_input(0).map(|i| i.to_string());
                 }
             }
         }
@@ -173,15 +174,15 @@ pub(super) fn loop_variable_start(graph: &Graph, uses: &Uses, write: &NodeDef, a
 /// indices `range(0, shape(value)[0])` and `size` that same length, as
 /// `TensorArray.unstack` builds them.
 fn is_whole_unstack(graph: &Graph, scatter: &NodeDef, size: &InputRef<'_>) -> bool {
-    let (Some(indices), Some(value)) = (data_input(scatter, 1), data_input(scatter, 2)) else { return false };
+    let (Some(indices), Some(value)) = (scatter.data_input(1), scatter.data_input(2)) else { return false };
     let Some(limit) = range_from_zero(graph, &indices) else { return false };
     let Some(slice) = graph.node(limit.node).filter(|n| n.op == "StridedSlice") else { return false };
-    let first_dim = data_input(slice, 0)
+    let first_dim = slice.data_input(0)
         .and_then(|s| graph.node(s.node))
-        .is_some_and(|s| s.op == "Shape" && data_input(s, 0).is_some_and(|v| key(&v) == key(&value)))
+        .is_some_and(|s| s.op == "Shape" && s.data_input(0).is_some_and(|v| key(&v) == key(&value)))
         && [(1, 0), (2, 1), (3, 1)]
             .iter()
-            .all(|&(i, want)| data_input(slice, i).and_then(|r| const_ints(graph, &r.to_string())) == Some(vec![want]))
+            .all(|&(i, want)| slice.data_input(i).and_then(|r| const_ints(graph, r)) == Some(vec![want]))
         && slice.int_attr("shrink_axis_mask").ok().flatten() == Some(1)
         && ["begin_mask", "end_mask", "ellipsis_mask", "new_axis_mask"]
             .iter()
@@ -199,7 +200,7 @@ pub(super) fn gathers_all(graph: &Graph, indices: &str, size: &InputRef<'_>, ops
 /// The limit of `range(0, limit, 1)`.
 fn range_from_zero<'g>(graph: &'g Graph, tensor: &InputRef<'_>) -> Option<InputRef<'g>> {
     let range = graph.node(tensor.node).filter(|n| n.op == "Range" && tensor.port == 0)?;
-    let at = |i| data_input(range, i).and_then(|r| const_ints(graph, &r.to_string()));
-    (at(0)? == [0] && at(2)? == [1]).then(|| data_input(range, 1)).flatten()
+    let at = |i| range.data_input(i).and_then(|r| const_ints(graph, r));
+    (at(0)? == [0] && at(2)? == [1]).then(|| range.data_input(1)).flatten()
 }
 

@@ -6,8 +6,9 @@ use std::collections::{HashMap, HashSet};
 
 use super::evaluate::static_int;
 use super::recognise::{gathers_all, loop_variable_start, Rewritable};
-use super::{data_input, flow_input, Reason, Result, Uses};
-use crate::graph::{input_refs, Graph, InputRef, NodeBuilder};
+use super::{flow_input, Reason, Result, Uses};
+use crate::graph::ops::{CONST, IDENTITY};
+use crate::graph::{input_refs, Graph, InputRef, Inputs, NodeBuilder};
 use crate::proto::tensorflow::attr_value::Value;
 use crate::proto::tensorflow::{DataType, NodeDef, TensorShapeProto};
 use crate::tensor::Tensor;
@@ -31,7 +32,7 @@ pub(super) fn plan(graph: &Graph, uses: &Uses, recognised: Rewritable<'_>) -> Re
     let name = array.name.as_str();
     let mut names = Names::new(graph);
     let mut add = Vec::new();
-    let direct = |op: &NodeDef| data_input(op, 0).is_some_and(|h| h.node == name);
+    let direct = |op: &NodeDef| op.data_input(0).is_some_and(|h| h.node == name);
     let reserve_shape = if filled_whole {
         None
     } else if let Some(dims) = known_dims(&shape) {
@@ -64,7 +65,7 @@ pub(super) fn plan(graph: &Graph, uses: &Uses, recognised: Rewritable<'_>) -> Re
     let mut rebuilt = Vec::new();
     let mut unread = Vec::new();
     for op in &ops {
-        let inputs: Vec<String> = op.input.iter().filter(|i| !i.starts_with('^')).cloned().collect();
+        let inputs: Vec<String> = op.data_inputs_as_written().cloned().collect();
         let arg = |i: usize| inputs.get(i).cloned().ok_or_else(|| format!("`{}` lacks input {i}", op.name));
         let flow = arg(flow_input(&op.op).unwrap_or(0))?;
         let partial = |names: &mut Names, add: &mut Vec<NodeDef>, anchor: &str| {
@@ -131,7 +132,7 @@ pub(super) fn plan(graph: &Graph, uses: &Uses, recognised: Rewritable<'_>) -> Re
 
 /// The op rebuilt under `like`'s name, device and control inputs.
 fn finish(builder: NodeBuilder, like: &NodeDef) -> NodeDef {
-    let controls = like.input.iter().filter(|i| i.starts_with('^')).cloned();
+    let controls = like.control_inputs_as_written().cloned();
     let mut node = builder.inputs(controls).build(&like.name);
     node.device = like.device.clone();
     node
@@ -185,12 +186,7 @@ impl<'g> Names<'g> {
     }
 
     fn fresh(&mut self, base: &str) -> String {
-        let mut name = base.to_string();
-        let mut n = 0;
-        while self.graph.contains(&name) || self.given.contains(&name) {
-            n += 1;
-            name = format!("{base}_{n}");
-        }
+        let name = self.graph.fresh_name(base, |n| self.given.contains(n));
         self.given.insert(name.clone());
         name
     }
@@ -210,7 +206,7 @@ pub(super) fn apply(graph: &mut Graph, plan: Plan) -> Result<()> {
     let list = InputRef::output(&plan.array, 0).to_string();
     let variant = crate::proto::tensorflow::AttrValue { value: Some(Value::Type(DataType::DtVariant as i32)) };
     for node in graph.nodes_mut() {
-        if plan.retype.contains(&node.name) {
+        if plan.retype.iter().any(|r| r == node.name) {
             node.attr.insert("T".into(), variant.clone());
         }
         for input in node.input.iter_mut().filter(|i| **i == flow) {
@@ -225,7 +221,7 @@ pub(super) fn apply(graph: &mut Graph, plan: Plan) -> Result<()> {
 /// read, as far as pure ops go: left behind they would be the graph's
 /// outputs to anyone who takes its sinks.
 fn drop_unread(graph: &mut Graph, mut candidates: Vec<String>) {
-    const PURE: [&str; 7] = ["Const", "Range", "Shape", "StridedSlice", "Identity", "Cast", "Pack"];
+    const PURE: [&str; 7] = [CONST, "Range", "Shape", "StridedSlice", IDENTITY, "Cast", "Pack"];
     let mut reads: HashMap<String, usize> = HashMap::new();
     for node in graph.nodes() {
         for r in input_refs(node) {

@@ -4,10 +4,10 @@
 
 use super::rewrite::int32_const;
 use super::*;
-use crate::graph::{Attrs, NodeBuilder};
+use crate::graph::{Attrs, InputRef, NodeBuilder};
 use crate::proto::tensorflow::attr_value::Value;
 use crate::proto::tensorflow::tensor_shape_proto::Dim;
-use crate::proto::tensorflow::{AttrValue, DataType, TensorShapeProto};
+use crate::proto::tensorflow::{AttrValue, DataType, NodeDef, TensorShapeProto};
 use crate::transform::compact::const_ints;
 use crate::transform::testing::graph;
 
@@ -194,7 +194,7 @@ fn a_fully_known_element_shape_is_a_constant() {
     tensor_arrays_to_lists(&mut g).unwrap();
     let es = g.node("out/element_shape").unwrap();
     assert_eq!(es.op, "Const");
-    assert_eq!(const_ints(&g, "out/element_shape"), Some(vec![4, 2]));
+    assert_eq!(const_ints(&g, InputRef::output("out/element_shape", 0)), Some(vec![4, 2]));
 }
 
 fn kept_reason(nodes: Vec<NodeDef>, array: &str) -> String {

@@ -2,7 +2,7 @@
 //! the chaining of a train op into it (control.rs).
 
 use super::*;
-use crate::graph::Attrs;
+use crate::graph::{Attrs, InputRef, Inputs};
 
 fn dense_graph() -> Vec<NodeDef> {
     let mut nodes = inputs();
@@ -11,7 +11,7 @@ fn dense_graph() -> Vec<NodeDef> {
 }
 
 fn controls(n: &NodeDef) -> Vec<&str> {
-    n.input.iter().filter_map(|i| InputRef::parse(i).filter(|r| r.control).map(|r| r.node)).collect()
+    n.control_inputs().map(|r| r.node).collect()
 }
 
 #[test]
@@ -22,7 +22,7 @@ fn the_mask_update_is_merged_from_a_switch_on_the_pruning_step() {
     assert_eq!((merge.op.as_str(), merge.input.len()), ("Merge", 2));
     let [taken, skipped] = [input(&g, &merge.name, 0), input(&g, &merge.name, 1)];
     // The true side waits for the update, the false side for a NoOp.
-    assert_eq!(taken.input, ["model_pruning/cond/switch_t".to_string(), format!("^{}", report.mask_update)]);
+    assert_eq!(taken.input, ["model_pruning/cond/switch_t".to_string(), InputRef::control_of(&report.mask_update).to_string()]);
     assert_eq!(skipped.input[0], "model_pruning/cond/switch_f");
     assert_eq!(input(&g, &skipped.name, 1).op, "NoOp");
     assert_eq!(node(&g, "model_pruning/cond/switch_t").input, ["model_pruning/cond/Switch:1"]);

@@ -50,7 +50,7 @@ fn training_model(mut nodes: Vec<NodeDef>, saved: &[&str], trainable: &[&str]) -
     nodes.push(NodeBuilder::new("Identity").input("save/Const").after("save/SaveV2").build("save/control_dependency"));
     nodes.push(NodeBuilder::new("NoOp").build("save/restore_all"));
     let trainable = CollectionDef {
-        kind: Some(Kind::NodeList(NodeList { value: trainable.iter().map(|t| format!("{t}:0")).collect() })),
+        kind: Some(Kind::NodeList(NodeList { value: trainable.iter().map(|t| InputRef::tensor_name(t, 0)).collect() })),
     };
     let meta = MetaGraphDef {
         saver_def: Some(SaverDef {
