@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 
 use common::*;
 use prost::Message;
-use tf_strip::codec::{self, loadable, DecodeOptions, EncodeOptions, Problem};
+use tf_strip::codec::{self, DecodeOptions, EncodeOptions, Problem};
+use tf_strip::transform::loadable;
 use tf_strip::proto::tensorflow::attr_value::Value;
 use tf_strip::proto::tensorflow::{DataType, GraphDef};
 use tf_strip::tensor::{Tensor, TensorData};

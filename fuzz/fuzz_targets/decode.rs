@@ -33,6 +33,6 @@ fuzz_target!(|data: &[u8]| {
         };
         let (enc, _) = codec::encode(data, &small);
         assert_eq!(codec::decode(&enc).unwrap(), data);
-        let _ = codec::loadable::encode(data, &Default::default());
+        let _ = tf_strip::transform::loadable::encode(data, &Default::default());
     }
 });

@@ -20,7 +20,7 @@ use libfuzzer_sys::arbitrary::{self, Arbitrary, Unstructured};
 use libfuzzer_sys::fuzz_target;
 use prost::Message;
 use tf_strip::checkpoint::{Checkpoint, CheckpointWriter, Slice, Tensor, TensorData};
-use tf_strip::codec::loadable::{self, LoadableOptions};
+use tf_strip::transform::loadable::{self, LoadableOptions};
 use tf_strip::graph::{collection_nodes, variable_defs, Graph};
 use tf_strip::model::{Model, ModelKind};
 use tf_strip::proto::tensorflow::attr_value::{ListValue, Value};

@@ -9,7 +9,7 @@ use clap::Args;
 use super::render::{container_table, fraction, human_bytes, print_json, table};
 use super::signature::{render_saved_model, OutputFormat, SignatureArgs};
 use super::CliError;
-use tf_strip::codec::loadable::{LoadableOptions, LoadableReport};
+use tf_strip::transform::loadable::{LoadableOptions, LoadableReport};
 use tf_strip::codec::{EncodeOptions, EncodeReport};
 use tf_strip::jobs::{decode_file, encode_file, EncodeJob, Encoded, Encoding};
 

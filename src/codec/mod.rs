@@ -39,7 +39,6 @@ mod decode;
 mod encode;
 mod estimate;
 mod le;
-pub mod loadable;
 mod report;
 #[cfg(test)]
 mod tests;
@@ -83,12 +82,6 @@ pub enum CodecError {
     NotGraphFile { path: PathBuf, msg: String },
     #[error("{}: {msg}", .path.display())]
     Unsupported { path: PathBuf, msg: String },
-    #[error("{}: {source}", .path.display())]
-    Loadable {
-        path: PathBuf,
-        #[source]
-        source: loadable::LoadableError,
-    },
 }
 
 /// Whether `bytes` start like a container.

@@ -9,8 +9,8 @@ use prost::Message;
 
 use super::graph_bytes::GraphBytes;
 use super::JobError;
-use crate::codec::loadable::{self, LoadableOptions, LoadableReport};
-use crate::codec::{encode, CodecError, EncodeOptions, EncodeReport};
+use crate::transform::loadable::{self, LoadableOptions, LoadableReport};
+use crate::codec::{encode, EncodeOptions, EncodeReport};
 use crate::error::FileError;
 use crate::graph::{Graph, GraphError};
 use crate::overwrite::check_not_an_input;
@@ -106,7 +106,7 @@ fn encode_container(input: &Path, output: &Path, options: &EncodeOptions) -> Res
 fn loadable_graph(input: &Path, options: &LoadableOptions) -> Result<(Vec<u8>, LoadableReport), JobError> {
     let pb = GraphBytes::read(input, true)?;
     let (bytes, mut report) = loadable::encode_bytes(pb.bytes, options)
-        .map_err(|source| CodecError::Loadable { path: input.to_path_buf(), source })?;
+        .map_err(|source| JobError::Loadable { path: input.to_path_buf(), source })?;
     report.from_text = pb.from_text;
     Ok((bytes, report))
 }

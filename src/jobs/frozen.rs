@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use crate::codec::loadable::is_rebuild_cache;
+use crate::transform::loadable::is_rebuild_cache;
 use crate::model::{Model, ModelKind};
 use crate::graph::is_variable;
 

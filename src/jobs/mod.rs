@@ -49,6 +49,12 @@ pub enum JobError {
     #[error(transparent)]
     SavedModel(#[from] crate::saved_model::SavedModelError),
     #[error("{}: {source}", .path.display())]
+    Loadable {
+        path: PathBuf,
+        #[source]
+        source: crate::transform::loadable::LoadableError,
+    },
+    #[error("{}: {source}", .path.display())]
     Inject {
         path: PathBuf,
         #[source]

@@ -8,6 +8,7 @@ mod eval;
 mod fold_masks;
 mod freeze;
 pub mod inject;
+pub mod loadable;
 mod strip;
 mod tensor_lists;
 #[cfg(test)]
