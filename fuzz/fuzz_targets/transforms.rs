@@ -519,7 +519,7 @@ fn built(nodes: &[Node], slices: &[SliceClaim], masks: &[Name], saver: bool) -> 
     let variables: Vec<Bytes> = def
         .node
         .iter()
-        .filter(|n| transform::is_variable(n))
+        .filter(|n| tf_strip::graph::is_variable(n))
         .map(|n| VariableDef { variable_name: format!("{}:0", n.name), trainable: true, ..Default::default() })
         .chain(slices.iter().map(|s| VariableDef {
             variable_name: s.variable.render(),
