@@ -72,8 +72,8 @@ pub enum Decision {
 }
 
 /// What is done to one FULLY_CONNECTED.
-enum Plan {
-    Csr { weight: usize, rows: usize, cols: usize },
+enum Plan<'a> {
+    Csr { weight: usize, rows: usize, cols: usize, data: &'a [u8] },
     TakeCopy { copy: usize, densify: usize },
     Left,
 }
@@ -94,9 +94,8 @@ pub fn accelerate(bytes: &[u8], options: &AccelerateOptions) -> Result<(Vec<u8>,
             }
             let (plan, report) = plan(&model, s, i, op, options.min_sparsity);
             match plan {
-                Plan::Csr { weight, rows, cols } => {
+                Plan::Csr { weight, rows, cols, data } => {
                     let t = &sg.tensors[weight];
-                    let Buffer::Inline(data) = model.buffers[t.buffer as usize] else { continue };
                     let csr = Csr::of(data, rows, cols);
                     patch.shrink_buffer(t.buffer as usize, &csr.values)?;
                     patch.replace_tensor(s, weight, &sparse_tensor(t, rows, csr))?;
@@ -134,7 +133,7 @@ pub fn accelerate(bytes: &[u8], options: &AccelerateOptions) -> Result<(Vec<u8>,
     Ok((out, AccelerateReport { min_sparsity: options.min_sparsity, layers, densify_removed }))
 }
 
-fn plan(model: &Model, s: usize, i: usize, op: &Operator, min_sparsity: f64) -> (Plan, LayerReport) {
+fn plan<'a>(model: &Model<'a>, s: usize, i: usize, op: &Operator, min_sparsity: f64) -> (Plan<'a>, LayerReport) {
     let sg = &model.subgraphs[s];
     let tensor_name = |t: i32| usize::try_from(t).ok().and_then(|t| sg.tensors.get(t)).map_or(String::new(), |t| t.name.clone());
     let mut report = LayerReport {
@@ -171,7 +170,7 @@ fn plan(model: &Model, s: usize, i: usize, op: &Operator, min_sparsity: f64) -> 
             Ok(nonzeros) => {
                 let [rows, cols] = [w.shape[0] as u64, w.shape[1] as u64];
                 report.elements = rows * cols;
-                report.zeros = report.elements - nonzeros;
+                report.zeros = report.elements.saturating_sub(nonzeros);
                 match threshold(&mut report, min_sparsity) {
                     true => (Plan::TakeCopy { copy, densify: p }, LayerReport { decision: Decision::ConverterSparse, ..report }),
                     false => (Plan::Left, report),
@@ -189,7 +188,7 @@ fn plan(model: &Model, s: usize, i: usize, op: &Operator, min_sparsity: f64) -> 
     report.elements = (rows * cols) as u64;
     report.zeros = data.chunks_exact(4).filter(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]) == 0.0).count() as u64;
     match threshold(&mut report, min_sparsity) {
-        true => (Plan::Csr { weight, rows, cols }, LayerReport { decision: Decision::Sparse, ..report }),
+        true => (Plan::Csr { weight, rows, cols, data }, LayerReport { decision: Decision::Sparse, ..report }),
         false => (Plan::Left, report),
     }
 }
@@ -236,6 +235,9 @@ fn float_matrix(w: &Tensor) -> Result<(), String> {
     if w.shape.len() != 2 {
         return Err(format!("the weight has rank {}, not 2", w.shape.len()));
     }
+    if w.shape.iter().any(|&d| d < 0) {
+        return Err(format!("the weight's shape {:?} has unknown dimensions", w.shape));
+    }
     if w.shape_signature.as_ref().is_some_and(|sig| sig.iter().any(|&d| d < 0)) {
         return Err("the weight's shape is dynamic".into());
     }
@@ -261,12 +263,21 @@ fn converter_copy(model: &Model, copy: &Tensor, dense: &Tensor) -> Result<u64, S
         Some(Sparsity::Other(format)) => Err(format!("the converter's sparse copy has a format the FC kernel does not take ({format})")),
         Some(Sparsity::Csr { rows: dense_rows, segments, indices }) => {
             let monotone = segments.windows(2).all(|w| w[0] <= w[1]);
-            let well_formed = *dense_rows as usize == rows
+            // Each row's columns strictly increasing and below `cols`: no
+            // more values than the matrix has places.
+            let rows_ordered = || {
+                segments.windows(2).all(|w| {
+                    indices.get(w[0] as usize..w[1] as usize).is_some_and(|row| {
+                        row.windows(2).all(|c| c[0] < c[1]) && row.last().is_none_or(|&c| (c as usize) < cols)
+                    })
+                })
+            };
+            let well_formed = i64::from(*dense_rows) == rows as i64
                 && segments.len() == rows + 1
                 && segments.first() == Some(&0)
                 && segments.last().map(|&n| n as usize) == Some(indices.len())
                 && monotone
-                && indices.iter().all(|&c| (c as usize) < cols)
+                && rows_ordered()
                 && data.len() == indices.len() * 4;
             match well_formed {
                 true => Ok(indices.len() as u64),

@@ -28,3 +28,6 @@ pub enum TfLiteError {
     #[error(transparent)]
     Foreign(#[from] crate::filekind::ForeignFile),
 }
+
+#[cfg(test)]
+mod tests;
