@@ -2,9 +2,10 @@
 """TensorFlow's side of tests/accelerate.rs.
 
     tflite_accelerate_check.py convert FIXTURE_DIR FROZEN.pb OUT_DIR
-        Converts FROZEN.pb with TensorFlow's TFLite converter twice, plainly
-        and with Optimize.EXPERIMENTAL_SPARSITY, into OUT_DIR/plain.tflite and
-        OUT_DIR/sparsity.tflite. Prints {"plain": PATH, "sparsity": PATH}.
+        Converts FROZEN.pb with TensorFlow's TFLite converter: plainly, with
+        Optimize.EXPERIMENTAL_SPARSITY, with Optimize.DEFAULT (int8 weights)
+        and with float16 weights, into OUT_DIR/{plain,sparsity,int8,float16}.tflite.
+        Prints {"plain": PATH, "sparsity": PATH, "int8": PATH, "float16": PATH}.
 
     tflite_accelerate_check.py compare FIXTURE_DIR ORIGINAL.tflite ACCELERATED.tflite
         Runs both models in tf.lite.Interpreter, in this process, on the
@@ -32,7 +33,13 @@ def convert(fixture_dir, frozen, out_dir):
     feeds = fixture_inputs(fixture_dir)
     outputs = fixture_outputs(fixture_dir)
     written = {}
-    for name, optimizations in (("plain", []), ("sparsity", [tf.lite.Optimize.EXPERIMENTAL_SPARSITY])):
+    variants = (
+        ("plain", [], []),
+        ("sparsity", [tf.lite.Optimize.EXPERIMENTAL_SPARSITY], []),
+        ("int8", [tf.lite.Optimize.DEFAULT], []),
+        ("float16", [tf.lite.Optimize.DEFAULT], [tf.float16]),
+    )
+    for name, optimizations, types in variants:
         converter = tf.compat.v1.lite.TFLiteConverter.from_frozen_graph(
             frozen,
             input_arrays=[n.split(":")[0] for n in feeds],
@@ -40,6 +47,7 @@ def convert(fixture_dir, frozen, out_dir):
             input_shapes={n.split(":")[0]: list(v.shape) for n, v in feeds.items()},
         )
         converter.optimizations = optimizations
+        converter.target_spec.supported_types = types
         path = os.path.join(out_dir, f"{name}.tflite")
         with open(path, "wb") as f:
             f.write(converter.convert())

@@ -10,14 +10,14 @@ use std::path::{Path, PathBuf};
 use common::*;
 use serde_json::Value;
 
-/// mlp90 stripped, then converted twice: (plain.tflite, sparsity.tflite).
-fn converted_mlp90(dir: &Path) -> (Fixture, PathBuf, PathBuf) {
+/// mlp90 stripped, then converted plainly, with EXPERIMENTAL_SPARSITY, to
+/// int8 and to float16 weights: `.1[variant]` is the path of each.
+fn converted_mlp90(dir: &Path) -> (Fixture, impl Fn(&str) -> PathBuf) {
     let f = fixtures().into_iter().find(|f| f.name == "mlp90").unwrap();
     assert_succeeded(&strip_fixture(&f, dir, &[]), "strip mlp90");
     let pb = dir.join("pruning_stripped.pb");
     let r = python_script("tflite_accelerate_check.py", &[Path::new("convert"), &f.dir, &pb, dir]);
-    let path = |key: &str| PathBuf::from(r[key].as_str().unwrap_or_else(|| panic!("no {key} in {r}")));
-    (f, path("plain"), path("sparsity"))
+    (f, move |key: &str| PathBuf::from(r[key].as_str().unwrap_or_else(|| panic!("no {key} in {r}"))))
 }
 
 fn sha256_of(path: &Path) -> String {
@@ -41,7 +41,8 @@ fn decisions(report: &Value) -> Vec<&str> {
 #[test]
 fn accelerated_models_compute_the_converters_outputs_with_sparse_weights_and_no_densify() {
     let tmp = tempfile::tempdir().unwrap();
-    let (f, plain, sparsity) = converted_mlp90(tmp.path());
+    let (f, converted) = converted_mlp90(tmp.path());
+    let (plain, sparsity) = (converted("plain"), converted("sparsity"));
     for (model, decision, densify) in [(&plain, "sparse", 0), (&sparsity, "converter_sparse", 3)] {
         let what = model.file_name().unwrap().to_string_lossy().into_owned();
         let fast = tmp.path().join(format!("fast-{what}"));
@@ -67,7 +68,7 @@ fn accelerated_models_compute_the_converters_outputs_with_sparse_weights_and_no_
 #[test]
 fn the_default_threshold_follows_batch_and_min_sparsity_overrides_it() {
     let tmp = tempfile::tempdir().unwrap();
-    let (_, plain, _) = converted_mlp90(tmp.path());
+    let plain = converted_mlp90(tmp.path()).1("plain");
     let out = tmp.path().join("batch8.tflite");
     // mlp90's weights are 90% zeros: enough at batch 1, not at batch 8.
     let report = accelerate(&plain, &out, &["--batch", "8"]);
@@ -78,6 +79,22 @@ fn the_default_threshold_follows_batch_and_min_sparsity_overrides_it() {
     assert!(report["warnings"][0].as_str().unwrap().contains("no FULLY_CONNECTED weight was rewritten"), "{report:#}");
     let report = accelerate(&plain, &out, &["--batch", "8", "--min_sparsity", "0.5"]);
     assert_eq!(decisions(&report), ["sparse"; 3], "{report:#}");
+}
+
+#[test]
+fn quantized_conversions_are_left_as_they_are_with_the_reason() {
+    let tmp = tempfile::tempdir().unwrap();
+    let converted = converted_mlp90(tmp.path()).1;
+    for (variant, reason) in [("int8", "the weight is int8"), ("float16", "dequantized at run time")] {
+        let model = converted(variant);
+        let out = tmp.path().join(format!("accelerated-{variant}.tflite"));
+        let report = accelerate(&model, &out, &["--min_sparsity", "0"]);
+        assert_eq!(decisions(&report), ["left"; 3], "{variant}: {report:#}");
+        for layer in report["layers"].as_array().unwrap() {
+            assert!(layer["reason"].as_str().unwrap().contains(reason), "{variant}: {layer}");
+        }
+        assert_eq!(sha256_of(&out), sha256_of(&model), "{variant}: written unchanged");
+    }
 }
 
 /// A failed run: exit 1, one line naming `file` and saying `says`, no output.
@@ -95,7 +112,7 @@ fn assert_refused(input: &Path, output: &Path, says: &str) {
 #[test]
 fn malformed_tflite_files_get_exit_1_and_one_line_naming_the_file() {
     let tmp = tempfile::tempdir().unwrap();
-    let (_, plain, _) = converted_mlp90(tmp.path());
+    let plain = converted_mlp90(tmp.path()).1("plain");
     let good = std::fs::read(&plain).unwrap();
     let root = u32::from_le_bytes(good[..4].try_into().unwrap()) as usize;
     let with = |edit: &dyn Fn(&mut Vec<u8>)| {

@@ -13,7 +13,7 @@
 //! compressed buffer as dense.
 
 use super::patch::Patch;
-use super::read::{Buffer, Model, Operator, Sparsity, Tensor, DENSIFY, FLOAT32, FULLY_CONNECTED};
+use super::read::{Buffer, Model, Operator, Sparsity, Tensor, DENSIFY, DEQUANTIZE, FLOAT32, FULLY_CONNECTED};
 use super::schema::tflite as fb;
 use super::Invalid;
 
@@ -159,8 +159,10 @@ fn plan<'a>(model: &Model<'a>, s: usize, i: usize, op: &Operator, min_sparsity: 
     let producer = sg.operators.iter().position(|o| o.outputs.contains(&(weight as i32)));
     if let Some(p) = producer {
         let producer_op = &sg.operators[p];
-        if model.builtin(producer_op) != DENSIFY {
-            return left(report, format!("the weight is computed (by operator {p}), not a constant"));
+        match model.builtin(producer_op) {
+            DENSIFY => {}
+            DEQUANTIZE => return left(report, "the weight is stored quantized (float16 or int8) and dequantized at run time".into()),
+            _ => return left(report, format!("the weight is computed (by operator {p}), not a constant")),
         }
         let Some(copy) = producer_op.inputs.first().and_then(|&t| usize::try_from(t).ok()) else {
             return left(report, "a DENSIFY without input".into());
@@ -227,7 +229,7 @@ fn constant_matrix(model: &Model, w: &Tensor, index: usize, s: usize) -> Result<
 /// Why `w` is not a plain float32 matrix of static shape, if it is not.
 fn float_matrix(w: &Tensor) -> Result<(), String> {
     if w.dtype != FLOAT32 {
-        return Err(format!("the weight is not float32 (TensorType {}): quantized weights are left as they are", w.dtype));
+        return Err(format!("the weight is {} (quantized weights are left as they are)", type_name(w.dtype)));
     }
     if w.quantized {
         return Err("the weight carries quantization parameters".into());
@@ -245,6 +247,18 @@ fn float_matrix(w: &Tensor) -> Result<(), String> {
         return Err("the weight is a variable".into());
     }
     Ok(())
+}
+
+/// `TensorType` names of schema.fbs for the types a weight is stored in.
+fn type_name(dtype: i8) -> String {
+    match dtype {
+        1 => "float16".into(),
+        3 => "uint8".into(),
+        7 => "int16".into(),
+        9 => "int8".into(),
+        17 => "int4".into(),
+        other => format!("not float32 (TensorType {other})"),
+    }
 }
 
 /// The converter's sparse copy behind a DENSIFY producing `dense`, checked

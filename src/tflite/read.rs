@@ -13,6 +13,7 @@ const IDENTIFIER: &[u8; 4] = b"TFL3";
 
 pub const FULLY_CONNECTED: i32 = 9;
 pub const DENSIFY: i32 = 124;
+pub const DEQUANTIZE: i32 = 6;
 /// `TensorType` of schema.fbs.
 pub const FLOAT32: i8 = 0;
 

@@ -97,8 +97,12 @@ fn a_weight_below_min_sparsity_is_left_and_the_bytes_are_unchanged() {
 
 #[test]
 fn quantized_dynamic_and_non_matrix_weights_are_left_with_the_reason() {
-    let cases: [(&str, fn(&mut fb::Tensor)); 4] = [
+    let cases: [(&str, fn(&mut fb::Tensor)); 5] = [
         ("not float32", |t| t.type_ = 2),
+        ("int16", |t| {
+            t.type_ = 7;
+            t.shape = Some(vec![3, 8])
+        }),
         ("quantization parameters", |t| {
             t.quantization = Some(Box::new(fb::QuantizationParameters { min: None, max: None, scale: Some(vec![0.1]), zero_point: Some(vec![0]) }))
         }),
