@@ -10,11 +10,12 @@ use std::path::{Path, PathBuf};
 use common::*;
 use serde_json::Value;
 
-/// mlp90 stripped, then converted plainly, with EXPERIMENTAL_SPARSITY, to
-/// int8 and to float16 weights: `.1[variant]` is the path of each.
-fn converted_mlp90(dir: &Path) -> (Fixture, impl Fn(&str) -> PathBuf) {
-    let f = fixtures().into_iter().find(|f| f.name == "mlp90").unwrap();
-    assert_succeeded(&strip_fixture(&f, dir, &[]), "strip mlp90");
+/// Fixture `name` stripped into `dir`, then converted plainly, with
+/// EXPERIMENTAL_SPARSITY, to int8 and to float16 weights: `.1(variant)` is
+/// the path of each.
+fn converted(name: &str, dir: &Path) -> (Fixture, impl Fn(&str) -> PathBuf) {
+    let f = fixtures().into_iter().find(|f| f.name == name).unwrap();
+    assert_succeeded(&strip_fixture(&f, dir, &[]), &format!("strip {name}"));
     let pb = dir.join("pruning_stripped.pb");
     let r = python_script("tflite_accelerate_check.py", &[Path::new("convert"), &f.dir, &pb, dir]);
     (f, move |key: &str| PathBuf::from(r[key].as_str().unwrap_or_else(|| panic!("no {key} in {r}"))))
@@ -38,29 +39,62 @@ fn decisions(report: &Value) -> Vec<&str> {
     report["layers"].as_array().unwrap().iter().map(|l| l["decision"].as_str().unwrap()).collect()
 }
 
+/// Per fixture: the accelerated models compute what the converter's do, in
+/// TFLite's interpreter, every FULLY_CONNECTED reading a sparse weight; every
+/// other op (convnet's convolutions, pooling, reshapes) as it was.
 #[test]
 fn accelerated_models_compute_the_converters_outputs_with_sparse_weights_and_no_densify() {
     let tmp = tempfile::tempdir().unwrap();
-    let (f, converted) = converted_mlp90(tmp.path());
-    let (plain, sparsity) = (converted("plain"), converted("sparsity"));
-    for (model, decision, densify) in [(&plain, "sparse", 0), (&sparsity, "converter_sparse", 3)] {
-        let what = model.file_name().unwrap().to_string_lossy().into_owned();
-        let fast = tmp.path().join(format!("fast-{what}"));
-        let report = accelerate(model, &fast, &[]);
-        assert_eq!(decisions(&report), [decision; 3], "{what}: {report:#}");
-        assert_eq!(report["densify_removed"], densify, "{what}: {report:#}");
-        let r = python_script("tflite_accelerate_check.py", &[Path::new("compare"), &f.dir, model, &fast]);
-        for (tensor, d) in r["outputs"].as_object().unwrap() {
-            assert_eq!(d["allclose"], true, "{what}: {tensor} differs beyond 1e-5: {d}");
-            assert!(d["max_abs"].as_f64().unwrap() <= 1e-5, "{what}: {tensor}: {d}");
+    for name in ["mlp90", "convnet"] {
+        let dir = tmp.path().join(name);
+        let (f, converted) = converted(name, &dir);
+        for variant in ["plain", "sparsity"] {
+            let what = format!("{name} {variant}");
+            let model = converted(variant);
+            let fast = dir.join(format!("accelerated-{variant}.tflite"));
+            // Every weight, whatever its zeros: the rewrite itself is under test.
+            let report = accelerate(&model, &fast, &["--min_sparsity", "0"]);
+            let r = python_script("tflite_accelerate_check.py", &[Path::new("compare"), &f.dir, &model, &fast]);
+            for (tensor, d) in r["outputs"].as_object().unwrap() {
+                assert_eq!(d["allclose"], true, "{what}: {tensor} differs beyond 1e-5: {d}");
+                assert!(d["max_abs"].as_f64().unwrap() <= 1e-5, "{what}: {tensor}: {d}");
+            }
+            let ops = |side: &str| r["ops"][side].as_array().unwrap().iter().map(|o| o.as_str().unwrap().to_string()).collect::<Vec<_>>();
+            let (before, after) = (ops("original"), ops("accelerated"));
+            let densify = |ops: &[String]| ops.iter().filter(|o| *o == "DENSIFY").count();
+            let removed = report["densify_removed"].as_u64().unwrap() as usize;
+            let taken = decisions(&report).iter().filter(|d| **d == "converter_sparse").count();
+            assert_eq!(removed, taken, "{what}: one DENSIFY per converter copy taken: {report:#}");
+            assert_eq!(densify(&after), densify(&before) - removed, "{what}");
+            let others = |ops: &[String]| ops.iter().filter(|o| *o != "DENSIFY").cloned().collect::<Vec<_>>();
+            assert_eq!(others(&after), others(&before), "{what}: the other ops, in order");
+            match variant {
+                "plain" => assert_eq!(densify(&before), 0, "{what}"),
+                _ => assert!(taken > 0, "{what}: the converter stored no weight sparse: {report:#}"),
+            }
+            let weights = r["fc_weights"]["accelerated"].as_array().unwrap();
+            assert_eq!(weights.len(), decisions(&report).len(), "{what}: {report:#}");
+            assert!(!decisions(&report).contains(&"left"), "{what}: {report:#}");
+            for w in weights {
+                assert_eq!(w["sparse"], true, "{what}: {w}");
+                assert_eq!(w["format"], serde_json::json!([0, 1]), "{what}: dense then CSR: {w}");
+                assert_eq!(w["version"], 8, "{what}: {w}");
+            }
         }
-        let ops = |side: &str| r["ops"][side].as_array().unwrap().iter().map(|o| o.as_str().unwrap().to_string()).collect::<Vec<_>>();
-        assert_eq!(ops("original").iter().filter(|o| *o == "DENSIFY").count(), densify, "{what}: {r:#}");
-        assert_eq!(ops("accelerated"), ["FULLY_CONNECTED", "FULLY_CONNECTED", "FULLY_CONNECTED", "SOFTMAX"], "{what}");
-        for w in r["fc_weights"]["accelerated"].as_array().unwrap() {
-            assert_eq!(w["sparse"], true, "{what}: {w}");
-            assert_eq!(w["format"], serde_json::json!([0, 1]), "{what}: dense then CSR: {w}");
-            assert_eq!(w["version"], 8, "{what}: {w}");
+    }
+}
+
+#[test]
+fn mlp90s_weights_at_90_percent_are_stored_sparse_at_batch_1_by_default() {
+    let tmp = tempfile::tempdir().unwrap();
+    let converted = converted("mlp90", tmp.path()).1;
+    for (variant, decision, densify) in [("plain", "sparse", 0), ("sparsity", "converter_sparse", 3)] {
+        let report = accelerate(&converted(variant), &tmp.path().join(format!("fast-{variant}.tflite")), &[]);
+        assert_eq!(report["min_sparsity"], 0.85);
+        assert_eq!(decisions(&report), [decision; 3], "{variant}: {report:#}");
+        assert_eq!(report["densify_removed"], densify, "{variant}: {report:#}");
+        for layer in report["layers"].as_array().unwrap() {
+            assert_eq!(layer["reason"], "90.0% zeros >= 85.0%", "{variant}: {layer}");
         }
     }
 }
@@ -68,7 +102,7 @@ fn accelerated_models_compute_the_converters_outputs_with_sparse_weights_and_no_
 #[test]
 fn the_default_threshold_follows_batch_and_min_sparsity_overrides_it() {
     let tmp = tempfile::tempdir().unwrap();
-    let plain = converted_mlp90(tmp.path()).1("plain");
+    let plain = converted("mlp90", tmp.path()).1("plain");
     let out = tmp.path().join("batch8.tflite");
     // mlp90's weights are 90% zeros: enough at batch 1, not at batch 8.
     let report = accelerate(&plain, &out, &["--batch", "8"]);
@@ -84,7 +118,7 @@ fn the_default_threshold_follows_batch_and_min_sparsity_overrides_it() {
 #[test]
 fn quantized_conversions_are_left_as_they_are_with_the_reason() {
     let tmp = tempfile::tempdir().unwrap();
-    let converted = converted_mlp90(tmp.path()).1;
+    let converted = converted("mlp90", tmp.path()).1;
     for (variant, reason) in [("int8", "the weight is int8"), ("float16", "dequantized at run time")] {
         let model = converted(variant);
         let out = tmp.path().join(format!("accelerated-{variant}.tflite"));
@@ -112,7 +146,7 @@ fn assert_refused(input: &Path, output: &Path, says: &str) {
 #[test]
 fn malformed_tflite_files_get_exit_1_and_one_line_naming_the_file() {
     let tmp = tempfile::tempdir().unwrap();
-    let plain = converted_mlp90(tmp.path()).1("plain");
+    let plain = converted("mlp90", tmp.path()).1("plain");
     let good = std::fs::read(&plain).unwrap();
     let root = u32::from_le_bytes(good[..4].try_into().unwrap()) as usize;
     let with = |edit: &dyn Fn(&mut Vec<u8>)| {

@@ -95,9 +95,11 @@ fn a_weight_below_min_sparsity_is_left_and_the_bytes_are_unchanged() {
     assert_eq!(out, input);
 }
 
+type TensorEdit = fn(&mut fb::Tensor);
+
 #[test]
 fn quantized_dynamic_and_non_matrix_weights_are_left_with_the_reason() {
-    let cases: [(&str, fn(&mut fb::Tensor)); 5] = [
+    let cases: [(&str, TensorEdit); 5] = [
         ("not float32", |t| t.type_ = 2),
         ("int16", |t| {
             t.type_ = 7;
