@@ -55,5 +55,11 @@ fn warnings(report: &AccelerateReport) -> Vec<String> {
     if report.layers.iter().all(|l| l.decision == Decision::Left) {
         return vec!["no FULLY_CONNECTED weight was rewritten (the table says why): the model is written unchanged".into()];
     }
-    Vec::new()
+    match report.dense_at_version_8 {
+        0 => Vec::new(),
+        n => vec![format!(
+            "{n} FULLY_CONNECTED op(s) left dense share the opcode now at version 8, which XNNPACK does not take: \
+             they run on TFLite's own kernel (lower --min_sparsity to store them sparse too)"
+        )],
+    }
 }

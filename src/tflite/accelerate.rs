@@ -44,6 +44,10 @@ pub struct AccelerateReport {
     pub layers: Vec<LayerReport>,
     /// DENSIFY ops removed, their output no longer read.
     pub densify_removed: usize,
+    /// FULLY_CONNECTED ops left dense that share an opcode raised to version
+    /// 8: XNNPACK does not take version 8 (xnnpack_delegate.cc), so these
+    /// run on TFLite's own dense kernel instead.
+    pub dense_at_version_8: usize,
 }
 
 /// One FULLY_CONNECTED and what became of its weight.
@@ -127,10 +131,15 @@ pub fn accelerate(bytes: &[u8], options: &AccelerateOptions) -> Result<(Vec<u8>,
             patch.replace_operator_code(k as usize, &operator_code(code.builtin, SPARSE_FC_VERSION))?;
         }
     }
+    let bumped = |k: u32| fc_codes.contains(&k) && model.codes[k as usize].version < SPARSE_FC_VERSION;
+    let dense_at_version_8 = layers
+        .iter()
+        .filter(|l| l.decision == Decision::Left && bumped(model.subgraphs[l.subgraph].operators[l.operator].opcode))
+        .count();
     let out = patch.into_bytes();
     // The rewrite is checked as any input is, before anyone runs it.
     Model::read(&out).map_err(|Invalid(why)| Invalid(format!("tf-strip wrote an invalid model ({why}); please report this")))?;
-    Ok((out, AccelerateReport { min_sparsity: options.min_sparsity, layers, densify_removed }))
+    Ok((out, AccelerateReport { min_sparsity: options.min_sparsity, layers, densify_removed, dense_at_version_8 }))
 }
 
 fn plan<'a>(model: &Model<'a>, s: usize, i: usize, op: &Operator, min_sparsity: f64) -> (Plan<'a>, LayerReport) {

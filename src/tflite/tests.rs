@@ -87,6 +87,25 @@ fn a_dense_weight_becomes_the_csr_tflites_sparse_fc_kernel_reads_and_the_opcode_
 }
 
 #[test]
+fn a_dense_fc_sharing_the_raised_opcode_is_counted() {
+    // A second FC of the same opcode, reading the input through a dense [3,4] weight.
+    let dense: Vec<f32> = (1..=12).map(|v| v as f32).collect();
+    let bytes = model_with(&weight(), |m| {
+        let sg = &mut m.subgraphs.as_mut().unwrap()[0];
+        let tensors = sg.tensors.as_mut().unwrap();
+        let w2 = fb::Tensor { name: Some("w2".into()), buffer: 2, ..tensors[1].clone() };
+        let y2 = fb::Tensor { name: Some("y2".into()), ..tensors[2].clone() };
+        tensors.extend([w2, y2]);
+        sg.operators.as_mut().unwrap().push(fb::Operator { opcode_index: 0, inputs: Some(vec![0, 3, -1]), outputs: Some(vec![4]) });
+        m.buffers.as_mut().unwrap().push(fb::Buffer { data: Some(dense.iter().flat_map(|v| v.to_le_bytes()).collect()), offset: 0, size: 0 });
+    });
+    let (_, report) = accelerate(&bytes, &AT_80).unwrap();
+    let decisions: Vec<Decision> = report.layers.iter().map(|l| l.decision).collect();
+    assert_eq!(decisions, [Decision::Sparse, Decision::Left]);
+    assert_eq!(report.dense_at_version_8, 1);
+}
+
+#[test]
 fn a_weight_below_min_sparsity_is_left_and_the_bytes_are_unchanged() {
     let input = model();
     let (out, report) = accelerate(&input, &AccelerateOptions { min_sparsity: 0.9 }).unwrap();
