@@ -7,10 +7,10 @@
 //! segments and indices: the one format TFLite's sparse FULLY_CONNECTED
 //! takes), or the converter's sparse copy (`Optimize.EXPERIMENTAL_SPARSITY`),
 //! which the converter puts behind a DENSIFY op: the op is then fed the copy
-//! and the DENSIFY removed. FULLY_CONNECTED's opcode goes to version 8, the
-//! version TFLite gives FC with a sparse weight (tensorflow/lite/tools/
-//! versioning/op_version.cc): below it, XNNPACK takes the op and reads the
-//! compressed buffer as dense.
+//! and the DENSIFY removed. The op's opcode goes to version 8, the version
+//! TFLite gives FC with a sparse weight (tensorflow/lite/tools/versioning/
+//! op_version.cc): below it, XNNPACK takes the op and reads the compressed
+//! buffer as dense; at 8, XNNPACK leaves it to TFLite's sparse kernel.
 
 use super::patch::Patch;
 use super::read::{Buffer, Model, Operator, Sparsity, Tensor, DENSIFY, DEQUANTIZE, FLOAT32, FULLY_CONNECTED};
@@ -89,7 +89,7 @@ pub fn accelerate(bytes: &[u8], options: &AccelerateOptions) -> Result<(Vec<u8>,
     let mut patch = Patch::new(bytes);
     let mut layers = Vec::new();
     let mut densify_removed = 0;
-    let mut fc_codes = Vec::new();
+    let mut opcodes = Opcodes { codes: super::read::owned_codes(bytes)?, split: Vec::new(), shared: Vec::new() };
     for (s, sg) in model.subgraphs.iter().enumerate() {
         let mut removed = Vec::new();
         for (i, op) in sg.operators.iter().enumerate() {
@@ -97,6 +97,7 @@ pub fn accelerate(bytes: &[u8], options: &AccelerateOptions) -> Result<(Vec<u8>,
                 continue;
             }
             let (plan, report) = plan(&model, s, i, op, options.min_sparsity);
+            let mut weight_input = None;
             match plan {
                 Plan::Csr { weight, rows, cols, data } => {
                     let t = &sg.tensors[weight];
@@ -105,7 +106,7 @@ pub fn accelerate(bytes: &[u8], options: &AccelerateOptions) -> Result<(Vec<u8>,
                     patch.replace_tensor(s, weight, &sparse_tensor(t, rows, csr))?;
                 }
                 Plan::TakeCopy { copy, densify } => {
-                    patch.set_operator_input(s, i, 1, copy as i32)?;
+                    weight_input = Some(copy as i32);
                     let densify_output = sg.operators[densify].outputs[0];
                     let read_elsewhere = sg.operators.iter().enumerate().any(|(j, o)| j != i && o.inputs.contains(&densify_output))
                         || sg.outputs.contains(&densify_output);
@@ -115,8 +116,8 @@ pub fn accelerate(bytes: &[u8], options: &AccelerateOptions) -> Result<(Vec<u8>,
                 }
                 Plan::Left => {}
             }
-            if report.decision != Decision::Left && !fc_codes.contains(&op.opcode) {
-                fc_codes.push(op.opcode);
+            if report.decision != Decision::Left {
+                opcodes.to_version_8(bytes, &mut patch, s, i, op.opcode, weight_input)?;
             }
             layers.push(report);
         }
@@ -125,21 +126,87 @@ pub fn accelerate(bytes: &[u8], options: &AccelerateOptions) -> Result<(Vec<u8>,
             patch.remove_operators(s, &removed)?;
         }
     }
-    for &k in &fc_codes {
-        let code = &model.codes[k as usize];
-        if code.version < SPARSE_FC_VERSION {
-            patch.replace_operator_code(k as usize, &operator_code(code.builtin, SPARSE_FC_VERSION))?;
-        }
-    }
-    let bumped = |k: u32| fc_codes.contains(&k) && model.codes[k as usize].version < SPARSE_FC_VERSION;
     let dense_at_version_8 = layers
         .iter()
-        .filter(|l| l.decision == Decision::Left && bumped(model.subgraphs[l.subgraph].operators[l.operator].opcode))
+        .filter(|l| l.decision == Decision::Left && opcodes.shared.contains(&model.subgraphs[l.subgraph].operators[l.operator].opcode))
         .count();
+    if !opcodes.split.is_empty() || !opcodes.shared.is_empty() {
+        // planus finishes tables only: the vector comes in a model holding nothing else.
+        let holder = fb::Model { version: 0, operator_codes: Some(opcodes.codes), subgraphs: None, description: None, buffers: None };
+        patch.replace_operator_codes(planus::Builder::new().finish(&holder, None))?;
+    }
     let out = patch.into_bytes();
     // The rewrite is checked as any input is, before anyone runs it.
     Model::read(&out).map_err(|Invalid(why)| Invalid(format!("tf-strip wrote an invalid model ({why}); please report this")))?;
     Ok((out, AccelerateReport { min_sparsity: options.min_sparsity, layers, densify_removed, dense_at_version_8 }))
+}
+
+/// The operator codes as rewritten FCs need them: each FC code they use
+/// gets a version 8 twin appended (`split`), which they are rebuilt to
+/// point at, so that FCs left dense keep their version and XNNPACK. An op
+/// that cannot be rebuilt (fields newer than tf-strip's schema, options other
+/// than FC's) raises its shared code to 8 instead (`shared`).
+struct Opcodes {
+    codes: Vec<fb::OperatorCode>,
+    /// (original code, its version 8 twin).
+    split: Vec<(u32, u32)>,
+    shared: Vec<u32>,
+}
+
+impl Opcodes {
+    fn to_version_8(&mut self, bytes: &[u8], patch: &mut Patch, s: usize, i: usize, code: u32, weight: Option<i32>) -> Result<(), Invalid> {
+        let Some(current) = self.codes.get(code as usize) else { return Ok(()) };
+        if current.version >= SPARSE_FC_VERSION {
+            return match weight {
+                Some(w) => patch.set_operator_input(s, i, 1, w),
+                None => Ok(()),
+            };
+        }
+        let mut op = super::read::owned_operator(bytes, s, i)?;
+        if !rebuildable(patch, s, i, &op)? {
+            if let Some(w) = weight {
+                patch.set_operator_input(s, i, 1, w)?;
+            }
+            if !self.shared.contains(&code) {
+                self.shared.push(code);
+                self.codes[code as usize].version = SPARSE_FC_VERSION;
+            }
+            return Ok(());
+        }
+        let twin = match self.split.iter().find(|(c, _)| *c == code) {
+            Some(&(_, twin)) => twin,
+            None => {
+                let twin = self.codes.len() as u32;
+                self.codes.push(fb::OperatorCode { version: SPARSE_FC_VERSION, ..current.clone() });
+                self.split.push((code, twin));
+                twin
+            }
+        };
+        op.opcode_index = twin;
+        if let (Some(w), Some(inputs)) = (weight, op.inputs.as_mut()) {
+            inputs[1] = w;
+        }
+        patch.replace_operator(s, i, planus::Builder::new().finish(&op, None))
+    }
+}
+
+/// Fields in schema.fbs's Operator and FullyConnectedOptions.
+const OPERATOR_FIELDS: usize = 14;
+const FC_OPTIONS_FIELDS: usize = 5;
+/// `BuiltinOptions` tag of FullyConnectedOptions.
+const FC_OPTIONS: u8 = 8;
+
+/// Whether tf-strip's schema holds everything in operator `i` of subgraph
+/// `s`, so that building it again loses nothing.
+fn rebuildable(patch: &Patch, s: usize, i: usize, op: &fb::Operator) -> Result<bool, Invalid> {
+    let (fields, options) = patch.operator_field_counts(s, i)?;
+    Ok(fields <= OPERATOR_FIELDS
+        && options <= FC_OPTIONS_FIELDS
+        && matches!(op.builtin_options_type, 0 | FC_OPTIONS)
+        && op.builtin_options_2_type == 0
+        && op.builtin_options_2.is_none()
+        && op.custom_options.is_none()
+        && op.large_custom_options_size == 0)
 }
 
 fn plan<'a>(model: &Model<'a>, s: usize, i: usize, op: &Operator, min_sparsity: f64) -> (Plan<'a>, LayerReport) {
@@ -365,15 +432,4 @@ fn sparse_tensor(t: &Tensor, rows: usize, csr: Csr) -> Vec<u8> {
         variant_tensors: None,
     };
     planus::Builder::new().finish(&tensor, None).to_vec()
-}
-
-fn operator_code(builtin: i32, version: i32) -> Vec<u8> {
-    let code = fb::OperatorCode {
-        // schema.fbs: builtin codes below 127 are also kept in the deprecated byte, for old readers.
-        deprecated_builtin_code: builtin.min(127) as i8,
-        custom_code: None,
-        version,
-        builtin_code: builtin,
-    };
-    planus::Builder::new().finish(&code, None).to_vec()
 }

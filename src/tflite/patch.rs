@@ -17,6 +17,7 @@ const MODEL_BUFFERS: u16 = 4;
 const SUBGRAPH_TENSORS: u16 = 0;
 const SUBGRAPH_OPERATORS: u16 = 3;
 const OPERATOR_INPUTS: u16 = 1;
+const OPERATOR_BUILTIN_OPTIONS: u16 = 4;
 const BUFFER_DATA: u16 = 0;
 
 /// TFLite asks buffers' data to be 16-byte aligned (schema.fbs
@@ -68,10 +69,32 @@ impl Patch {
         self.replace_element(vector, t, finished)
     }
 
-    /// Operator code `k` becomes the table `finished`, appended.
-    pub fn replace_operator_code(&mut self, k: usize, finished: &[u8]) -> Result<(), Invalid> {
-        let vector = self.field_target(self.root()?, MODEL_OPERATOR_CODES)?;
-        self.replace_element(vector, k, finished)
+    /// The operator codes become those of `holder` (a model, finished by
+    /// planus, holding only them), appended.
+    pub fn replace_operator_codes(&mut self, holder: &[u8]) -> Result<(), Invalid> {
+        let slot = self.field_slot(self.root()?, MODEL_OPERATOR_CODES)?;
+        let holder = self.append(holder)?;
+        let vector = self.field_target(holder, MODEL_OPERATOR_CODES)?;
+        self.point(slot, vector)
+    }
+
+    /// Operator `op` of subgraph `s` becomes the table `finished`, appended.
+    pub fn replace_operator(&mut self, s: usize, op: usize, finished: &[u8]) -> Result<(), Invalid> {
+        let vector = self.subgraph_vector(s, SUBGRAPH_OPERATORS)?;
+        self.replace_element(vector, op, finished)
+    }
+
+    /// How many fields operator `op` of subgraph `s`, and its builtin
+    /// options table if it has one, have slots for (present or not): more
+    /// than the schema subset knows means a newer schema, whose fields a
+    /// rebuilt table would lose.
+    pub fn operator_field_counts(&self, s: usize, op: usize) -> Result<(usize, usize), Invalid> {
+        let operator = self.table_in(self.subgraph_vector(s, SUBGRAPH_OPERATORS)?, op)?;
+        let options = match self.field_slot(operator, OPERATOR_BUILTIN_OPTIONS) {
+            Ok(slot) => self.field_count(self.follow(slot)?)?,
+            Err(_) => 0,
+        };
+        Ok((self.field_count(operator)?, options))
     }
 
     /// Buffer `b`'s data becomes `data`, written over the old data, which
@@ -140,8 +163,12 @@ impl Patch {
 
     /// Where the offset of field `id` of the table at `table` points to.
     fn field_target(&self, table: usize, id: u16) -> Result<usize, Invalid> {
-        let vtable = (table as i64) - (self.u32_at(table)? as i32 as i64);
-        let vtable = usize::try_from(vtable).map_err(|_| self.out_of_range(table))?;
+        self.follow(self.field_slot(table, id)?)
+    }
+
+    /// Where field `id` of the table at `table` is stored.
+    fn field_slot(&self, table: usize, id: u16) -> Result<usize, Invalid> {
+        let vtable = self.vtable(table)?;
         let slot = 4 + 2 * id as usize;
         let offset = match slot + 2 <= self.u16_at(vtable)? as usize {
             true => self.u16_at(vtable + slot)? as usize,
@@ -149,8 +176,18 @@ impl Patch {
         };
         match offset {
             0 => Err(Invalid(format!("the table at byte {table} lacks field {id}"))),
-            _ => self.follow(table + offset),
+            _ => Ok(table + offset),
         }
+    }
+
+    /// The number of field slots in the vtable of the table at `table`.
+    fn field_count(&self, table: usize) -> Result<usize, Invalid> {
+        Ok((self.u16_at(self.vtable(table)?)? as usize).saturating_sub(4) / 2)
+    }
+
+    fn vtable(&self, table: usize) -> Result<usize, Invalid> {
+        let vtable = (table as i64) - (self.u32_at(table)? as i32 as i64);
+        usize::try_from(vtable).map_err(|_| self.out_of_range(table))
     }
 
     /// The position the unsigned offset stored at `at` points to.

@@ -29,7 +29,6 @@ pub struct OpCode {
     /// The larger of `deprecated_builtin_code` and `builtin_code`, as TFLite
     /// reads it (schema.fbs: builtin codes above 127 live only in the second).
     pub builtin: i32,
-    pub version: i32,
 }
 
 #[derive(Debug)]
@@ -95,7 +94,7 @@ impl<'a> Model<'a> {
         let model = fb::ModelRef::read_as_root(bytes).map_err(malformed)?;
         let codes = tables(model.operator_codes().map_err(malformed)?, |c: fb::OperatorCodeRef<'a>| {
             let deprecated = c.deprecated_builtin_code().map_err(malformed)?;
-            Ok(OpCode { builtin: c.builtin_code().map_err(malformed)?.max(deprecated as i32), version: c.version().map_err(malformed)? })
+            Ok(OpCode { builtin: c.builtin_code().map_err(malformed)?.max(deprecated as i32) })
         })?;
         let buffers = tables(model.buffers().map_err(malformed)?, |b: fb::BufferRef<'a>| {
             let (offset, size) = (b.offset().map_err(malformed)?, b.size().map_err(malformed)?);
@@ -164,6 +163,21 @@ impl<'a> Model<'a> {
             None => Err(format!("constant of shape {:?}, which has no size", t.shape)),
         }
     }
+}
+
+/// Operator `op` of subgraph `s` as an owned table, to build again.
+pub fn owned_operator(bytes: &[u8], s: usize, op: usize) -> Result<fb::Operator, Invalid> {
+    let model = fb::ModelRef::read_as_root(bytes).map_err(malformed)?;
+    let subgraph = model.subgraphs().map_err(malformed)?.and_then(|v| v.get(s)).ok_or_else(|| Invalid(format!("no subgraph {s}")))?;
+    let operators = subgraph.map_err(malformed)?.operators().map_err(malformed)?;
+    let operator = operators.and_then(|v| v.get(op)).ok_or_else(|| Invalid(format!("no operator {op}")))?;
+    fb::Operator::try_from(operator.map_err(malformed)?).map_err(malformed)
+}
+
+/// Every operator code as an owned table, to build again.
+pub fn owned_codes(bytes: &[u8]) -> Result<Vec<fb::OperatorCode>, Invalid> {
+    let model = fb::ModelRef::read_as_root(bytes).map_err(malformed)?;
+    tables(model.operator_codes().map_err(malformed)?, |c| fb::OperatorCode::try_from(c).map_err(malformed))
 }
 
 /// Bytes per element of the fixed-width `TensorType`s (schema.fbs values).

@@ -4,7 +4,7 @@
 
 use proptest::prelude::*;
 
-use super::read::{Buffer, Model, Sparsity, FULLY_CONNECTED};
+use super::read::{owned_codes, owned_operator, Buffer, Model, Sparsity, FULLY_CONNECTED};
 use super::schema::tflite as fb;
 use super::{accelerate, AccelerateOptions, Decision, Invalid};
 
@@ -38,7 +38,7 @@ fn model_with(weight: &[f32], edit: impl FnOnce(&mut fb::Model)) -> Vec<u8> {
             tensors: Some(vec![tensor("x", vec![1, 4], 0), tensor("w", vec![3, 4], 1), tensor("y", vec![1, 3], 0)]),
             inputs: Some(vec![0]),
             outputs: Some(vec![2]),
-            operators: Some(vec![fb::Operator { opcode_index: 0, inputs: Some(vec![0, 1, -1]), outputs: Some(vec![2]) }]),
+            operators: Some(vec![fc(vec![0, 1, -1], vec![2])]),
             name: None,
         }]),
         description: None,
@@ -52,6 +52,18 @@ fn model_with(weight: &[f32], edit: impl FnOnce(&mut fb::Model)) -> Vec<u8> {
     bytes[4..8].copy_from_slice(b"TFL3");
     bytes[..4].copy_from_slice(&root.to_le_bytes());
     bytes
+}
+
+/// A FULLY_CONNECTED (opcode 0) with a RELU fused, as the converter writes one.
+fn fc(inputs: Vec<i32>, outputs: Vec<i32>) -> fb::Operator {
+    let options = fb::FullyConnectedOptions { fused_activation_function: 1, ..Default::default() };
+    fb::Operator {
+        inputs: Some(inputs),
+        outputs: Some(outputs),
+        builtin_options_type: 8,
+        builtin_options: Some(Box::new(options)),
+        ..Default::default()
+    }
 }
 
 fn model() -> Vec<u8> {
@@ -82,12 +94,15 @@ fn a_dense_weight_becomes_the_csr_tflites_sparse_fc_kernel_reads_and_the_opcode_
     }
     let Buffer::Inline(values) = m.buffers[w.buffer as usize] else { panic!("inline buffer") };
     assert_eq!(values, [2.0f32, 5.0].iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>());
-    assert_eq!(m.codes[0].version, 8);
-    assert_eq!(m.subgraphs[0].operators[0].inputs, [0, 1, -1], "the op still reads the weight");
+    let codes = owned_codes(&out).unwrap();
+    assert_eq!(codes.iter().map(|c| (c.builtin_code, c.version)).collect::<Vec<_>>(), [(9, 1), (9, 8)], "a version 8 twin");
+    let op = owned_operator(&out, 0, 0).unwrap();
+    assert_eq!((op.opcode_index, op.inputs.as_deref()), (1, Some(&[0, 1, -1][..])), "the op reads the twin and still the weight");
+    assert_eq!(op.builtin_options.map(|o| o.fused_activation_function), Some(1), "its options kept");
 }
 
 #[test]
-fn a_dense_fc_sharing_the_raised_opcode_is_counted() {
+fn an_fc_left_dense_keeps_its_opcode_version_beside_the_sparse_ones_twin() {
     // A second FC of the same opcode, reading the input through a dense [3,4] weight.
     let dense: Vec<f32> = (1..=12).map(|v| v as f32).collect();
     let bytes = model_with(&weight(), |m| {
@@ -96,13 +111,16 @@ fn a_dense_fc_sharing_the_raised_opcode_is_counted() {
         let w2 = fb::Tensor { name: Some("w2".into()), buffer: 2, ..tensors[1].clone() };
         let y2 = fb::Tensor { name: Some("y2".into()), ..tensors[2].clone() };
         tensors.extend([w2, y2]);
-        sg.operators.as_mut().unwrap().push(fb::Operator { opcode_index: 0, inputs: Some(vec![0, 3, -1]), outputs: Some(vec![4]) });
+        sg.operators.as_mut().unwrap().push(fc(vec![0, 3, -1], vec![4]));
         m.buffers.as_mut().unwrap().push(fb::Buffer { data: Some(dense.iter().flat_map(|v| v.to_le_bytes()).collect()), offset: 0, size: 0 });
     });
-    let (_, report) = accelerate(&bytes, &AT_80).unwrap();
+    let (out, report) = accelerate(&bytes, &AT_80).unwrap();
     let decisions: Vec<Decision> = report.layers.iter().map(|l| l.decision).collect();
     assert_eq!(decisions, [Decision::Sparse, Decision::Left]);
-    assert_eq!(report.dense_at_version_8, 1);
+    assert_eq!(report.dense_at_version_8, 0);
+    let [sparse, dense] = [0, 1].map(|i| owned_operator(&out, 0, i).unwrap().opcode_index);
+    assert_eq!((sparse, dense), (1, 0));
+    assert_eq!(owned_codes(&out).unwrap()[0].version, 1, "the dense FC's code as it was (XNNPACK takes it)");
 }
 
 #[test]
