@@ -117,7 +117,7 @@ pub fn accelerate(bytes: &[u8], options: &AccelerateOptions) -> Result<(Vec<u8>,
                 Plan::Left => {}
             }
             if report.decision != Decision::Left {
-                opcodes.to_version_8(bytes, &mut patch, s, i, op.opcode, weight_input)?;
+                opcodes.raise_to_version_8(bytes, &mut patch, s, i, op.opcode, weight_input)?;
             }
             layers.push(report);
         }
@@ -154,7 +154,7 @@ struct Opcodes {
 }
 
 impl Opcodes {
-    fn to_version_8(&mut self, bytes: &[u8], patch: &mut Patch, s: usize, i: usize, code: u32, weight: Option<i32>) -> Result<(), Invalid> {
+    fn raise_to_version_8(&mut self, bytes: &[u8], patch: &mut Patch, s: usize, i: usize, code: u32, weight: Option<i32>) -> Result<(), Invalid> {
         let Some(current) = self.codes.get(code as usize) else { return Ok(()) };
         if current.version >= SPARSE_FC_VERSION {
             return match weight {
