@@ -6,13 +6,17 @@
 //!   each deriving `prost_reflect::ReflectMessage`;
 //! * `file_descriptor_set.bin`     – the encoded `FileDescriptorSet` (with
 //!   imports and source info), embedded by `src/proto.rs` into the runtime
-//!   `DescriptorPool` used for text-format parsing/printing.
+//!   `DescriptorPool` used for text-format parsing/printing;
+//! * `tflite_schema.rs`            – planus readers and builders for
+//!   `schema/tflite.fbs`, tf-strip's subset of TFLite's model format
+//!   (unformatted: formatting would need a `rustfmt` at build time).
 
 use std::env;
 use std::fs;
 use std::path::{Path, PathBuf};
 
 const PROTO_ROOT: &str = "proto";
+const TFLITE_SCHEMA: &str = "schema/tflite.fbs";
 
 /// Collects every `.proto` file below `dir`, as paths relative to `root`
 /// (forward slashes, as protobuf import paths use), sorted for determinism.
@@ -39,6 +43,18 @@ fn collect_protos(root: &Path, dir: &Path, out: &mut Vec<String>) {
     }
 }
 
+/// Generates the Rust of `schema/tflite.fbs` into `out_dir`.
+fn compile_tflite_schema(manifest_dir: &Path, out_dir: &Path) {
+    println!("cargo:rerun-if-changed={TFLITE_SCHEMA}");
+    let schema = manifest_dir.join(TFLITE_SCHEMA);
+    let declarations = planus_translation::translate_files(&[&schema])
+        .unwrap_or_else(|| panic!("build.rs: {} does not compile (planus printed why above)", schema.display()));
+    let code = planus_codegen::generate_rust(&declarations, false)
+        .unwrap_or_else(|e| panic!("build.rs: planus code generation for {} failed: {e}", schema.display()));
+    let path = out_dir.join("tflite_schema.rs");
+    fs::write(&path, code).unwrap_or_else(|e| panic!("build.rs: cannot write {}: {e}", path.display()));
+}
+
 fn main() {
     println!("cargo:rerun-if-changed={PROTO_ROOT}");
     println!("cargo:rerun-if-changed=build.rs");
@@ -48,6 +64,7 @@ fn main() {
     );
     let out_dir = PathBuf::from(env::var_os("OUT_DIR").expect("build.rs: OUT_DIR is not set"));
     let proto_root = manifest_dir.join(PROTO_ROOT);
+    compile_tflite_schema(&manifest_dir, &out_dir);
 
     let mut protos = Vec::new();
     collect_protos(&proto_root, &proto_root, &mut protos);

@@ -142,6 +142,8 @@ pub enum Wanted {
     GraphDef,
     /// The container `decode` reads.
     Container,
+    /// The TFLite flatbuffer `accelerate` reads.
+    TfLite,
 }
 
 impl std::fmt::Display for Wanted {
@@ -158,6 +160,7 @@ impl std::fmt::Display for Wanted {
             }
             Wanted::GraphDef => "tf-strip encode reads a GraphDef (.pb, .pbtxt)",
             Wanted::Container => "tf-strip decode reads a container written by tf-strip encode",
+            Wanted::TfLite => "tf-strip accelerate reads a TFLite flatbuffer (.tflite): convert the model with TensorFlow's TFLite converter first",
         })
     }
 }

@@ -34,3 +34,4 @@ pub mod saved_model;
 pub mod tensor;
 pub mod transform;
 pub mod textformat;
+pub mod tflite;

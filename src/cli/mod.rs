@@ -1,6 +1,7 @@
 //! The command line. Without a subcommand, tf-strip takes the flags of
 //! TensorFlow's `strip_pruning_vars` and does its job.
 
+mod accelerate;
 mod bench;
 mod compact;
 mod encode;
@@ -52,6 +53,9 @@ enum Command {
     Verify(verify::VerifyArgs),
     /// Time models in the real TensorFlow: load, first run, latency, throughput.
     Bench(bench::BenchArgs),
+    /// Store the sparse enough weights of a TFLite model's fully connected layers
+    /// in TFLite's sparse format, so its sparse kernel runs (no TensorFlow needed).
+    Accelerate(accelerate::AccelerateArgs),
     /// Print a shell completion script to stdout
     /// (bash: `tf-strip completions bash > /etc/bash_completion.d/tf-strip`).
     Completions {
@@ -129,6 +133,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Some(Command::Decode(args)) => encode::decode(args),
         Some(Command::Verify(args)) => verify::run(args),
         Some(Command::Bench(args)) => bench::run(args),
+        Some(Command::Accelerate(args)) => accelerate::run(args),
         Some(Command::Completions { shell }) => shell::completions(shell),
         Some(Command::Man) => shell::man(),
         None => strip::run(cli.strip),

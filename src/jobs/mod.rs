@@ -3,6 +3,7 @@
 //! its report; a Rust program calls the same function. `verify` and `bench`
 //! run models in TensorFlow through `runner` and `runtime`.
 
+mod accelerate;
 mod bench;
 mod compact;
 mod decode;
@@ -18,6 +19,7 @@ mod verify;
 
 use std::path::PathBuf;
 
+pub use accelerate::{accelerate_file, AccelerateJob, AccelerateSummary};
 pub use bench::{bench, BenchOptions, BenchProgress, BenchReport, BenchResult, Stop};
 pub use compact::{compact_file, CompactInput, CompactJob, CompactSummary};
 pub use decode::{decode_file, DecodeSummary};
@@ -64,6 +66,8 @@ pub enum JobError {
     Io(#[from] crate::error::FileError),
     #[error(transparent)]
     Overwrite(#[from] crate::overwrite::OverwriteError),
+    #[error(transparent)]
+    TfLite(#[from] crate::tflite::TfLiteError),
     #[error(transparent)]
     Unfrozen(#[from] Unfrozen),
     /// The job as asked cannot be done (a missing `.meta`); the message says
