@@ -49,11 +49,9 @@ fn zip_map<const N: usize>(x: &[u8], y: &[u8], out: &mut [u8], f: impl Fn([u8; N
 /// Work is split in chunks of this many bytes (a multiple of every element size).
 const CHUNK: usize = 1 << 20;
 
+/// A string tensor is the one kind `pod_bytes` refuses at one byte per element.
 fn pod(t: &Tensor) -> Result<&Bytes, ArithError> {
-    match &t.data {
-        TensorData::Pod(b) => Ok(b),
-        TensorData::Strings(_) => Err(ArithError::Strings),
-    }
+    t.pod_bytes().map_err(|_| ArithError::Strings)
 }
 
 /// `a * b` for same-shape tensors (a mask and its weight), in parallel.

@@ -96,6 +96,11 @@ impl Tensor {
     }
 
     /// The raw bytes, checked to be whole elements of `size` bytes.
+    /// The raw little-endian bytes of a numeric tensor.
+    pub fn pod_bytes(&self) -> Result<&Bytes, TensorError> {
+        self.pod(1)
+    }
+
     fn pod(&self, size: usize) -> Result<&Bytes, TensorError> {
         match &self.data {
             TensorData::Pod(b) if b.len() % size == 0 => Ok(b),

@@ -245,13 +245,6 @@ fn common_frames(node: &NodeDef, args: &[&(Tensor, Frames)]) -> Result<Frames> {
     Ok(Some(first.clone()))
 }
 
-fn pod(t: &Tensor) -> Result<&Bytes, ConcatError> {
-    match &t.data {
-        TensorData::Pod(b) => Ok(b),
-        TensorData::Strings(_) => Err(ConcatError::NotPod),
-    }
-}
-
 /// Concatenation along `axis` of row-major POD tensors.
 pub fn concat(parts: &[Tensor], axis: i64) -> Result<Tensor, ConcatError> {
     let first = parts.first().ok_or(ConcatError::Nothing)?;
@@ -287,7 +280,7 @@ pub fn concat(parts: &[Tensor], axis: i64) -> Result<Tensor, ConcatError> {
     for o in 0..outer as usize {
         for p in parts {
             let run = (p.shape[axis] * inner) as usize;
-            out.extend_from_slice(&pod(p)?[o * run..(o + 1) * run]);
+            out.extend_from_slice(&p.pod_bytes().map_err(|_| ConcatError::NotPod)?[o * run..(o + 1) * run]);
         }
     }
     Ok(Tensor {
