@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::render::{fraction, human_bytes, print_json, table};
+use super::render::{fraction, show, table, written_line};
 use super::CliError;
 use tf_strip::jobs::{accelerate_file, AccelerateJob};
 use tf_strip::tflite::{default_min_sparsity, AccelerateOptions, AccelerateReport, Decision};
@@ -41,21 +41,9 @@ pub fn run(args: AccelerateArgs) -> Result<(), CliError> {
     let min_sparsity = args.min_sparsity.unwrap_or_else(|| default_min_sparsity(args.batch));
     let job = AccelerateJob { input: args.input, output: args.output, options: AccelerateOptions { min_sparsity } };
     let summary = accelerate_file(&job)?;
-    for w in &summary.warnings {
-        eprintln!("tf-strip: warning: {w}");
-    }
-    if args.json {
-        print_json(&summary);
-    } else {
-        eprint!("{}", render(&summary.report));
-        eprintln!(
-            "{} in, {} out; {:.3} s\nAccelerated model written to {}",
-            human_bytes(summary.bytes_in),
-            human_bytes(summary.written.bytes_out),
-            summary.seconds,
-            summary.written.output
-        );
-    }
+    show(&summary.warnings, &summary, args.json, || {
+        render(&summary.report) + &written_line(summary.bytes_in, &summary.written, summary.seconds, "Accelerated model")
+    });
     Ok(())
 }
 

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::{ArgAction, Args};
 
 use super::progress::Steps;
-use super::render::{human_bytes, percent, print_json, render_tensor_lists, table};
+use super::render::{percent, render_tensor_lists, show, table, written_line};
 use super::signature::{render_saved_model, OutputFormat, SignatureArgs};
 use super::CliError;
 use tf_strip::graph::Format;
@@ -86,27 +86,16 @@ pub fn run(args: CompactArgs) -> Result<(), CliError> {
         tensor_lists: args.tensor_lists,
     };
     let summary = compact_file(&job, &Steps::for_bytes(BIG_GRAPH))?;
-    for w in &summary.warnings {
-        eprintln!("tf-strip: warning: {w}");
-    }
-    if args.json {
-        print_json(&summary);
-    } else {
-        eprint!("{}", render(&summary.report));
+    show(&summary.warnings, &summary, args.json, || {
+        let mut text = render(&summary.report);
         if let Some(t) = &summary.tensor_lists {
-            eprint!("{}", render_tensor_lists(t));
+            text += &render_tensor_lists(t);
         }
         if let Some(saved) = &summary.written.saved_model {
-            eprint!("{}", render_saved_model(saved));
+            text += &render_saved_model(saved);
         }
-        eprintln!(
-            "{} in, {} out; {:.3} s\nCompacted graph written to {}",
-            human_bytes(summary.bytes_in),
-            human_bytes(summary.written.bytes_out),
-            summary.seconds,
-            summary.written.output
-        );
-    }
+        text + &written_line(summary.bytes_in, &summary.written, summary.seconds, "Compacted graph")
+    });
     Ok(())
 }
 

@@ -59,6 +59,30 @@ pub fn print_json<T: serde::Serialize>(report: &T) {
     println!("{}", serde_json::to_string_pretty(report).unwrap_or_default());
 }
 
+/// A job's outcome as the commands show it: its warnings on stderr, then the
+/// report as JSON on stdout (`--json`) or as text on stderr, so a script's
+/// stdout holds nothing but the JSON.
+pub fn show<T: serde::Serialize>(warnings: &[String], summary: &T, json: bool, text: impl FnOnce() -> String) {
+    for w in warnings {
+        eprintln!("tf-strip: warning: {w}");
+    }
+    if json {
+        print_json(summary);
+    } else {
+        eprint!("{}", text());
+    }
+}
+
+/// The closing line of a job that wrote a model: sizes, time, where.
+pub fn written_line(bytes_in: u64, written: &tf_strip::jobs::Written, seconds: f64, what: &str) -> String {
+    format!(
+        "{} in, {} out; {seconds:.3} s\n{what} written to {}\n",
+        human_bytes(bytes_in),
+        human_bytes(written.bytes_out),
+        written.output
+    )
+}
+
 /// The tensors of a sparse container: what each holds and takes.
 pub fn container_table(tensors: &[tf_strip::codec::TensorInfo]) -> String {
     let rows: Vec<Vec<String>> = tensors

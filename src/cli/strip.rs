@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use clap::{ArgAction, Args};
 
 use super::progress::Steps;
-use super::render::{fraction, human_bytes, percent, print_json, render_tensor_lists, shape, table};
+use super::render::{fraction, human_bytes, percent, render_tensor_lists, shape, show, table};
 use super::signature::{render_saved_model, OutputFormat, SignatureArgs};
 use super::CliError;
 use tf_strip::graph::Format;
@@ -127,23 +127,19 @@ pub fn run(args: StripArgs) -> Result<(), CliError> {
         tensor_lists: args.tensor_lists,
     };
     let summary = strip_checkpoint(&job, &Steps::for_bytes(BIG_CHECKPOINT))?;
-    for w in &summary.warnings {
-        eprintln!("tf-strip: warning: {w}");
-    }
-    if args.json {
-        print_json(&summary);
-    } else {
-        eprint!("{}", render(&summary));
+    show(&summary.warnings, &summary, args.json, || {
+        let mut text = render(&summary);
         if let Some(c) = &summary.report.compact {
-            eprint!("Compacted:\n{}", super::compact::render(c));
+            text += &format!("Compacted:\n{}", super::compact::render(c));
         }
         if let Some(t) = &summary.tensor_lists {
-            eprint!("{}", render_tensor_lists(t));
+            text += &render_tensor_lists(t);
         }
         if let Some(saved) = &summary.written.saved_model {
-            eprint!("{}", render_saved_model(saved));
+            text += &render_saved_model(saved);
         }
-    }
+        text
+    });
     Ok(())
 }
 
