@@ -173,3 +173,20 @@ fn an_interrupt_during_a_write_leaves_no_temporary_and_no_output() {
 fn a_termination_during_a_write_leaves_no_temporary_and_no_output() {
     interrupt_a_write("TERM", 15);
 }
+
+#[test]
+fn a_report_printed_into_a_pipe_whose_reader_has_gone_ends_without_a_panic() {
+    // The reading end closed before tf-strip writes, as when `| head` has
+    // read enough: every write then fails with EPIPE.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = tf_strip()
+        .args(["inspect", "--json"])
+        .arg(root().join("testdata/convnet/expected/stripped.pb"))
+        .stdout(writer)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.is_empty(), "{stderr}");
+    assert!(!out.status.success(), "a report nobody read is no success");
+}
