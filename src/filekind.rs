@@ -73,7 +73,7 @@ impl FileKind {
         }
     }
 
-    /// A checkpoint in any of the forms `checkpoint::resolve_prefix` takes.
+    /// A checkpoint in any of the forms `locate::resolve_prefix` takes.
     pub fn is_checkpoint(self) -> bool {
         matches!(
             self,

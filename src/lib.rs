@@ -2,14 +2,15 @@
 //! magnitude pruning, natively, without TensorFlow.
 //!
 //! ```
-//! use tf_strip::checkpoint::{resolve_prefix, Checkpoint};
+//! use tf_strip::checkpoint::Checkpoint;
+//! use tf_strip::locate::resolve_prefix;
 //!
 //! // A directory a tf.train.Saver saved into, as TensorFlow finds its latest checkpoint.
 //! let prefix = resolve_prefix("testdata/mlp90".as_ref())?.prefix;
 //! let ckpt = Checkpoint::open(&prefix)?;
 //! let mask = ckpt.tensor("fc1/mask")?; // a view into the memory-mapped data file
 //! assert!(mask.zero_fraction().unwrap_or(0.0) > 0.85);
-//! # Ok::<(), tf_strip::checkpoint::CheckpointError>(())
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 pub mod proto;
@@ -26,6 +27,7 @@ pub mod filekind;
 pub mod graph;
 pub mod inspect;
 pub mod interrupt;
+pub mod locate;
 pub mod jobs;
 pub mod model;
 pub mod overwrite;

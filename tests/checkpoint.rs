@@ -5,7 +5,8 @@ mod common;
 
 use common::*;
 use serde_json::Value;
-use tf_strip::checkpoint::{resolve_prefix, Checkpoint, CheckpointWriter};
+use tf_strip::checkpoint::{Checkpoint, CheckpointWriter};
+use tf_strip::locate::resolve_prefix;
 
 #[test]
 fn every_fixture_tensor_reads_bit_identical_to_tensorflow() {

@@ -214,7 +214,7 @@ fn an_injected_rnn_strips_to_its_training_graphs_outputs() {
     let trained = run_inject_check(&["train", cases.to_str().unwrap()]);
     assert_eq!(trained[0]["problems"], json!([]), "training the injected graph");
 
-    let prefix: PathBuf = tf_strip::checkpoint::resolve_prefix(&ckpt_dir).unwrap().prefix;
+    let prefix: PathBuf = tf_strip::locate::resolve_prefix(&ckpt_dir).unwrap().prefix;
     let outputs = ["output".to_string()];
     let stripped = strip_both_ways(&prefix, &outputs, &tmp.path().join("strip"));
     let ours = Graph::new(GraphDef::decode(stripped.as_slice()).unwrap()).unwrap();

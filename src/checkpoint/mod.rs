@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 
 pub use fault::{IndexError, TensorFault};
 pub use reader::{Checkpoint, EntryInfo, Slice};
-pub use state::{read_state, resolve_prefix, CheckpointState, Resolved, StateError};
+pub use state::{read_state, CheckpointState, StateError};
 pub use table::TableError;
 pub use crate::tensor::{Tensor, TensorData};
 pub use writer::CheckpointWriter;
@@ -32,8 +32,6 @@ pub(crate) use table::{FOOTER_LEN as INDEX_FOOTER_LEN, MAGIC as INDEX_MAGIC};
 pub enum CheckpointError {
     #[error(transparent)]
     Io(#[from] crate::error::FileError),
-    #[error(transparent)]
-    Foreign(#[from] crate::filekind::ForeignFile),
     #[error("{}: {source}", .path.display())]
     Index {
         path: PathBuf,

@@ -55,7 +55,7 @@ pub fn inspect_path(path: &Path, encodings: bool) -> Result<Inspection, JobError
     if !kind.is_checkpoint() {
         return Ok(Inspection::Graph(inspect_graph(&Model::load(path)?)));
     }
-    let resolved = checkpoint::resolve_prefix(path)?;
+    let resolved = crate::locate::resolve_prefix(path)?;
     let ckpt = Checkpoint::open(&resolved.prefix)?;
     let meta_path = checkpoint::meta_path(&resolved.prefix);
     let meta = match meta_path.is_file() {
@@ -83,7 +83,7 @@ fn graph_bytes(path: &Path) -> Result<Bytes, JobError> {
     let file = match kind(path)?.is_checkpoint() {
         false => path.to_path_buf(),
         true => {
-            let prefix = checkpoint::resolve_prefix(path)?.prefix;
+            let prefix = crate::locate::resolve_prefix(path)?.prefix;
             let meta = checkpoint::meta_path(&prefix);
             if !meta.is_file() {
                 return Err(JobError::Invalid(format!(

@@ -43,6 +43,8 @@ pub enum JobError {
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
     #[error(transparent)]
+    Locate(#[from] crate::locate::LocateError),
+    #[error(transparent)]
     Graph(#[from] GraphError),
     #[error(transparent)]
     Transform(#[from] TransformError),

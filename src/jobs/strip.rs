@@ -59,7 +59,7 @@ pub struct StripReports {
 /// behind on failure, and no input is ever overwritten.
 pub fn strip_checkpoint(job: &StripJob, progress: &dyn Progress) -> Result<StripSummary, JobError> {
     let start = Instant::now();
-    let resolved = checkpoint::resolve_prefix(&job.checkpoint)?;
+    let resolved = crate::locate::resolve_prefix(&job.checkpoint)?;
     let prefix = resolved.prefix;
     let graph_path = match &job.graph {
         Some(p) => p.clone(),

@@ -16,7 +16,8 @@ pub use feeds::{make_feeds, read_given, Given, InputOptions};
 pub use npy::NpyError;
 pub use signature::{placeholders, resolve_shapes, InputSpec};
 
-use crate::checkpoint::{meta_path, resolve_prefix, CheckpointError};
+use crate::checkpoint::{meta_path, CheckpointError};
+use crate::locate::resolve_prefix;
 use crate::filekind::{DirKind, FileKind, ForeignFile, Wanted};
 use crate::graph::{read_message, Format, Graph, GraphError, InputRef, ModelFile};
 use crate::proto::tensorflow::{tensor_info, DataType, GraphDef, MetaGraphDef};
@@ -28,6 +29,8 @@ pub enum RunnerError {
     Graph(#[from] GraphError),
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
+    #[error(transparent)]
+    Locate(#[from] crate::locate::LocateError),
     #[error("{}: {source}", .path.display())]
     Runtime {
         path: PathBuf,

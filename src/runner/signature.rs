@@ -9,7 +9,7 @@ use crate::proto::tensorflow::{DataType, NodeDef, TensorShapeProto};
 /// `node` or `node:N` as a fetch or feed name, `node:N`.
 pub(super) fn tensor_name(name: &str) -> Result<String> {
     match InputRef::parse(name).filter(|r| !r.control) {
-        Some(r) => Ok(format!("{}:{}", r.node, r.port)),
+        Some(r) => Ok(InputRef::tensor_name(r.node, r.port)),
         None => Err(RunnerError::Usage(format!("`{name}` is not a tensor name (`node` or `node:N`)"))),
     }
 }

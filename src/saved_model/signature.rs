@@ -93,7 +93,7 @@ pub fn serving_signature(graph: &Graph, spec: &SignatureSpec) -> Result<(Signatu
                     node.name, node.op
                 ));
             }
-            if !tensors.insert(format!("{}:{port}", node.name)) {
+            if !tensors.insert(InputRef::tensor_name(&node.name, port)) {
                 return Err(SavedModelError::Signature(format!("{what} `{}:{port}` is listed twice", node.name)));
             }
             if map.insert(key.clone(), info).is_some() {
@@ -127,7 +127,7 @@ fn tensor_info(graph: &Graph, inferred: &Shapes, node: &NodeDef, port: u32) -> T
         Some(TensorShapeProto { dim: dims.iter().map(|&size| Dim { size, name: String::new() }).collect(), unknown_rank: false })
     };
     TensorInfo {
-        encoding: Some(tensor_info::Encoding::Name(format!("{}:{port}", node.name))),
+        encoding: Some(tensor_info::Encoding::Name(InputRef::tensor_name(&node.name, port))),
         dtype: output_dtype(node, port) as i32,
         tensor_shape: Some(output_shape(node, port).or_else(inferred).unwrap_or(TensorShapeProto { dim: Vec::new(), unknown_rank: true })),
     }

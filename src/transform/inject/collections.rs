@@ -36,8 +36,9 @@ pub fn rename_tensors(meta: &mut MetaGraphDef, from: &str, to: &str) {
     for c in meta.collection_def.values_mut() {
         if let Some(Kind::NodeList(list)) = &mut c.kind {
             for v in &mut list.value {
-                if let Some(port) = v.strip_prefix(from).and_then(|rest| rest.strip_prefix(':')) {
-                    *v = format!("{to}:{port}");
+                let tensor = InputRef::parse(v).filter(|r| r.node == from && !r.control && v.contains(':'));
+                if let Some(r) = tensor {
+                    *v = InputRef::tensor_name(to, r.port);
                 }
             }
         }
