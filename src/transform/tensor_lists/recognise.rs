@@ -7,10 +7,9 @@ use std::collections::HashSet;
 use super::evaluate::same_value;
 use super::{flow_input, key, Reason, Uses};
 use crate::graph::ops::{ENTER, IDENTITY};
-use crate::graph::{Attrs, Graph, InputRef, Inputs};
+use crate::graph::{const_ints, Attrs, Graph, InputRef, Inputs};
 use crate::proto::tensorflow::attr_value::Value;
 use crate::proto::tensorflow::{DataType, NodeDef, TensorShapeProto};
-use crate::transform::compact::const_ints;
 
 /// A TensorArray all of whose uses have TensorList equivalents.
 pub(super) struct Rewritable<'g> {
