@@ -44,13 +44,7 @@ pub(super) fn plan(graph: &Graph, uses: &Uses, recognised: Rewritable<'_>) -> Re
             .iter()
             .filter(|o| o.op == "TensorArrayWriteV3")
             .find_map(|w| loop_variable_start(graph, uses, w, name))
-            .ok_or_else(|| {
-                format!(
-                    "its element shape {} is not fully known, and no value written to it is a loop variable \
-                     whose initial value would give it",
-                    shape_text(&shape)
-                )
-            })?;
+            .ok_or_else(|| Reason::UnknownElementShape(shape_text(&shape)))?;
         let node = NodeBuilder::new("Shape")
             .input(init)
             .ty("T", dtype)
@@ -66,7 +60,7 @@ pub(super) fn plan(graph: &Graph, uses: &Uses, recognised: Rewritable<'_>) -> Re
     let mut statics = None;
     for op in &ops {
         let inputs: Vec<String> = op.data_inputs_as_written().cloned().collect();
-        let arg = |i: usize| inputs.get(i).cloned().ok_or_else(|| format!("`{}` lacks input {i}", op.name));
+        let arg = |i: usize| inputs.get(i).cloned().ok_or_else(|| Reason::MissingInput { node: op.name.clone(), input: i });
         let flow = arg(flow_input(&op.op).unwrap_or(0))?;
         let partial = |names: &mut Names, add: &mut Vec<NodeDef>, anchor: &str| {
             let node = shape_const(&names.fresh(&format!("{}/element_shape", op.name)), &shape, anchor);
