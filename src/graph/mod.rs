@@ -4,11 +4,13 @@
 
 mod attrs;
 mod builder;
+mod constants;
 mod io;
 mod meta;
 pub mod ops;
 mod query;
 mod sink;
+pub mod statics;
 mod subgraph;
 
 use std::collections::{HashMap, HashSet};
@@ -16,10 +18,12 @@ use std::path::PathBuf;
 
 pub use attrs::Attrs;
 pub use builder::NodeBuilder;
+pub use constants::{const_behind, const_float_shape, const_int, const_ints, const_tensor, packed_ints};
 pub use io::{read_message, write_message, write_message_to, Format, ModelFile};
 pub use meta::{collection_names, collection_nodes, variable_defs};
 pub use ops::is_variable;
-pub use query::{behind, Behind, Inputs, Readers, Through, Use};
+pub use query::{behind, data_input_positions, Behind, Inputs, Readers, Through, Use};
+pub use statics::Statics;
 pub use subgraph::{extract_subgraph, reachable_from, sinks};
 
 use crate::proto::tensorflow::attr_value::Value;

@@ -26,6 +26,13 @@ const VALUE_PASSING: [&str; 3] = [IDENTITY, SNAPSHOT, STOP_GRADIENT];
 /// Ops that carry their first input into a while loop's frame.
 const FRAME_ENTERING: [&str; 2] = [ENTER, REF_ENTER];
 
+/// Elementwise ops of one input besides those that pass their value
+/// through: the output has the input's shape.
+const UNARY: [&str; 10] = ["PreventGradient", "Relu", "Relu6", "Elu", "Selu", "Sigmoid", "Tanh", "LeakyRelu", "Softplus", "Neg"];
+
+/// Elementwise ops of two inputs, broadcasting.
+pub const ELEMENTWISE_BINARY: [&str; 7] = ["Add", "AddV2", "Sub", "Mul", "RealDiv", "Maximum", "Minimum"];
+
 pub fn is_variable(node: &NodeDef) -> bool {
     VARIABLE_OPS.contains(&node.op.as_str())
 }
@@ -47,6 +54,20 @@ pub fn passes_value(op: &str) -> bool {
 /// `Enter`, `RefEnter`: the value enters a while loop's frame.
 pub fn enters_frame(op: &str) -> bool {
     FRAME_ENTERING.contains(&op)
+}
+
+/// An elementwise op of one input, value-passing ones included.
+pub fn is_unary(op: &str) -> bool {
+    passes_value(op) || UNARY.contains(&op)
+}
+
+/// The spatial axes and the channel axis of a rank-4 image tensor.
+pub fn spatial_axes(nchw: bool) -> ([usize; 2], usize) {
+    if nchw {
+        ([2, 3], 1)
+    } else {
+        ([1, 2], 3)
+    }
 }
 
 /// How a variable is held: a TF1 ref variable or a TF2 resource handle.

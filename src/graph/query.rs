@@ -58,6 +58,12 @@ impl Inputs for NodeDef {
     }
 }
 
+/// `(node position, output port)` of each data input of `node`, in order; an
+/// input whose node is missing ends the list (extraction reports those).
+pub fn data_input_positions(graph: &Graph, node: &NodeDef) -> Vec<(usize, u32)> {
+    node.data_inputs().map_while(|r| Some((graph.position(r.node)?, r.port))).collect()
+}
+
 /// One input of a node reading another node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Use {

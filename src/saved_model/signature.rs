@@ -10,7 +10,7 @@ use crate::graph::{reachable_from, sinks, Attrs, Graph, InputRef};
 use crate::proto::tensorflow::attr_value::Value;
 use crate::proto::tensorflow::{tensor_info, DataType, MetaGraphDef, NodeDef, SignatureDef, TensorInfo, TensorShapeProto};
 use crate::proto::tensorflow::tensor_shape_proto::Dim;
-use crate::transform::compact::shapes::Shapes;
+use crate::graph::Statics;
 
 /// The signature key TensorFlow Serving and `tf.saved_model.load` use by default.
 pub const SERVING_KEY: &str = "serving_default";
@@ -80,7 +80,7 @@ pub fn serving_signature(graph: &Graph, spec: &SignatureSpec) -> Result<(Signatu
     let mut warnings = Vec::new();
     // Shapes the graph does not record (a stripped graph has no
     // `_output_shapes`) are inferred from the placeholders and constants.
-    let inferred = Shapes::infer(graph, &graph.topological_order());
+    let inferred = Statics::infer(graph, &graph.topological_order());
     let mut side = |pairs: &[(String, String)], what: &str| -> Result<BTreeMap<String, TensorInfo>, SavedModelError> {
         let mut map = BTreeMap::new();
         let mut tensors = HashSet::new();
@@ -121,9 +121,9 @@ fn tensor_ref<'g>(graph: &'g Graph, tensor: &str) -> Result<(&'g NodeDef, u32), 
     Ok((graph.require(r.node)?, r.port))
 }
 
-fn tensor_info(graph: &Graph, inferred: &Shapes, node: &NodeDef, port: u32) -> TensorInfo {
+fn tensor_info(graph: &Graph, inferred: &Statics, node: &NodeDef, port: u32) -> TensorInfo {
     let inferred = || {
-        let dims = inferred.get(graph.position(&node.name)?, port)?;
+        let dims = inferred.shape(graph.position(&node.name)?, port)?;
         Some(TensorShapeProto { dim: dims.iter().map(|&size| Dim { size, name: String::new() }).collect(), unknown_rank: false })
     };
     TensorInfo {

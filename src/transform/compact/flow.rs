@@ -15,11 +15,11 @@
 use std::collections::{HashMap, HashSet};
 
 use super::array::{Array, View};
-use super::constants::{const_array, const_ints, const_view};
-use super::ops::{bias_after, binary_value, data_inputs, is_nchw, is_unary, unary_value, ELEMENTWISE_BINARY};
-use super::shapes::{normalise, packed_ints, squeezed, Shapes};
-use crate::graph::ops::CONCAT;
-use crate::graph::{Attrs, Graph, InputRef, Inputs, Readers};
+use super::constants::{const_array, const_view};
+use super::ops::{bias_after, binary_value, is_nchw, unary_value};
+use crate::graph::ops::{is_unary, spatial_axes, CONCAT, ELEMENTWISE_BINARY};
+use crate::graph::statics::{normalise, squeezed};
+use crate::graph::{const_ints, data_input_positions, packed_ints, Attrs, Graph, InputRef, Inputs, Readers, Statics};
 use crate::proto::tensorflow::NodeDef;
 
 pub type Id = usize;
@@ -130,10 +130,10 @@ impl Decision {
 impl Analysis {
     /// `borders`: whether a padded convolution's constant input channels may
     /// go, replaced by a border constant (where spatial sizes are static).
-    pub fn run(graph: &Graph, order: &[usize], shapes: &Shapes, outputs: &HashSet<usize>, borders: bool) -> Analysis {
+    pub fn run(graph: &Graph, order: &[usize], shapes: &Statics, outputs: &HashSet<usize>, borders: bool) -> Analysis {
         let mut consumed = HashSet::new();
         for node in graph.nodes() {
-            consumed.extend(data_inputs(graph, node));
+            consumed.extend(data_input_positions(graph, node));
         }
         let readers = Readers::of(graph);
         let mut a = Analysis::default();
@@ -241,7 +241,7 @@ impl Analysis {
     }
 
     fn visit(&mut self, cx: &Context) {
-        let inputs = data_inputs(cx.graph, cx.node);
+        let inputs = data_input_positions(cx.graph, cx.node);
         let channels: Vec<Option<Channels>> = inputs.iter().map(|k| self.tensors.get(k).cloned()).collect();
         let with: Vec<Channels> = channels.iter().flatten().cloned().collect();
         if with.is_empty() && !matches!(cx.node.op.as_str(), "Conv2D" | "MatMul") {
@@ -556,7 +556,7 @@ impl Analysis {
         };
         let Some(&last) = target.last() else { return false };
         let channels_count = x.ids.len() as i64;
-        let out_shape = cx.shapes.get(cx.index, 0);
+        let out_shape = cx.shapes.shape(cx.index, 0);
         let out_last = out_shape.and_then(|s| s.last().copied()).filter(|&d| d >= 0);
         let known_last = if last >= 0 { Some(last) } else { out_last };
         let mut c = if x.axis + 1 == x.rank && known_last == Some(channels_count) {
@@ -687,7 +687,7 @@ impl PerChannel {
 
 struct Context<'a> {
     graph: &'a Graph,
-    shapes: &'a Shapes,
+    shapes: &'a Statics,
     consumed: &'a HashSet<(usize, u32)>,
     readers: &'a Readers,
     outputs: &'a HashSet<usize>,
@@ -714,8 +714,8 @@ impl<'a> Context<'a> {
     }
 
     fn input_shape(&self, k: usize) -> Option<&Vec<i64>> {
-        let (n, p) = *data_inputs(self.graph, self.node).get(k)?;
-        self.shapes.get(n, p)
+        let (n, p) = *data_input_positions(self.graph, self.node).get(k)?;
+        self.shapes.shape(n, p)
     }
 
     /// The spatial sizes of a convolution's input and output, if static.
@@ -723,7 +723,7 @@ impl<'a> Context<'a> {
         if !self.borders {
             return None;
         }
-        let (spatial, _) = super::ops::spatial_axes(is_nchw(self.node));
+        let (spatial, _) = spatial_axes(is_nchw(self.node));
         let hw = |s: &Vec<i64>| -> Option<[usize; 2]> {
             let [h, w] = spatial.map(|a| s.get(a).copied().and_then(|d| usize::try_from(d).ok()));
             Some([h?, w?])
@@ -735,7 +735,7 @@ impl<'a> Context<'a> {
             _ if !self.outputs.contains(&self.index) => self.index,
             _ => return None,
         };
-        Some(Border { input: hw(self.input_shape(0)?)?, output: hw(self.shapes.get(self.index, 0)?)?, after })
+        Some(Border { input: hw(self.input_shape(0)?)?, output: hw(self.shapes.shape(self.index, 0)?)?, after })
     }
 
     /// Whether every output position of this window op reads only real

@@ -13,18 +13,15 @@ mod constants;
 mod flow;
 mod ops;
 mod rewrite;
-pub(crate) mod shapes;
 
 use std::collections::{BTreeMap, HashSet};
 
-pub(crate) use constants::const_ints;
-use constants::const_shape;
 pub use flow::Reason;
 pub use rewrite::{Fold, FoldKind};
 use flow::{Analysis, Decision};
-use shapes::Shapes;
 
-use crate::graph::{node_name, sinks, Graph, GraphError, Inputs};
+use crate::graph::ops::spatial_axes;
+use crate::graph::{const_float_shape, node_name, sinks, Graph, GraphError, Inputs, Statics};
 
 #[derive(Debug, Clone)]
 pub struct CompactOptions {
@@ -94,7 +91,7 @@ pub fn compact(graph: &mut Graph, options: &CompactOptions) -> Result<CompactRep
         output_nodes.extend(graph.position(node_name(out)));
     }
     let order = graph.topological_order();
-    let shapes = Shapes::infer(graph, &order);
+    let shapes = Statics::infer(graph, &order);
     let analysis = Analysis::run(graph, &order, &shapes, &output_nodes, options.border_constants);
     let decision = analysis.decide(options.round_to);
     let before: Vec<(usize, Vec<usize>)> = layer_filters(graph);
@@ -129,13 +126,13 @@ fn layer_filters(graph: &Graph) -> Vec<(usize, Vec<usize>)> {
         .iter()
         .enumerate()
         .filter(|(_, n)| LAYERS.contains(&n.op.as_str()))
-        .filter_map(|(i, n)| Some((i, const_shape(graph, n.input_at(1)?)?)))
+        .filter_map(|(i, n)| Some((i, const_float_shape(graph, n.input_at(1)?)?)))
         .collect()
 }
 
 fn layer_report(
     graph: &Graph,
-    shapes: &Shapes,
+    shapes: &Statics,
     analysis: &Analysis,
     decision: &Decision,
     node: usize,
@@ -160,8 +157,8 @@ fn layer_report(
     let ((c0, m0), (c1, m1)) = (channels(before), channels(after));
     let positions = match n.op.as_str() {
         "MatMul" => Some(1),
-        _ => shapes.get(node, 0).and_then(|s| {
-            let (spatial, _) = ops::spatial_axes(ops::is_nchw(n));
+        _ => shapes.shape(node, 0).and_then(|s| {
+            let (spatial, _) = spatial_axes(ops::is_nchw(n));
             let (h, w) = (s.get(spatial[0])?, s.get(spatial[1])?);
             (*h >= 0 && *w >= 0).then(|| (h * w) as u64)
         }),

@@ -1,39 +1,9 @@
 //! The ops compacting understands, and what each does to a channel that is
 //! a known constant (uniform over batch and space).
 
-use super::constants::const_shape;
 use crate::graph::ops::passes_value;
-use crate::graph::{Attrs, Graph, InputRef, Inputs, Readers};
+use crate::graph::{const_float_shape, Attrs, Graph, InputRef, Inputs, Readers};
 use crate::proto::tensorflow::NodeDef;
-
-/// Elementwise ops of one input but those that pass their value through:
-/// a channel stays where it was.
-const UNARY: [&str; 10] = ["PreventGradient", "Relu", "Relu6", "Elu", "Selu", "Sigmoid", "Tanh", "LeakyRelu", "Softplus", "Neg"];
-
-/// Elementwise ops of two inputs, broadcasting.
-pub const ELEMENTWISE_BINARY: [&str; 7] = ["Add", "AddV2", "Sub", "Mul", "RealDiv", "Maximum", "Minimum"];
-
-pub fn is_unary(op: &str) -> bool {
-    passes_value(op) || UNARY.contains(&op)
-}
-
-/// `(node index, output port)` of each data input, in order; an input whose
-/// node is missing ends the list (extraction reports those).
-pub fn data_inputs(graph: &Graph, node: &NodeDef) -> Vec<(usize, u32)> {
-    node.data_inputs()
-        .map_while(|r| Some((graph.position(r.node)?, r.port)))
-        .collect()
-}
-
-
-/// The spatial axes and the channel axis of a rank-4 image tensor.
-pub fn spatial_axes(nchw: bool) -> ([usize; 2], usize) {
-    if nchw {
-        ([2, 3], 1)
-    } else {
-        ([1, 2], 3)
-    }
-}
 
 pub fn is_nchw(node: &NodeDef) -> bool {
     node.string_attr("data_format").ok().flatten() == Some("NCHW")
@@ -108,8 +78,8 @@ pub fn bias_after(graph: &Graph, readers: &Readers, node: usize) -> Option<(usiz
         "MatMul" => 1,
         _ => 3,
     };
-    let width = *const_shape(graph, InputRef::parse(&graph.nodes()[node].input[1])?)?.get(channels)?;
-    let vector = |k: usize| const_shape(graph, reader.input_at(k)?).filter(|s| s == &[width]);
+    let width = *const_float_shape(graph, InputRef::parse(&graph.nodes()[node].input[1])?)?.get(channels)?;
+    let vector = |k: usize| const_float_shape(graph, reader.input_at(k)?).filter(|s| s == &[width]);
     match reader.op.as_str() {
         "BiasAdd" | "Add" | "AddV2" => vector(1).map(|_| (i, 1, 1.0)),
         op if op.starts_with("FusedBatchNorm") => {

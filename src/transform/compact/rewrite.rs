@@ -6,12 +6,12 @@ use std::collections::HashMap;
 
 use super::array::Array;
 use super::border::{contribution, Window};
-use super::constants::{const_array, const_behind, const_ints};
+use super::constants::const_array;
 use super::flow::{Analysis, Border, Decision, Edit, Id};
-use super::ops::{bias_after, data_inputs, is_nchw, spatial_axes};
+use super::ops::{bias_after, is_nchw};
 use super::Result;
-use crate::graph::ops::is_const;
-use crate::graph::{const_node, Attrs, Graph, InputRef, Inputs, NodeBuilder, Readers};
+use crate::graph::ops::{is_const, spatial_axes};
+use crate::graph::{const_behind, const_ints, const_node, data_input_positions, Attrs, Graph, InputRef, Inputs, NodeBuilder, Readers};
 use crate::proto::tensorflow::attr_value::Value;
 use crate::proto::tensorflow::{DataType, NodeDef};
 use crate::tensor::{self, Tensor};
@@ -217,7 +217,7 @@ fn channels_first(map: &Array) -> Array {
 fn consumer_counts(graph: &Graph) -> HashMap<usize, usize> {
     let mut counts = HashMap::new();
     for node in graph.nodes() {
-        for (p, _) in data_inputs(graph, node) {
+        for (p, _) in data_input_positions(graph, node) {
             *counts.entry(p).or_insert(0) += 1;
         }
     }

@@ -9,7 +9,7 @@ use regex::Regex;
 use super::InjectError;
 use crate::graph::ops::{self, variable_read};
 pub use crate::graph::ops::VarKind;
-use crate::graph::{behind, node_name, Attrs, Graph, GraphError, Inputs, Readers, Through};
+use crate::graph::{behind, const_int, node_name, Attrs, Graph, GraphError, Inputs, Readers, Through};
 use crate::pruning;
 use crate::proto::tensorflow::attr_value::Value;
 use crate::proto::tensorflow::{DataType, NodeDef};
@@ -298,7 +298,7 @@ fn resolve(
     let Some((axis_input, part_inputs)) = data.split_last() else {
         return Ok(None);
     };
-    let Some(axis) = const_int(graph, axis_input) else {
+    let Some(axis) = const_int(graph, *axis_input) else {
         return Ok(None);
     };
     let mut parts = Vec::new();
@@ -352,9 +352,4 @@ fn resource_reads(graph: &Graph, readers: &Readers, handle: &str) -> Vec<String>
     let mut reads = readers.data_reader_names(graph, handle);
     reads.retain(|n| graph.node(n).is_some_and(|n| n.op == ops::READ_VARIABLE));
     reads
-}
-
-fn const_int(graph: &Graph, input: &crate::graph::InputRef) -> Option<i64> {
-    let node = graph.node(input.node)?;
-    tensor::from_proto(node.tensor_value().ok()?).ok()?.scalar_int().ok()
 }

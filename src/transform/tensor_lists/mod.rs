@@ -48,7 +48,7 @@ pub fn tensor_arrays_to_lists(graph: &mut Graph) -> Result<TensorListReport> {
                 apply(graph, plan)?;
                 report.rewritten.push(name);
             }
-            Err(reason) => report.kept.push(KeptArray { name, reason }),
+            Err(reason) => report.kept.push(KeptArray { name, reason: reason.to_string() }),
         }
     }
     if !report.rewritten.is_empty() {
@@ -90,7 +90,46 @@ fn flow_input(op: &str) -> Option<usize> {
     }
 }
 
-type Reason = String;
+/// Why an array is left a TensorArray.
+#[derive(Debug, thiserror::Error)]
+enum Reason {
+    #[error("it is gone")]
+    Gone,
+    #[error(transparent)]
+    Attr(#[from] crate::graph::GraphError),
+    #[error("it has no dtype")]
+    NoDtype,
+    #[error("it grows past its size (dynamic_size), which a TensorList reserved at a size cannot")]
+    DynamicSize,
+    #[error("it has no size input")]
+    NoSize,
+    #[error("`{0}` lacks its flow input")]
+    NoFlowInput(String),
+    #[error("`{0}` takes a flow that is not this array's")]
+    ForeignFlow(String),
+    #[error("it is scattered into other than once, whole, right after it is made")]
+    PartialScatter,
+    #[error("something waits on it, and a TensorList made from a whole tensor needs no array")]
+    WaitedOn,
+    #[error("something waits on its handle's Enter `{0}`")]
+    HandleEnterWaitedOn(String),
+    #[error("a reader of `{0}` is gone")]
+    ReaderGone(String),
+    #[error("its handle is read by `{reader}` ({op})")]
+    HandleReadBy { reader: String, op: String },
+    #[error("its flow is read by `{reader}` ({op})")]
+    FlowReadBy { reader: String, op: String },
+    #[error("its flow passes `{0}`, which is not of type float")]
+    FlowNotFloat(String),
+    #[error("`{0}` merges its flow with another value")]
+    FlowMerged(String),
+    #[error(
+        "its element shape {0} is not fully known, and no value written to it is a loop variable whose initial value would give it"
+    )]
+    UnknownElementShape(String),
+    #[error("`{node}` lacks input {input}")]
+    MissingInput { node: String, input: usize },
+}
 
 /// An array's rewrite, or why it has none.
 fn plan(graph: &Graph, uses: &Uses, name: &str) -> Result<Plan, Reason> {

@@ -7,10 +7,9 @@ use std::collections::HashSet;
 use super::evaluate::same_value;
 use super::{flow_input, key, Reason, Uses};
 use crate::graph::ops::{ENTER, IDENTITY};
-use crate::graph::{Attrs, Graph, InputRef, Inputs};
+use crate::graph::{const_ints, Attrs, Graph, InputRef, Inputs};
 use crate::proto::tensorflow::attr_value::Value;
 use crate::proto::tensorflow::{DataType, NodeDef, TensorShapeProto};
-use crate::transform::compact::const_ints;
 
 /// A TensorArray all of whose uses have TensorList equivalents.
 pub(super) struct Rewritable<'g> {
@@ -29,22 +28,22 @@ pub(super) struct Rewritable<'g> {
 }
 
 pub(super) fn rewritable<'g>(graph: &'g Graph, uses: &Uses, name: &str) -> Result<Rewritable<'g>, Reason> {
-    let array = graph.node(name).ok_or("it is gone")?;
-    let dtype = array.dtype_attr("dtype").map_err(|e| e.to_string())?.ok_or("it has no dtype")?;
-    if array.bool_attr("dynamic_size").map_err(|e| e.to_string())? == Some(true) {
-        return Err("it grows past its size (dynamic_size), which a TensorList reserved at a size cannot".into());
+    let array = graph.node(name).ok_or(Reason::Gone)?;
+    let dtype = array.dtype_attr("dtype")?.ok_or(Reason::NoDtype)?;
+    if array.bool_attr("dynamic_size")? == Some(true) {
+        return Err(Reason::DynamicSize);
     }
     let shape = match array.attr_value("element_shape") {
         Some(Value::Shape(s)) => s.clone(),
         _ => TensorShapeProto { unknown_rank: true, ..Default::default() },
     };
-    let size = array.data_input(0).ok_or("it has no size input")?;
+    let size = array.data_input(0).ok_or(Reason::NoSize)?;
     let (enters, ops) = handle_uses(graph, uses, name)?;
     let (flows, retype) = flow_path(graph, uses, name, &ops)?;
     for op in &ops {
-        let flow = op.data_input(flow_input(&op.op).unwrap_or(0)).ok_or("an op lacks its flow input")?;
+        let flow = op.data_input(flow_input(&op.op).unwrap_or(0)).ok_or_else(|| Reason::NoFlowInput(op.name.clone()))?;
         if !flows.contains(&key(&flow)) {
-            return Err(format!("`{}` takes a flow that is not this array's", op.name));
+            return Err(Reason::ForeignFlow(op.name.clone()));
         }
     }
 
@@ -60,10 +59,10 @@ pub(super) fn rewritable<'g>(graph: &'g Graph, uses: &Uses, name: &str) -> Resul
         {
             true
         }
-        _ => return Err("it is scattered into other than once, whole, right after it is made".into()),
+        _ => return Err(Reason::PartialScatter),
     };
     if filled_whole && uses.waited_on(name) {
-        return Err("something waits on it, and a TensorList made from a whole tensor needs no array".into());
+        return Err(Reason::WaitedOn);
     }
     Ok(Rewritable { array, dtype, shape, size, enters, ops, retype, filled_whole })
 }
@@ -75,11 +74,11 @@ fn handle_uses<'g>(graph: &'g Graph, uses: &Uses, name: &str) -> Result<(Vec<Str
     let mut work = vec![name.to_string()];
     while let Some(from) = work.pop() {
         for (reader, at) in &uses.readers(&from, 0) {
-            let node = graph.node(reader).ok_or("a reader is gone")?;
+            let node = graph.node(reader).ok_or_else(|| Reason::ReaderGone(from.clone()))?;
             match (node.op.as_str(), at) {
                 (ENTER, 0) => {
                     if uses.waited_on(reader) {
-                        return Err(format!("something waits on its handle's Enter `{reader}`"));
+                        return Err(Reason::HandleEnterWaitedOn(reader.clone()));
                     }
                     if seen.insert(reader.clone()) {
                         enters.push(reader.clone());
@@ -91,7 +90,7 @@ fn handle_uses<'g>(graph: &'g Graph, uses: &Uses, name: &str) -> Result<(Vec<Str
                         ops.push(node);
                     }
                 }
-                (op, _) => return Err(format!("its handle is read by `{reader}` ({op})")),
+                (op, _) => return Err(Reason::HandleReadBy { reader: reader.clone(), op: op.to_string() }),
             }
         }
     }
@@ -119,16 +118,16 @@ fn flow_path(
             continue;
         }
         for (reader, at) in &uses.readers(&flow.0, flow.1) {
-            let node = graph.node(reader).ok_or("a reader is gone")?;
+            let node = graph.node(reader).ok_or_else(|| Reason::ReaderGone(flow.0.clone()))?;
             let outputs: &[u32] = match (node.op.as_str(), *at) {
                 (ENTER | "Exit" | "NextIteration" | IDENTITY, 0) | ("Merge", _) => &[0],
                 ("Switch", 0) => &[0, 1],
                 (op, at) if is_op(reader) && flow_input(op) == Some(at) => &[],
-                (op, _) => return Err(format!("its flow is read by `{reader}` ({op})")),
+                (op, _) => return Err(Reason::FlowReadBy { reader: reader.clone(), op: op.to_string() }),
             };
             if !outputs.is_empty() && !retype.contains(reader) {
-                if node.dtype_attr("T").map_err(|e| e.to_string())? != Some(DataType::DtFloat) {
-                    return Err(format!("its flow passes `{reader}`, which is not of type float"));
+                if node.dtype_attr("T")? != Some(DataType::DtFloat) {
+                    return Err(Reason::FlowNotFloat(reader.clone()));
                 }
                 retype.push(reader.clone());
             }
@@ -137,7 +136,7 @@ fn flow_path(
     }
     for merged in retype.iter().filter_map(|n| graph.node(n)).filter(|n| n.op == "Merge") {
         if merged.data_inputs().any(|r| !flows.contains(&(r.node.to_string(), r.port))) {
-            return Err(format!("`{}` merges its flow with another value", merged.name));
+            return Err(Reason::FlowMerged(merged.name.clone()));
         }
     }
     Ok((flows, retype))

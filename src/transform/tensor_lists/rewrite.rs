@@ -4,11 +4,10 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::evaluate::static_int;
 use super::recognise::{gathers_all, loop_variable_start, Rewritable};
 use super::{flow_input, Reason, Result, Uses};
 use crate::graph::ops::{CONST, IDENTITY};
-use crate::graph::{input_refs, Graph, InputRef, Inputs, NodeBuilder};
+use crate::graph::{input_refs, Graph, InputRef, Inputs, NodeBuilder, Statics};
 use crate::proto::tensorflow::attr_value::Value;
 use crate::proto::tensorflow::{DataType, NodeDef, TensorShapeProto};
 use crate::tensor::Tensor;
@@ -45,13 +44,7 @@ pub(super) fn plan(graph: &Graph, uses: &Uses, recognised: Rewritable<'_>) -> Re
             .iter()
             .filter(|o| o.op == "TensorArrayWriteV3")
             .find_map(|w| loop_variable_start(graph, uses, w, name))
-            .ok_or_else(|| {
-                format!(
-                    "its element shape {} is not fully known, and no value written to it is a loop variable \
-                     whose initial value would give it",
-                    shape_text(&shape)
-                )
-            })?;
+            .ok_or_else(|| Reason::UnknownElementShape(shape_text(&shape)))?;
         let node = NodeBuilder::new("Shape")
             .input(init)
             .ty("T", dtype)
@@ -64,9 +57,10 @@ pub(super) fn plan(graph: &Graph, uses: &Uses, recognised: Rewritable<'_>) -> Re
 
     let mut rebuilt = Vec::new();
     let mut unread = Vec::new();
+    let mut statics = None;
     for op in &ops {
         let inputs: Vec<String> = op.data_inputs_as_written().cloned().collect();
-        let arg = |i: usize| inputs.get(i).cloned().ok_or_else(|| format!("`{}` lacks input {i}", op.name));
+        let arg = |i: usize| inputs.get(i).cloned().ok_or_else(|| Reason::MissingInput { node: op.name.clone(), input: i });
         let flow = arg(flow_input(&op.op).unwrap_or(0))?;
         let partial = |names: &mut Names, add: &mut Vec<NodeDef>, anchor: &str| {
             let node = shape_const(&names.fresh(&format!("{}/element_shape", op.name)), &shape, anchor);
@@ -101,7 +95,8 @@ pub(super) fn plan(graph: &Graph, uses: &Uses, recognised: Rewritable<'_>) -> Re
                 if gathers_all(graph, indices, &size, &ops) {
                     unread.push(crate::graph::node_name(indices).to_string());
                     // TFLite types the stacked tensor by this count; TensorFlow checks it.
-                    let count = static_int(graph, &size, 0).unwrap_or(-1);
+                    let statics = statics.get_or_insert_with(|| Statics::infer(graph, &graph.topological_order()));
+                    let count = statics.int_of(graph, size).unwrap_or(-1);
                     NodeBuilder::new("TensorListStack").input(flow).input(es).int("num_elements", count)
                 } else {
                     NodeBuilder::new("TensorListGather").input(flow).input(indices.clone()).input(es)

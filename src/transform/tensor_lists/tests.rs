@@ -4,11 +4,10 @@
 
 use super::rewrite::int32_const;
 use super::*;
-use crate::graph::{Attrs, InputRef, NodeBuilder};
+use crate::graph::{const_ints, Attrs, InputRef, NodeBuilder};
 use crate::proto::tensorflow::attr_value::Value;
 use crate::proto::tensorflow::tensor_shape_proto::Dim;
 use crate::proto::tensorflow::{AttrValue, DataType, NodeDef, TensorShapeProto};
-use crate::transform::compact::const_ints;
 use crate::transform::testing::graph;
 
 const FRAME: &str = "rnn/while/while_context";
