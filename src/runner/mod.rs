@@ -106,7 +106,7 @@ pub fn open(path: &Path) -> Result<Source> {
     }
     let bytes = std::fs::read(path).map_err(|source| GraphError::Io(crate::error::FileError { path: path.to_path_buf(), source }))?;
     if crate::codec::is_container(&bytes) {
-        let def = crate::codec::decode_graph_def(&bytes).map_err(|e| model_error(path, e))?;
+        let def = crate::codec::decode_graph_def(path, &bytes).map_err(GraphError::from)?;
         return source(path, Kind::Container, def, How::File(path.to_path_buf()));
     }
     match GraphDef::decode(bytes::Bytes::from(bytes)) {

@@ -98,7 +98,7 @@ pub fn write_saved_model(
 fn rename_path(e: GraphError, path: &Path) -> GraphError {
     match e {
         GraphError::Io(FileError { source, .. }) => GraphError::Io(FileError { path: path.to_path_buf(), source }),
-        GraphError::TooLarge { msg, .. } => GraphError::TooLarge { path: path.to_path_buf(), msg },
+        GraphError::TooLarge { bytes, .. } => GraphError::TooLarge { path: path.to_path_buf(), bytes },
         e => e,
     }
 }
