@@ -17,6 +17,7 @@ pub use npy::NpyError;
 pub use signature::{placeholders, resolve_shapes, InputSpec};
 
 use crate::checkpoint::{meta_path, resolve_prefix, CheckpointError};
+use crate::codec::CodecError;
 use crate::filekind::{DirKind, FileKind, ForeignFile, Wanted};
 use crate::graph::{read_message, Format, Graph, GraphError, InputRef, ModelFile};
 use crate::proto::tensorflow::{tensor_info, DataType, GraphDef, MetaGraphDef};
@@ -36,8 +37,13 @@ pub enum RunnerError {
     },
     #[error(transparent)]
     Load(RuntimeError),
-    #[error("{}: {msg}", .path.display())]
-    Model { path: PathBuf, msg: String },
+    /// A model TensorFlow could load but tf-strip cannot run as asked.
+    #[error("{}: {fault}", .path.display())]
+    Model {
+        path: PathBuf,
+        #[source]
+        fault: ModelFault,
+    },
     #[error(transparent)]
     Io(#[from] crate::error::FileError),
     #[error("{}: {source}", .path.display())]
@@ -56,6 +62,21 @@ impl RunnerError {
     pub fn is_usage(&self) -> bool {
         matches!(self, RunnerError::Usage(_))
     }
+}
+
+/// What is wrong with a model, for running it.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelFault {
+    #[error("the SavedModel holds no meta graph")]
+    NoMetaGraph,
+    #[error("the meta graph has no saver_def to restore the checkpoint with")]
+    NoSaver,
+    #[error("the checkpoint path is not UTF-8, which TensorFlow needs")]
+    PathNotUtf8,
+    #[error("placeholder `{placeholder}` is of type {dtype}, which tf-strip cannot feed")]
+    Unfeedable { placeholder: String, dtype: DataType },
+    #[error("placeholder `{placeholder}` is {dtype} here but {earlier} in an earlier model")]
+    PlaceholderType { placeholder: String, dtype: DataType, earlier: DataType },
 }
 
 pub type Result<T, E = RunnerError> = std::result::Result<T, E>;
@@ -121,8 +142,8 @@ pub fn open(path: &Path) -> Result<Source> {
     }
 }
 
-fn model_error(path: &Path, e: impl std::fmt::Display) -> RunnerError {
-    RunnerError::Model { path: path.to_path_buf(), msg: e.to_string() }
+fn model_error(path: &Path, fault: ModelFault) -> RunnerError {
+    RunnerError::Model { path: path.to_path_buf(), fault }
 }
 
 fn source(path: &Path, kind: Kind, def: GraphDef, how: How) -> Result<Source> {
@@ -132,7 +153,7 @@ fn source(path: &Path, kind: Kind, def: GraphDef, how: How) -> Result<Source> {
 
 fn open_saved_model(dir: &Path) -> Result<Source> {
     let (file, model) = ModelFile::load(dir)?;
-    let meta = model.meta_graph().ok_or_else(|| model_error(&file, "the SavedModel holds no meta graph"))?;
+    let meta = model.meta_graph().ok_or_else(|| model_error(&file, ModelFault::NoMetaGraph))?;
     let tags = meta.meta_info_def.as_ref().map(|m| m.tags.clone()).unwrap_or_default();
     let signature = meta
         .signature_def
@@ -164,10 +185,10 @@ fn open_checkpoint(path: &Path) -> Result<Source> {
         .saver_def
         .as_ref()
         .filter(|s| !s.restore_op_name.is_empty() && !s.filename_tensor_name.is_empty())
-        .ok_or_else(|| model_error(&meta_file, "the meta graph has no saver_def to restore the checkpoint with"))?;
+        .ok_or_else(|| model_error(&meta_file, ModelFault::NoSaver))?;
     let prefix_str = prefix
         .to_str()
-        .ok_or_else(|| model_error(&prefix, "the checkpoint path is not UTF-8, which TensorFlow needs"))?
+        .ok_or_else(|| model_error(&prefix, ModelFault::PathNotUtf8))?
         .to_string();
     let (restore_op, filename_tensor) = (saver.restore_op_name.clone(), saver.filename_tensor_name.clone());
     let mut def = meta.graph_def.unwrap_or_default();
@@ -202,7 +223,7 @@ impl Source {
             How::File(file) => {
                 let bytes = std::fs::read(file).map_err(|source| GraphError::Io(crate::error::FileError { path: file.clone(), source }))?;
                 let bytes = if self.kind == Kind::Container {
-                    crate::codec::decode(&bytes).map_err(|e| model_error(file, e))?
+                    crate::codec::decode(&bytes).map_err(|problem| GraphError::from(CodecError::Container { path: file.clone(), problem }))?
                 } else {
                     bytes
                 };
@@ -276,7 +297,7 @@ pub fn prepare(paths: &[PathBuf], outputs: Option<&[String]>, python: Option<&Pa
                 Some(m) if m.dtype != spec.dtype => {
                     return Err(model_error(
                         &source.path,
-                        format!("placeholder `{}` is {} here but {} in an earlier model", spec.name, spec.dtype, m.dtype),
+                        ModelFault::PlaceholderType { placeholder: spec.name.clone(), dtype: spec.dtype, earlier: m.dtype },
                     ))
                 }
                 Some(_) => {}

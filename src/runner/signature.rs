@@ -1,7 +1,7 @@
 //! The placeholders given outputs need,
 //! with their dtypes and shapes made concrete.
 
-use super::{runnable, Result, RunnerError, Source};
+use super::{runnable, ModelFault, Result, RunnerError, Source};
 use crate::graph::{reachable_from, InputRef};
 use crate::proto::tensorflow::attr_value::Value;
 use crate::proto::tensorflow::{DataType, NodeDef, TensorShapeProto};
@@ -45,7 +45,7 @@ fn spec(source: &Source, node: &NodeDef) -> Result<InputSpec> {
     if !runnable(dtype) {
         return Err(RunnerError::Model {
             path: source.path.clone(),
-            msg: format!("placeholder `{}` is of type {dtype}, which tf-strip cannot feed", node.name),
+            fault: ModelFault::Unfeedable { placeholder: node.name.clone(), dtype },
         });
     }
     let declared = |shape: &TensorShapeProto| (!shape.unknown_rank).then(|| shape.dim.iter().map(|d| d.size).collect());
