@@ -26,6 +26,10 @@ const VALUE_PASSING: [&str; 3] = [IDENTITY, SNAPSHOT, STOP_GRADIENT];
 /// Ops that carry their first input into a while loop's frame.
 const FRAME_ENTERING: [&str; 2] = [ENTER, REF_ENTER];
 
+/// Ref-typed control-flow ops that forward a ref variable: each the `Ref`
+/// twin of a plain op.
+const REF_FORWARDING: [&str; 6] = [REF_ENTER, "RefSwitch", "RefMerge", "RefExit", "RefNextIteration", "RefIdentity"];
+
 pub fn is_variable(node: &NodeDef) -> bool {
     VARIABLE_OPS.contains(&node.op.as_str())
 }
@@ -47,6 +51,12 @@ pub fn passes_value(op: &str) -> bool {
 /// `Enter`, `RefEnter`: the value enters a while loop's frame.
 pub fn enters_frame(op: &str) -> bool {
     FRAME_ENTERING.contains(&op)
+}
+
+/// The plain twin of a ref-forwarding op (`RefSwitch` -> `Switch`), which
+/// takes its place once the variable it forwards is a constant.
+pub fn plain_twin(op: &str) -> Option<&str> {
+    REF_FORWARDING.contains(&op).then(|| &op["Ref".len()..])
 }
 
 /// How a variable is held: a TF1 ref variable or a TF2 resource handle.
@@ -73,5 +83,19 @@ pub fn variable_read(read: &str, variable: &str) -> Option<VarKind> {
         (IDENTITY, VarKind::Ref) => Some(VarKind::Ref),
         (READ_VARIABLE, VarKind::Resource) => Some(VarKind::Resource),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ref_forwarding_ops_turn_into_their_plain_twins_and_no_other_op_does() {
+        assert_eq!(plain_twin("RefSwitch"), Some("Switch"));
+        assert_eq!(plain_twin(REF_ENTER), Some(ENTER));
+        assert_eq!(plain_twin("RefIdentity"), Some(IDENTITY));
+        assert_eq!(plain_twin(IDENTITY), None);
+        assert_eq!(plain_twin("RefOther"), None);
     }
 }
