@@ -203,8 +203,8 @@ impl Toc {
         let data_len = toc
             .blobs()
             .try_fold(0usize, |sum, b| sum.checked_add(b.len))
-            .ok_or_else(|| Problem::Malformed(Flaw::BlobOverflow))?;
-        let end = data_start.checked_add(data_len).ok_or_else(|| Problem::Malformed(Flaw::BlobOverflow))?;
+            .ok_or(Problem::Malformed(Flaw::BlobOverflow))?;
+        let end = data_start.checked_add(data_len).ok_or(Problem::Malformed(Flaw::BlobOverflow))?;
         if end > bytes.len() {
             return Err(Problem::Truncated(Part::Data { present: bytes.len(), needed: end }));
         }

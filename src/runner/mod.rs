@@ -6,6 +6,7 @@
 mod feeds;
 mod npy;
 mod signature;
+mod usage;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -15,6 +16,7 @@ use prost::Message;
 pub use feeds::{make_feeds, read_given, Given, InputOptions};
 pub use npy::NpyError;
 pub use signature::{placeholders, resolve_shapes, InputSpec};
+pub use usage::UsageError;
 
 use crate::checkpoint::{meta_path, resolve_prefix, CheckpointError};
 use crate::codec::CodecError;
@@ -52,9 +54,8 @@ pub enum RunnerError {
         #[source]
         source: npy::NpyError,
     },
-    /// What the user has to add or fix on the command line.
-    #[error("{0}")]
-    Usage(String),
+    #[error(transparent)]
+    Usage(#[from] UsageError),
 }
 
 impl RunnerError {
@@ -246,14 +247,11 @@ pub fn resolve_outputs(sources: &[Source], given: Option<&[String]>) -> Result<V
     let outputs = match given {
         Some(names) => names.to_vec(),
         None => sources.iter().find_map(Source::default_outputs).ok_or_else(|| {
-            RunnerError::Usage(
-                "every model is a checkpoint, whose training graph has no obvious outputs: name them with --outputs"
-                    .into(),
-            )
+            RunnerError::Usage(UsageError::NoDefaultOutputs)
         })?,
     };
     if outputs.is_empty() {
-        return Err(RunnerError::Usage("no outputs to compare: name them with --outputs".into()));
+        return Err(RunnerError::Usage(UsageError::NoOutputs));
     }
     let fetches: Vec<String> = outputs.iter().map(|o| signature::tensor_name(o)).collect::<Result<_>>()?;
     for s in sources {
