@@ -145,7 +145,7 @@ fn random_tensors_of_every_dtype_round_trip() {
         let dec = codec::decode(&enc).unwrap_or_else(|e| panic!("case {case}: {e}"));
         assert!(dec == pb, "case {case}: decoded bytes differ ({opts:?})");
         assert_eq!(
-            codec::decode_graph_def(&enc).unwrap().encode_to_vec(),
+            codec::decode_graph_def(Path::new("enc"), &enc).unwrap().encode_to_vec(),
             pb,
             "case {case}"
         );
@@ -282,7 +282,7 @@ fn encoded_models_load_in_tensorflow_from_memory_with_identical_outputs() {
         let pb = std::fs::read(f.expected("stripped.pb")).unwrap();
         let (enc, _) = codec::encode(&pb, &EncodeOptions::default());
         // No temporary file: the container decodes to a GraphDef in memory.
-        let def = codec::decode_graph_def(&enc).unwrap();
+        let def = codec::decode_graph_def(Path::new("enc"), &enc).unwrap();
         let model = tf_model(&def.encode_to_vec());
         Reference::of(&f).assert_same_outputs(&model, "the decoded container");
     }

@@ -107,9 +107,14 @@ pub enum CliError {
     Runner(#[from] tf_strip::runner::RunnerError),
     #[error("{0}")]
     Usage(String),
-    /// The command ran and its answer is no (`verify` found differences).
-    #[error("{0}")]
-    Failed(String),
+    /// The command ran and its answer is no: `verify` found these outputs
+    /// of these candidate models to differ from the reference.
+    #[error("verification failed: {}", differing(.0))]
+    VerifyFailed(Vec<(String, std::path::PathBuf)>),
+}
+
+fn differing(outputs: &[(String, std::path::PathBuf)]) -> String {
+    outputs.iter().map(|(name, model)| format!("{name} ({})", model.display())).collect::<Vec<_>>().join(", ")
 }
 
 impl CliError {

@@ -145,15 +145,15 @@ pub fn run(args: VerifyArgs) -> Result<(), CliError> {
     } else {
         print!("{}", render(&report));
     }
-    let failed: Vec<String> = report
+    let failed: Vec<(String, PathBuf)> = report
         .comparisons
         .iter()
-        .flat_map(|c| c.outputs.iter().filter(|o| !o.passed).map(|o| format!("{} ({})", o.name, c.candidate.display())))
+        .flat_map(|c| c.outputs.iter().filter(|o| !o.passed).map(|o| (o.name.clone(), c.candidate.clone())))
         .collect();
     if failed.is_empty() {
         Ok(())
     } else {
-        Err(CliError::Failed(format!("verification failed: {}", failed.join(", "))))
+        Err(CliError::VerifyFailed(failed))
     }
 }
 

@@ -14,7 +14,7 @@
 //! byte entropy and stored raw without trying.
 
 use super::le::{Reader, Writer};
-use super::Problem;
+use super::{Flaw, Part, Problem};
 
 pub const DENSE: u8 = 0;
 pub const SPARSE: u8 = 1;
@@ -85,29 +85,24 @@ pub fn put_stream(w: &mut Writer, raw: &[u8], level: i32) {
 }
 
 /// Reads a stream that decodes to exactly `raw_len` bytes.
-pub fn get_stream<'a>(r: &mut Reader<'a>, raw_len: usize, what: &str) -> Result<std::borrow::Cow<'a, [u8]>, Problem> {
+pub fn get_stream<'a>(r: &mut Reader<'a>, raw_len: usize, what: &Part) -> Result<std::borrow::Cow<'a, [u8]>, Problem> {
     let mode = r.u8(what)?;
     let stored = r.len(what)?;
     let data = r.take(stored, what)?;
     match mode {
         RAW if stored == raw_len => Ok(data.into()),
-        RAW => Err(Problem::Malformed(format!(
-            "{what}: {stored} raw bytes, expected {raw_len}"
-        ))),
+        RAW => Err(Problem::Malformed(Flaw::RawLength { part: what.clone(), stored, expected: raw_len })),
         ZSTD => {
             let mut out = Vec::with_capacity(raw_len);
-            let mut d = zstd::bulk::Decompressor::new().map_err(|e| Problem::Malformed(format!("{what}: {e}")))?;
-            d.decompress_to_buffer(data, &mut out)
-                .map_err(|e| Problem::Malformed(format!("{what}: zstd: {e}")))?;
+            let zstd = |source| Problem::Malformed(Flaw::Zstd { part: what.clone(), source });
+            let mut d = zstd::bulk::Decompressor::new().map_err(zstd)?;
+            d.decompress_to_buffer(data, &mut out).map_err(zstd)?;
             if out.len() != raw_len {
-                return Err(Problem::Malformed(format!(
-                    "{what}: decodes to {} bytes, expected {raw_len}",
-                    out.len()
-                )));
+                return Err(Problem::Malformed(Flaw::DecodedLength { part: what.clone(), decoded: out.len(), expected: raw_len }));
             }
             Ok(out.into())
         }
-        m => Err(Problem::Malformed(format!("{what}: unknown stream mode {m}"))),
+        m => Err(Problem::Malformed(Flaw::StreamMode { part: what.clone(), mode: m })),
     }
 }
 
@@ -255,7 +250,7 @@ fn put_planes(w: &mut Writer, planes: &[Vec<u8>], level: i32) {
 }
 
 fn get_planes<'a, const K: usize>(r: &mut Reader<'a>, n: usize) -> Result<Vec<std::borrow::Cow<'a, [u8]>>, Problem> {
-    (0..K).map(|b| get_stream(r, n, &format!("byte plane {b}"))).collect()
+    (0..K).map(|b| get_stream(r, n, &Part::BytePlane(b))).collect()
 }
 
 #[inline(always)]
@@ -349,33 +344,33 @@ fn decode_dense<const K: usize, const U: usize>(r: &mut Reader<'_>, out: &mut [u
 /// `out` must be all zeros on entry.
 fn decode_sparse<const K: usize, const U: usize>(r: &mut Reader<'_>, out: &mut [u8]) -> Result<(), Problem> {
     let n = out.len() / K;
-    let zero_major = match r.u8("sparse chunk")? {
+    let zero_major = match r.u8(&Part::SparseChunk)? {
         0 => false,
         1 => true,
-        x => return Err(Problem::Malformed(format!("sparse chunk: bad majority flag {x}"))),
+        x => return Err(Problem::Malformed(Flaw::MajorityFlag(x))),
     };
-    let minority = r.len("sparse chunk")?;
-    let runs_len = r.len("sparse chunk")?;
+    let minority = r.len(&Part::SparseChunk)?;
+    let runs_len = r.len(&Part::SparseChunk)?;
     if minority > n || runs_len > n.saturating_add(n / 255 + 1) {
-        return Err(Problem::Malformed("sparse chunk: counts exceed the chunk".into()));
+        return Err(Problem::Malformed(Flaw::Counts));
     }
-    let runs = get_stream(r, runs_len, "zero pattern")?;
+    let runs = get_stream(r, runs_len, &Part::ZeroPattern)?;
     let nnz = if zero_major { minority } else { n - minority };
     let zeros = n - nnz;
     let p = parts::<K, U>();
     let zero_signs = match p {
         0 => Default::default(),
-        _ => match r.u8("zero signs")? {
+        _ => match r.u8(&Part::ZeroSigns)? {
             0 => Default::default(),
-            1 => get_stream(r, (zeros * p).div_ceil(8), "zero signs")?,
-            x => return Err(Problem::Malformed(format!("bad zero-sign flag {x}"))),
+            1 => get_stream(r, (zeros * p).div_ceil(8), &Part::ZeroSigns)?,
+            x => return Err(Problem::Malformed(Flaw::ZeroSignFlag(x))),
         },
     };
     let mut zi = 0usize;
     let owned = get_planes::<K>(r, nnz)?;
     // Plain slices: no `Cow` variant check on every byte read.
     let planes: [&[u8]; K] = std::array::from_fn(|b| &owned[b][..]);
-    let bad = || Problem::Malformed("zero pattern does not match the chunk size".into());
+    let bad = || Problem::Malformed(Flaw::ZeroPattern);
     let (mut pos, mut acc, mut m, mut j) = (0usize, 0usize, 0usize, 0usize);
     for &b in runs.iter() {
         acc += b as usize;
@@ -513,20 +508,20 @@ pub fn encode_both(data: &[u8], layout: Layout, level: i32) -> (usize, usize, us
 /// Decodes a chunk into `out` (zeroed, the chunk's exact byte length).
 pub fn decode(kind: u8, blob: &[u8], layout: Layout, out: &mut [u8]) -> Result<(), Problem> {
     if !layout.valid() || out.len() % layout.size != 0 {
-        return Err(Problem::Malformed("bad element layout".into()));
+        return Err(Problem::Malformed(Flaw::Layout));
     }
     let mut r = Reader::new(blob);
     match kind {
         DENSE => dispatch!(layout, decode_dense(&mut r, out))?,
         SPARSE => dispatch!(layout, decode_sparse(&mut r, out))?,
         PLAIN => {
-            let s = get_stream(&mut r, out.len(), "tensor bytes")?;
+            let s = get_stream(&mut r, out.len(), &Part::TensorBytes)?;
             out.copy_from_slice(&s);
         }
-        k => return Err(Problem::Malformed(format!("unknown chunk coding {k}"))),
+        k => return Err(Problem::Malformed(Flaw::ChunkCoding(k))),
     }
     if !r.is_empty() {
-        return Err(Problem::Malformed("trailing bytes in a chunk".into()));
+        return Err(Problem::Malformed(Flaw::ChunkTrailing));
     }
     Ok(())
 }

@@ -2,7 +2,7 @@
 //! the skeleton and every chunk decoded in parallel into their places, each
 //! CRC checked while its bytes are in cache.
 
-use std::path::PathBuf;
+use std::path::Path;
 
 use bytes::Bytes;
 use rayon::prelude::*;
@@ -10,7 +10,7 @@ use rayon::prelude::*;
 use super::chunk;
 use super::le::Reader;
 use super::toc::{Blob, ChunkEntry, TensorEntry, Toc};
-use super::{CodecError, Problem};
+use super::{CodecError, Flaw, Part, Problem};
 use crate::proto::tensorflow::GraphDef;
 
 #[derive(Debug, Clone)]
@@ -47,18 +47,14 @@ impl Contents {
     pub(super) fn decode_into(&self, bytes: &[u8], opts: &DecodeOptions, out: &mut [u8]) -> Result<(), Problem> {
         let p = &self.toc;
         if out.len() != p.total_len {
-            return Err(Problem::Malformed(format!(
-                "output buffer of {} bytes, expected {}",
-                out.len(),
-                p.total_len
-            )));
+            return Err(Problem::Malformed(Flaw::OutputBuffer { got: out.len(), expected: p.total_len }));
         }
         // In range: `Toc::read` checked that the blobs fill the data section.
         let blob = |b: &Blob| &bytes[self.data_start + b.at..self.data_start + b.at + b.len];
         if opts.verify {
             let sk = blob(&p.skeleton);
             if crc32c::crc32c(sk) != p.skeleton.crc {
-                return Err(Problem::Checksum("the graph skeleton".into()));
+                return Err(Problem::Checksum(Part::Skeleton));
             }
             let jobs: Vec<(&TensorEntry, &ChunkEntry)> = p
                 .tensors
@@ -67,7 +63,7 @@ impl Contents {
                 .collect();
             jobs.par_iter().try_for_each(|(t, c)| {
                 if crc32c::crc32c(blob(&c.blob)) != c.blob.crc {
-                    return Err(Problem::Checksum(format!("tensor `{}`", t.name)));
+                    return Err(Problem::Checksum(Part::Tensor(t.name.clone())));
                 }
                 Ok(())
             })?;
@@ -98,9 +94,9 @@ impl Contents {
         let (skel, chunks) = rayon::join(
             move || -> Result<Vec<u32>, Problem> {
                 let mut r = Reader::new(skeleton_blob);
-                let skeleton = chunk::get_stream(&mut r, skeleton_len, "the graph skeleton")?;
+                let skeleton = chunk::get_stream(&mut r, skeleton_len, &Part::Skeleton)?;
                 if !r.is_empty() {
-                    return Err(Problem::Malformed("trailing bytes after the skeleton".into()));
+                    return Err(Problem::Malformed(Flaw::SkeletonTrailing));
                 }
                 let mut at = 0;
                 let mut crcs = Vec::with_capacity(gaps.len());
@@ -116,7 +112,7 @@ impl Contents {
                 jobs.into_par_iter()
                     .map(|(t, c, piece)| {
                         chunk::decode(c.kind, blob(&c.blob), t.layout, piece)
-                            .map_err(|e| Problem::Malformed(format!("tensor `{}`: {e}", t.name)))?;
+                            .map_err(|e| Problem::Malformed(Flaw::Chunk { tensor: t.name.clone(), problem: Box::new(e) }))?;
                         Ok(if verify { crc32c::crc32c(piece) } else { 0 })
                     })
                     .collect::<Result<Vec<u32>, Problem>>()
@@ -137,14 +133,14 @@ impl Contents {
                     crc = crc32c::crc32c_combine(crc, chunk_crcs.next().unwrap_or_default(), len);
                 }
                 if crc != t.raw_crc {
-                    return Err(Problem::Checksum(format!("the decoded tensor `{}`", t.name)));
+                    return Err(Problem::Checksum(Part::DecodedTensor(t.name.clone())));
                 }
                 total = crc32c::crc32c_combine(total, crc, t.len);
             }
             let last_gap = p.total_len - prev_end;
             total = crc32c::crc32c_combine(total, gap_crcs.last().copied().unwrap_or_default(), last_gap);
             if total != p.total_crc {
-                return Err(Problem::Checksum("the decoded file".into()));
+                return Err(Problem::Checksum(Part::DecodedFile));
             }
         }
         Ok(())
@@ -175,17 +171,11 @@ pub fn decode_into(bytes: &[u8], opts: &DecodeOptions, out: &mut [u8]) -> Result
     Contents::read(bytes, opts)?.decode_into(bytes, opts, out)
 }
 
-/// Decodes a container straight to a `GraphDef`, with no file in between.
-pub fn decode_graph_def(bytes: &[u8]) -> Result<GraphDef, CodecError> {
-    let path = PathBuf::from("<memory>");
-    let pb = decode(bytes).map_err(|problem| CodecError::Container {
-        path: path.clone(),
-        problem,
-    })?;
+/// Decodes a container straight to a `GraphDef`, with no file in between;
+/// `path` names the container in errors.
+pub fn decode_graph_def(path: &Path, bytes: &[u8]) -> Result<GraphDef, CodecError> {
+    let pb = decode(bytes).map_err(|problem| CodecError::Container { path: path.to_path_buf(), problem })?;
     // From `Bytes`, prost gives every `tensor_content` as a view into `pb`.
-    <GraphDef as prost::Message>::decode(Bytes::from(pb)).map_err(|e| CodecError::NotGraph {
-        path,
-        msg: e.to_string(),
-    })
+    <GraphDef as prost::Message>::decode(Bytes::from(pb)).map_err(|source| CodecError::NotGraph { path: path.to_path_buf(), source })
 }
 

@@ -1,6 +1,6 @@
 //! Little-endian writer and a bounds-checked reader for the container.
 
-use super::Problem;
+use super::{Flaw, Part, Problem};
 
 #[derive(Default)]
 pub struct Writer(Vec<u8>);
@@ -56,40 +56,40 @@ impl<'a> Reader<'a> {
     pub fn is_empty(&self) -> bool {
         self.pos == self.buf.len()
     }
-    pub fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8], Problem> {
+    pub fn take(&mut self, n: usize, what: &Part) -> Result<&'a [u8], Problem> {
         if self.buf.len() - self.pos < n {
-            return Err(Problem::Truncated(what.to_string()));
+            return Err(Problem::Truncated(what.clone()));
         }
         let s = &self.buf[self.pos..self.pos + n];
         self.pos += n;
         Ok(s)
     }
-    fn arr<const N: usize>(&mut self, what: &str) -> Result<[u8; N], Problem> {
+    fn arr<const N: usize>(&mut self, what: &Part) -> Result<[u8; N], Problem> {
         let mut a = [0u8; N];
         a.copy_from_slice(self.take(N, what)?);
         Ok(a)
     }
-    pub fn u8(&mut self, what: &str) -> Result<u8, Problem> {
+    pub fn u8(&mut self, what: &Part) -> Result<u8, Problem> {
         Ok(self.arr::<1>(what)?[0])
     }
-    pub fn u16(&mut self, what: &str) -> Result<u16, Problem> {
+    pub fn u16(&mut self, what: &Part) -> Result<u16, Problem> {
         Ok(u16::from_le_bytes(self.arr(what)?))
     }
-    pub fn u32(&mut self, what: &str) -> Result<u32, Problem> {
+    pub fn u32(&mut self, what: &Part) -> Result<u32, Problem> {
         Ok(u32::from_le_bytes(self.arr(what)?))
     }
-    pub fn i32(&mut self, what: &str) -> Result<i32, Problem> {
+    pub fn i32(&mut self, what: &Part) -> Result<i32, Problem> {
         Ok(i32::from_le_bytes(self.arr(what)?))
     }
-    pub fn u64(&mut self, what: &str) -> Result<u64, Problem> {
+    pub fn u64(&mut self, what: &Part) -> Result<u64, Problem> {
         Ok(u64::from_le_bytes(self.arr(what)?))
     }
     /// A u64 length that must fit this machine's `usize`.
-    pub fn len(&mut self, what: &str) -> Result<usize, Problem> {
+    pub fn len(&mut self, what: &Part) -> Result<usize, Problem> {
         let v = self.u64(what)?;
-        usize::try_from(v).map_err(|_| Problem::Malformed(format!("{what}: length {v} too large")))
+        usize::try_from(v).map_err(|_| Problem::Malformed(Flaw::Length { part: what.clone(), len: v }))
     }
-    pub fn str(&mut self, what: &str) -> Result<String, Problem> {
+    pub fn str(&mut self, what: &Part) -> Result<String, Problem> {
         let n = self.u16(what)? as usize;
         Ok(String::from_utf8_lossy(self.take(n, what)?).into_owned())
     }

@@ -5,7 +5,7 @@
 
 use super::chunk::Layout;
 use super::le::{Reader, Writer};
-use super::Problem;
+use super::{Flaw, Part, Problem};
 
 pub const MAGIC: &[u8; 8] = b"TFSPARSE";
 pub const VERSION: u16 = 1;
@@ -121,13 +121,13 @@ impl Toc {
     pub fn read(bytes: &[u8], max_output: u64, verify: bool) -> Result<(Toc, usize), Problem> {
         if !bytes.starts_with(MAGIC) {
             return Err(if MAGIC.starts_with(bytes) && !bytes.is_empty() {
-                Problem::Truncated("the header".into())
+                Problem::Truncated(Part::Header)
             } else {
                 Problem::BadMagic
             });
         }
         let mut r = Reader::new(bytes);
-        let header = "the header";
+        let header = &Part::Header;
         r.take(MAGIC.len(), header)?;
         let version = r.u16(header)?;
         if version != VERSION {
@@ -138,12 +138,12 @@ impl Toc {
         let total_len = r.u64(header)?;
         let total_crc = r.u32(header)?;
         let toc_crc = r.u32(header)?;
-        let toc = r.take(toc_len, "the table of contents")?;
+        let toc = r.take(toc_len, &Part::Toc)?;
         if verify && crc32c::crc32c_append(crc32c::crc32c(&bytes[..HEADER - 4]), toc) != toc_crc {
-            return Err(Problem::Checksum("the header or table of contents".into()));
+            return Err(Problem::Checksum(Part::HeaderOrToc));
         }
         if flags != 0 {
-            return Err(Problem::Malformed(format!("unknown flags {flags:#x}")));
+            return Err(Problem::Malformed(Flaw::Flags(flags)));
         }
         if total_len > max_output {
             return Err(Problem::TooLarge(total_len, max_output));
@@ -151,7 +151,7 @@ impl Toc {
         let total_len = usize::try_from(total_len).map_err(|_| Problem::TooLarge(total_len, usize::MAX as u64))?;
 
         let mut t = Reader::new(toc);
-        let what = "the table of contents";
+        let what = &Part::Toc;
         let skeleton_len = t.len(what)?;
         let skeleton = Blob { at: 0, len: t.len(what)?, crc: t.u32(what)? };
         let n = t.u32(what)? as usize;
@@ -166,12 +166,12 @@ impl Toc {
             let layout = Layout { size: t.u8(what)? as usize, unit: t.u8(what)? as usize };
             let raw_crc = t.u32(what)?;
             let n_chunks = t.u32(what)? as usize;
-            let bad = |msg: &str| Problem::Malformed(format!("tensor `{name}`: {msg}"));
+            let bad = |flaw: fn(String) -> Flaw| Problem::Malformed(flaw(name.clone()));
             if !layout.valid() || len % layout.size != 0 {
-                return Err(bad("bad element layout"));
+                return Err(bad(Flaw::TensorLayout));
             }
             if offset < end_of_previous || offset.checked_add(len).is_none_or(|e| e > total_len) {
-                return Err(bad("its byte range overlaps another or lies outside the file"));
+                return Err(bad(Flaw::TensorRange));
             }
             end_of_previous = offset + len;
             cut_total += len;
@@ -182,34 +182,34 @@ impl Toc {
                 let elements = t.u64(what)?;
                 let blob = Blob { at: 0, len: t.len(what)?, crc: t.u32(what)? };
                 if elements > MAX_CHUNK_ELEMENTS {
-                    return Err(bad("a chunk is too large"));
+                    return Err(bad(Flaw::ChunkTooLarge));
                 }
                 elements_total += elements;
                 chunks.push(ChunkEntry { kind, elements, blob });
             }
             if elements_total.checked_mul(layout.size as u64) != Some(len as u64) {
-                return Err(bad("its chunks do not add up to its length"));
+                return Err(bad(Flaw::ChunksLength));
             }
             tensors.push(TensorEntry { name, offset, len, dtype, layout, raw_crc, chunks });
         }
         if !t.is_empty() {
-            return Err(Problem::Malformed("trailing bytes in the table of contents".into()));
+            return Err(Problem::Malformed(Flaw::TocTrailing));
         }
         if skeleton_len.checked_add(cut_total) != Some(total_len) {
-            return Err(Problem::Malformed("the skeleton and tensors do not add up to the file length".into()));
+            return Err(Problem::Malformed(Flaw::Lengths));
         }
         let mut toc = Toc { total_len, total_crc, skeleton_len, skeleton, tensors };
         let data_start = HEADER + toc_len;
         let data_len = toc
             .blobs()
             .try_fold(0usize, |sum, b| sum.checked_add(b.len))
-            .ok_or_else(|| Problem::Malformed("blob lengths overflow".into()))?;
-        let end = data_start.checked_add(data_len).ok_or_else(|| Problem::Malformed("blob lengths overflow".into()))?;
+            .ok_or(Problem::Malformed(Flaw::BlobOverflow))?;
+        let end = data_start.checked_add(data_len).ok_or(Problem::Malformed(Flaw::BlobOverflow))?;
         if end > bytes.len() {
-            return Err(Problem::Truncated(format!("the data ({} of {end} bytes present)", bytes.len())));
+            return Err(Problem::Truncated(Part::Data { present: bytes.len(), needed: end }));
         }
         if end < bytes.len() {
-            return Err(Problem::Malformed(format!("{} unexpected bytes after the data", bytes.len() - end)));
+            return Err(Problem::Malformed(Flaw::DataTrailing(bytes.len() - end)));
         }
         toc.place_blobs();
         Ok((toc, data_start))

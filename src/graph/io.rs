@@ -40,23 +40,17 @@ pub fn read_message<M: Message + ReflectMessage + Default>(path: &Path) -> Resul
 /// From `Bytes`, prost gives every `tensor_content` as a view into the
 /// file's bytes, not a copy.
 fn decode_message<M: Message + ReflectMessage + Default>(path: &Path, bytes: bytes::Bytes) -> Result<M> {
-    let what = M::default().descriptor().full_name().to_string();
-    let parse_error = |msg: String| GraphError::Parse {
-        path: path.to_path_buf(),
-        msg,
-    };
+    let what = || M::default().descriptor().full_name().to_string();
     let as_text = || {
         let text = std::str::from_utf8(&bytes).map_err(|_| textformat::TextFormatError::NotUtf8)?;
         textformat::parse::<M>(text)
     };
     match Format::from_path(path) {
-        Format::Text => as_text().map_err(|e| parse_error(format!("not a text-format {what}: {e}"))),
+        Format::Text => as_text().map_err(|source| GraphError::NotText { path: path.to_path_buf(), what: what(), source }),
         Format::Binary => match M::decode(bytes.clone()) {
             Ok(m) => Ok(m),
             // Text files saved under a binary-looking name are common (`.pb` from `as_text=True`).
-            Err(binary) => as_text().map_err(|_| {
-                parse_error(format!("unrecognised contents, neither a binary nor a text {what} (as binary: {binary})"))
-            }),
+            Err(binary) => as_text().map_err(|_| GraphError::Unrecognised { path: path.to_path_buf(), what: what(), source: binary }),
         },
     }
 }
@@ -72,23 +66,14 @@ pub fn write_message_to<M: Message + ReflectMessage + Default>(
     let io_error = |source| GraphError::Io(FileError { path: path.to_path_buf(), source });
     match format {
         Format::Text => {
-            let text = textformat::print(message).map_err(|e| GraphError::Parse {
-                path: path.to_path_buf(),
-                msg: e.to_string(),
-            })?;
+            let text = textformat::print(message).map_err(|source| GraphError::Print { path: path.to_path_buf(), source })?;
             out.write_all(text.as_bytes()).map_err(io_error)?;
             Ok(text.len() as u64)
         }
         Format::Binary => {
             let len = message.encoded_len() as u64;
             if len > PROTOBUF_LIMIT {
-                return Err(GraphError::TooLarge {
-                    path: path.to_path_buf(),
-                    msg: format!(
-                        "the output would be {len} bytes, over protobuf's 2 GiB limit, so TensorFlow could not load it; \
-                         store it sparse-encoded (`tf-strip encode --tf-loadable`, which TensorFlow loads, or the `--encode` container)"
-                    ),
-                });
+                return Err(GraphError::TooLarge { path: path.to_path_buf(), bytes: len });
             }
             let mut sink = StreamSink::new(out);
             message
@@ -110,9 +95,7 @@ pub fn write_message<M: Message + ReflectMessage + Default>(path: &Path, message
 /// The GraphDef a container from `encode` holds, decoded in memory.
 fn read_container(path: &Path) -> Result<GraphDef> {
     let bytes = std::fs::read(path).map_err(|source| GraphError::Io(FileError { path: path.to_path_buf(), source }))?;
-    let broken = |msg: String| GraphError::Parse { path: path.to_path_buf(), msg };
-    let pb = crate::codec::decode(&bytes).map_err(|problem| broken(problem.to_string()))?;
-    GraphDef::decode(bytes::Bytes::from(pb)).map_err(|e| broken(format!("the container holds no GraphDef: {e}")))
+    Ok(crate::codec::decode_graph_def(path, &bytes)?)
 }
 
 /// Any file or directory that holds a graph.

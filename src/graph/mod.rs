@@ -33,12 +33,41 @@ use crate::proto::tensorflow::{AttrValue, FunctionDef, GraphDef, NodeDef};
 pub enum GraphError {
     #[error(transparent)]
     Io(#[from] crate::error::FileError),
-    #[error("{}: {msg}", .path.display())]
-    Parse { path: PathBuf, msg: String },
+    /// A file named as text that does not parse as text.
+    #[error("{}: not a text-format {what}: {source}", .path.display())]
+    NotText {
+        path: PathBuf,
+        /// The message type, as `tensorflow.GraphDef`.
+        what: String,
+        #[source]
+        source: crate::textformat::TextFormatError,
+    },
+    /// A file that parses neither as binary nor as text; the binary error is
+    /// the one shown (a binary name says binary was meant).
+    #[error("{}: unrecognised contents, neither a binary nor a text {what} (as binary: {source})", .path.display())]
+    Unrecognised {
+        path: PathBuf,
+        what: String,
+        #[source]
+        source: prost::DecodeError,
+    },
+    /// A container that does not decode, or not to a GraphDef.
+    #[error(transparent)]
+    Codec(#[from] crate::codec::CodecError),
+    #[error("{}: cannot write it as text: {source}", .path.display())]
+    Print {
+        path: PathBuf,
+        #[source]
+        source: crate::textformat::TextFormatError,
+    },
     #[error(transparent)]
     Foreign(#[from] crate::filekind::ForeignFile),
-    #[error("{}: {msg}", .path.display())]
-    TooLarge { path: PathBuf, msg: String },
+    #[error(
+        "{}: the output would be {bytes} bytes, over protobuf's 2 GiB limit, so TensorFlow could not load it; \
+         store it sparse-encoded (`tf-strip encode --tf-loadable`, which TensorFlow loads, or the `--encode` container)",
+        .path.display()
+    )]
+    TooLarge { path: PathBuf, bytes: u64 },
     #[error("the graph has two nodes named `{0}`")]
     DuplicateNode(String),
     #[error("no node named `{name}` in the graph{}", suggestion(.nearest))]
@@ -68,7 +97,14 @@ impl GraphError {
     /// The error about a graph read from `path`, naming the file.
     pub fn in_file(self, path: &std::path::Path) -> Self {
         match self {
-            e @ (GraphError::Io(_) | GraphError::Parse { .. } | GraphError::Foreign(_) | GraphError::TooLarge { .. } | GraphError::Invalid { .. }) => e,
+            e @ (GraphError::Io(_)
+            | GraphError::NotText { .. }
+            | GraphError::Unrecognised { .. }
+            | GraphError::Codec(_)
+            | GraphError::Print { .. }
+            | GraphError::Foreign(_)
+            | GraphError::TooLarge { .. }
+            | GraphError::Invalid { .. }) => e,
             e => GraphError::Invalid { path: path.to_path_buf(), source: Box::new(e) },
         }
     }

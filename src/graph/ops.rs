@@ -33,6 +33,10 @@ const UNARY: [&str; 10] = ["PreventGradient", "Relu", "Relu6", "Elu", "Selu", "S
 /// Elementwise ops of two inputs, broadcasting.
 pub const ELEMENTWISE_BINARY: [&str; 7] = ["Add", "AddV2", "Sub", "Mul", "RealDiv", "Maximum", "Minimum"];
 
+/// Ref-typed control-flow ops that forward a ref variable: each the `Ref`
+/// twin of a plain op.
+const REF_FORWARDING: [&str; 6] = [REF_ENTER, "RefSwitch", "RefMerge", "RefExit", "RefNextIteration", "RefIdentity"];
+
 pub fn is_variable(node: &NodeDef) -> bool {
     VARIABLE_OPS.contains(&node.op.as_str())
 }
@@ -70,6 +74,12 @@ pub fn spatial_axes(nchw: bool) -> ([usize; 2], usize) {
     }
 }
 
+/// The plain twin of a ref-forwarding op (`RefSwitch` -> `Switch`), which
+/// takes its place once the variable it forwards is a constant.
+pub fn plain_twin(op: &str) -> Option<&str> {
+    REF_FORWARDING.contains(&op).then(|| &op["Ref".len()..])
+}
+
 /// How a variable is held: a TF1 ref variable or a TF2 resource handle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum VarKind {
@@ -94,5 +104,19 @@ pub fn variable_read(read: &str, variable: &str) -> Option<VarKind> {
         (IDENTITY, VarKind::Ref) => Some(VarKind::Ref),
         (READ_VARIABLE, VarKind::Resource) => Some(VarKind::Resource),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ref_forwarding_ops_turn_into_their_plain_twins_and_no_other_op_does() {
+        assert_eq!(plain_twin("RefSwitch"), Some("Switch"));
+        assert_eq!(plain_twin(REF_ENTER), Some(ENTER));
+        assert_eq!(plain_twin("RefIdentity"), Some(IDENTITY));
+        assert_eq!(plain_twin(IDENTITY), None);
+        assert_eq!(plain_twin("RefOther"), None);
     }
 }

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::runner::{self, InputOptions, RunnerError};
+use crate::runner::{self, InputOptions, RunnerError, UsageError};
 use crate::runtime::{Model, SessionConfig};
 use crate::tensor::Tensor;
 use super::verify::ModelInfo;
@@ -96,10 +96,10 @@ pub type BenchProgress<'a> = &'a mut dyn FnMut(u64, u64, &str);
 
 pub fn bench(paths: &[PathBuf], opts: &BenchOptions, progress: BenchProgress<'_>) -> Result<BenchReport, RunnerError> {
     if paths.is_empty() || opts.batches.is_empty() || opts.batches.contains(&0) {
-        return Err(RunnerError::Usage("bench needs a model and batch sizes of at least 1".into()));
+        return Err(RunnerError::Usage(UsageError::NothingToBench));
     }
     if matches!(opts.stop, Stop::Runs(0)) || matches!(opts.stop, Stop::Seconds(s) if !(s > 0.0 && s.is_finite())) {
-        return Err(RunnerError::Usage("bench needs at least 1 timed run, or a finite time of more than 0 seconds".into()));
+        return Err(RunnerError::Usage(UsageError::NoTimedRuns));
     }
     let prepared = runner::prepare(paths, opts.outputs.as_deref(), opts.python.as_deref())?;
     let given = runner::read_given(&opts.inputs.given)?;

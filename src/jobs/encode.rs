@@ -10,9 +10,9 @@ use prost::Message;
 use super::graph_bytes::GraphBytes;
 use super::JobError;
 use crate::transform::loadable::{self, LoadableOptions, LoadableReport};
-use crate::codec::{encode, EncodeOptions, EncodeReport};
+use crate::codec::{encode, CodecError, EncodeOptions, EncodeReport};
 use crate::error::FileError;
-use crate::graph::{Graph, GraphError};
+use crate::graph::Graph;
 use crate::overwrite::check_not_an_input;
 use crate::saved_model::{check_destination, write_saved_model, SavedModelSummary, SignatureSpec};
 
@@ -120,7 +120,7 @@ fn loadable_saved_model(
     let (bytes, report) = loadable_graph(input, options)?;
     // Our own encoding of a graph that was valid: it decodes.
     let def = crate::proto::tensorflow::GraphDef::decode(bytes::Bytes::from(bytes))
-        .map_err(|e| GraphError::Parse { path: input.to_path_buf(), msg: e.to_string() })?;
+        .map_err(|source| CodecError::NotGraph { path: input.to_path_buf(), source })?;
     let graph = Graph::new(def).map_err(|e| e.in_file(input))?;
     let summary = write_saved_model(&graph, signature, dir, None)?;
     Ok((report, summary))

@@ -25,7 +25,6 @@ impl GraphBytes {
     /// `container`: whether a container is taken (decoded in memory) rather
     /// than refused as already encoded.
     pub fn read(input: &Path, container: bool) -> Result<GraphBytes, JobError> {
-        let unsupported = |msg: String| CodecError::Unsupported { path: input.to_path_buf(), msg };
         match FileKind::of(input) {
             FileKind::Container if container => {
                 let bytes = std::fs::read(input).map_err(FileError::at(input))?;
@@ -37,12 +36,7 @@ impl GraphBytes {
         }
         let name = input.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         if name.contains(".meta") || name.starts_with("saved_model.") {
-            return Err(unsupported(
-                "a MetaGraphDef or SavedModel, not a GraphDef; strip it into one first \
-                 (`tf-strip --checkpoint_dir=DIR --output_node_names=... --encode` does both)"
-                    .into(),
-            )
-            .into());
+            return Err(CodecError::NotGraphDef { path: input.to_path_buf() }.into());
         }
         let pb = map(input)?;
         let binary = match codec::find_contents(&pb, 1) {
@@ -52,11 +46,7 @@ impl GraphBytes {
         let text = std::str::from_utf8(&pb).ok().and_then(|t| crate::textformat::parse::<GraphDef>(t).ok());
         match text {
             Some(def) => checked(input, GraphBytes { bytes: prost::Message::encode_to_vec(&def).into(), from_text: true }),
-            None => Err(CodecError::NotGraphFile {
-                path: input.to_path_buf(),
-                msg: format!("{binary}, and not a text GraphDef either"),
-            }
-            .into()),
+            None => Err(CodecError::Unrecognised { path: input.to_path_buf(), source: binary }.into()),
         }
     }
 }
@@ -73,7 +63,7 @@ fn map(path: &Path) -> Result<memmap2::Mmap, FileError> {
 /// container or rewrite would only fail later, in TensorFlow.
 fn checked(input: &Path, pb: GraphBytes) -> Result<GraphBytes, JobError> {
     let def = <GraphDef as prost::Message>::decode(pb.bytes.clone())
-        .map_err(|e| CodecError::NotGraphFile { path: input.to_path_buf(), msg: e.to_string() })?;
+        .map_err(|source| CodecError::NotGraphFile { path: input.to_path_buf(), source })?;
     Graph::validate(&def, input)?;
     Ok(pb)
 }

@@ -19,10 +19,7 @@ pub fn inject_file(input: &Path, output: &Path, options: &InjectOptions) -> Resu
     check_not_an_input(output, &[ModelFile::file_of(input)])?;
     let mut model = Model::load(input)?;
     if model.kind == ModelKind::SavedModel {
-        return Err(JobError::Invalid(format!(
-            "{}: a SavedModel; inject takes the training graph as a .meta MetaGraphDef or a GraphDef",
-            model.path.display()
-        )));
+        return Err(JobError::InjectSavedModel { path: model.path });
     }
     let path = model.path.clone();
     let report = inject(&mut model, options).map_err(|source| JobError::Inject { path: path.clone(), source })?;

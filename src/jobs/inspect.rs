@@ -86,10 +86,7 @@ fn graph_bytes(path: &Path) -> Result<Bytes, JobError> {
             let prefix = crate::locate::resolve_prefix(path)?.prefix;
             let meta = checkpoint::meta_path(&prefix);
             if !meta.is_file() {
-                return Err(JobError::Invalid(format!(
-                    "{}: the checkpoint has no .meta graph to show in TensorBoard",
-                    prefix.display()
-                )));
+                return Err(JobError::NoGraphToShow { prefix });
             }
             meta
         }
@@ -97,6 +94,6 @@ fn graph_bytes(path: &Path) -> Result<Bytes, JobError> {
     let (file, model) = ModelFile::load(&file)?;
     let def = model
         .graph_def()
-        .ok_or_else(|| JobError::Invalid(format!("{}: holds no graph", file.display())))?;
+        .ok_or_else(|| JobError::HoldsNoGraph { path: file.clone() })?;
     Ok(def.encode_to_vec().into())
 }

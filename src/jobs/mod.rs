@@ -72,10 +72,14 @@ pub enum JobError {
     TfLite(#[from] crate::tflite::TfLiteError),
     #[error(transparent)]
     Unfrozen(#[from] Unfrozen),
-    /// The job as asked cannot be done (a missing `.meta`); the message says
-    /// what to change.
-    #[error("{0}")]
-    Invalid(String),
+    #[error("{}: the checkpoint's MetaGraphDef is missing; pass --input_meta_graph or --input_graph", .meta.display())]
+    NoMetaGraph { meta: PathBuf },
+    #[error("{}: the checkpoint has no .meta graph to show in TensorBoard", .prefix.display())]
+    NoGraphToShow { prefix: PathBuf },
+    #[error("{}: holds no graph", .path.display())]
+    HoldsNoGraph { path: PathBuf },
+    #[error("{}: a SavedModel; inject takes the training graph as a .meta MetaGraphDef or a GraphDef", .path.display())]
+    InjectSavedModel { path: PathBuf },
 }
 
 /// Told where a long job is, for a progress display.

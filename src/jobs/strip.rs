@@ -66,10 +66,7 @@ pub fn strip_checkpoint(job: &StripJob, progress: &dyn Progress) -> Result<Strip
         None => {
             let meta = checkpoint::meta_path(&prefix);
             if !meta.is_file() {
-                return Err(JobError::Invalid(format!(
-                    "{}: the checkpoint's MetaGraphDef is missing; pass --input_meta_graph or --input_graph",
-                    meta.display()
-                )));
+                return Err(JobError::NoMetaGraph { meta });
             }
             meta
         }

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::Progress;
 use crate::proto::tensorflow::DataType;
-use crate::runner::{self, InputOptions, Kind, RunnerError};
+use crate::runner::{self, InputOptions, Kind, RunnerError, UsageError};
 use crate::runtime::SessionConfig;
 use crate::tensor::{Element, Tensor};
 
@@ -102,11 +102,11 @@ pub struct OutputDiff {
 /// Verifies `paths[1..]` against `paths[0]`.
 pub fn verify(paths: &[PathBuf], opts: &VerifyOptions, progress: &dyn Progress) -> Result<VerifyReport, RunnerError> {
     if paths.len() < 2 {
-        return Err(RunnerError::Usage("verify needs two models or more: the reference first".into()));
+        return Err(RunnerError::Usage(UsageError::TooFewModels));
     }
     let given = runner::read_given(&opts.inputs.given)?;
     if !given.is_empty() && opts.iterations > 1 {
-        return Err(RunnerError::Usage("--iterations makes random input sets; it cannot go with --inputs".into()));
+        return Err(RunnerError::Usage(UsageError::IterationsWithInputs));
     }
     progress.begin(paths.iter().filter_map(|p| std::fs::metadata(p).ok()).map(|m| m.len()).sum());
     progress.step("reading the models");

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use bytes::Bytes;
 
 use super::signature::{resolve_shapes, InputSpec};
-use super::{npy, Result, RunnerError};
+use super::{npy, Result, RunnerError, UsageError};
 use crate::graph::{node_name, InputRef};
 use crate::proto::tensorflow::DataType;
 use crate::tensor::{Tensor, TensorData};
@@ -70,11 +70,8 @@ pub fn make_feeds(
 ) -> Result<Vec<(String, Tensor)>> {
     for (name, _) in given {
         if !specs.iter().any(|s| &s.name == name) {
-            let names: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
-            return Err(RunnerError::Usage(format!(
-                "--inputs gives `{name}`, which the outputs do not need (their placeholders: {})",
-                names.join(", ")
-            )));
+            let placeholders = specs.iter().map(|s| s.name.clone()).collect();
+            return Err(RunnerError::Usage(UsageError::UnneededInput { flag: "--inputs", name: name.clone(), placeholders }));
         }
     }
     let mut shapes = opts.shapes.clone();
@@ -86,10 +83,7 @@ pub fn make_feeds(
         .map(|(spec, shape)| {
             let value = match given.iter().find(|(n, _)| n == &spec.name) {
                 Some((_, t)) if t.dtype != spec.dtype => {
-                    return Err(RunnerError::Usage(format!(
-                        "--inputs gives `{}` as {}, but the placeholder is {}",
-                        spec.name, t.dtype, spec.dtype
-                    )))
+                    return Err(RunnerError::Usage(UsageError::InputType { name: spec.name.clone(), given: t.dtype, dtype: spec.dtype }))
                 }
                 Some((_, t)) => t.clone(),
                 None => random(spec, shape, opts.seed, iteration)?,
@@ -105,16 +99,7 @@ pub fn make_feeds(
 fn input_buffer(spec: &InputSpec, shape: &[u64]) -> Result<(usize, Vec<u8>)> {
     let elements = shape.iter().try_fold(1u64, |acc, &d| acc.checked_mul(d));
     let bytes = elements.and_then(|n| n.checked_mul(spec.dtype.byte_size().unwrap_or(1) as u64));
-    let too_big = || {
-        let dims: Vec<String> = shape.iter().map(u64::to_string).collect();
-        let size = bytes.map_or("over 2^64 bytes".to_string(), |b| format!("{b} bytes"));
-        RunnerError::Usage(format!(
-            "input `{}` of shape [{}] ({}) would take {size}, more than can be allocated; lower --batch or --input_shapes",
-            spec.name,
-            dims.join(","),
-            spec.dtype
-        ))
-    };
+    let too_big = || RunnerError::Usage(UsageError::InputTooLarge { name: spec.name.clone(), shape: shape.to_vec(), dtype: spec.dtype, bytes });
     let (n, len) = elements.zip(bytes).and_then(|(n, b)| Some((usize::try_from(n).ok()?, usize::try_from(b).ok()?))).ok_or_else(too_big)?;
     let mut buffer = Vec::new();
     buffer.try_reserve_exact(len).map_err(|_| too_big())?;

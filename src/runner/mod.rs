@@ -6,6 +6,7 @@
 mod feeds;
 mod npy;
 mod signature;
+mod usage;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -15,8 +16,10 @@ use prost::Message;
 pub use feeds::{make_feeds, read_given, Given, InputOptions};
 pub use npy::NpyError;
 pub use signature::{placeholders, resolve_shapes, InputSpec};
+pub use usage::UsageError;
 
 use crate::checkpoint::{meta_path, CheckpointError};
+use crate::codec::CodecError;
 use crate::locate::resolve_prefix;
 use crate::filekind::{DirKind, FileKind, ForeignFile, Wanted};
 use crate::graph::{read_message, Format, Graph, GraphError, InputRef, ModelFile};
@@ -39,8 +42,13 @@ pub enum RunnerError {
     },
     #[error(transparent)]
     Load(RuntimeError),
-    #[error("{}: {msg}", .path.display())]
-    Model { path: PathBuf, msg: String },
+    /// A model TensorFlow could load but tf-strip cannot run as asked.
+    #[error("{}: {fault}", .path.display())]
+    Model {
+        path: PathBuf,
+        #[source]
+        fault: ModelFault,
+    },
     #[error(transparent)]
     Io(#[from] crate::error::FileError),
     #[error("{}: {source}", .path.display())]
@@ -49,9 +57,8 @@ pub enum RunnerError {
         #[source]
         source: npy::NpyError,
     },
-    /// What the user has to add or fix on the command line.
-    #[error("{0}")]
-    Usage(String),
+    #[error(transparent)]
+    Usage(#[from] UsageError),
 }
 
 impl RunnerError {
@@ -59,6 +66,21 @@ impl RunnerError {
     pub fn is_usage(&self) -> bool {
         matches!(self, RunnerError::Usage(_))
     }
+}
+
+/// What is wrong with a model, for running it.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelFault {
+    #[error("the SavedModel holds no meta graph")]
+    NoMetaGraph,
+    #[error("the meta graph has no saver_def to restore the checkpoint with")]
+    NoSaver,
+    #[error("the checkpoint path is not UTF-8, which TensorFlow needs")]
+    PathNotUtf8,
+    #[error("placeholder `{placeholder}` is of type {dtype}, which tf-strip cannot feed")]
+    Unfeedable { placeholder: String, dtype: DataType },
+    #[error("placeholder `{placeholder}` is {dtype} here but {earlier} in an earlier model")]
+    PlaceholderType { placeholder: String, dtype: DataType, earlier: DataType },
 }
 
 pub type Result<T, E = RunnerError> = std::result::Result<T, E>;
@@ -109,7 +131,7 @@ pub fn open(path: &Path) -> Result<Source> {
     }
     let bytes = std::fs::read(path).map_err(|source| GraphError::Io(crate::error::FileError { path: path.to_path_buf(), source }))?;
     if crate::codec::is_container(&bytes) {
-        let def = crate::codec::decode_graph_def(&bytes).map_err(|e| model_error(path, e))?;
+        let def = crate::codec::decode_graph_def(path, &bytes).map_err(GraphError::from)?;
         return source(path, Kind::Container, def, How::File(path.to_path_buf()));
     }
     match GraphDef::decode(bytes::Bytes::from(bytes)) {
@@ -124,8 +146,8 @@ pub fn open(path: &Path) -> Result<Source> {
     }
 }
 
-fn model_error(path: &Path, e: impl std::fmt::Display) -> RunnerError {
-    RunnerError::Model { path: path.to_path_buf(), msg: e.to_string() }
+fn model_error(path: &Path, fault: ModelFault) -> RunnerError {
+    RunnerError::Model { path: path.to_path_buf(), fault }
 }
 
 fn source(path: &Path, kind: Kind, def: GraphDef, how: How) -> Result<Source> {
@@ -135,7 +157,7 @@ fn source(path: &Path, kind: Kind, def: GraphDef, how: How) -> Result<Source> {
 
 fn open_saved_model(dir: &Path) -> Result<Source> {
     let (file, model) = ModelFile::load(dir)?;
-    let meta = model.meta_graph().ok_or_else(|| model_error(&file, "the SavedModel holds no meta graph"))?;
+    let meta = model.meta_graph().ok_or_else(|| model_error(&file, ModelFault::NoMetaGraph))?;
     let tags = meta.meta_info_def.as_ref().map(|m| m.tags.clone()).unwrap_or_default();
     let signature = meta
         .signature_def
@@ -167,10 +189,10 @@ fn open_checkpoint(path: &Path) -> Result<Source> {
         .saver_def
         .as_ref()
         .filter(|s| !s.restore_op_name.is_empty() && !s.filename_tensor_name.is_empty())
-        .ok_or_else(|| model_error(&meta_file, "the meta graph has no saver_def to restore the checkpoint with"))?;
+        .ok_or_else(|| model_error(&meta_file, ModelFault::NoSaver))?;
     let prefix_str = prefix
         .to_str()
-        .ok_or_else(|| model_error(&prefix, "the checkpoint path is not UTF-8, which TensorFlow needs"))?
+        .ok_or_else(|| model_error(&prefix, ModelFault::PathNotUtf8))?
         .to_string();
     let (restore_op, filename_tensor) = (saver.restore_op_name.clone(), saver.filename_tensor_name.clone());
     let mut def = meta.graph_def.unwrap_or_default();
@@ -205,7 +227,7 @@ impl Source {
             How::File(file) => {
                 let bytes = std::fs::read(file).map_err(|source| GraphError::Io(crate::error::FileError { path: file.clone(), source }))?;
                 let bytes = if self.kind == Kind::Container {
-                    crate::codec::decode(&bytes).map_err(|e| model_error(file, e))?
+                    crate::codec::decode(&bytes).map_err(|problem| GraphError::from(CodecError::Container { path: file.clone(), problem }))?
                 } else {
                     bytes
                 };
@@ -228,14 +250,11 @@ pub fn resolve_outputs(sources: &[Source], given: Option<&[String]>) -> Result<V
     let outputs = match given {
         Some(names) => names.to_vec(),
         None => sources.iter().find_map(Source::default_outputs).ok_or_else(|| {
-            RunnerError::Usage(
-                "every model is a checkpoint, whose training graph has no obvious outputs: name them with --outputs"
-                    .into(),
-            )
+            RunnerError::Usage(UsageError::NoDefaultOutputs)
         })?,
     };
     if outputs.is_empty() {
-        return Err(RunnerError::Usage("no outputs to compare: name them with --outputs".into()));
+        return Err(RunnerError::Usage(UsageError::NoOutputs));
     }
     let fetches: Vec<String> = outputs.iter().map(|o| signature::tensor_name(o)).collect::<Result<_>>()?;
     for s in sources {
@@ -279,7 +298,7 @@ pub fn prepare(paths: &[PathBuf], outputs: Option<&[String]>, python: Option<&Pa
                 Some(m) if m.dtype != spec.dtype => {
                     return Err(model_error(
                         &source.path,
-                        format!("placeholder `{}` is {} here but {} in an earlier model", spec.name, spec.dtype, m.dtype),
+                        ModelFault::PlaceholderType { placeholder: spec.name.clone(), dtype: spec.dtype, earlier: m.dtype },
                     ))
                 }
                 Some(_) => {}

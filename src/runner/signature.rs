@@ -1,7 +1,7 @@
 //! The placeholders given outputs need,
 //! with their dtypes and shapes made concrete.
 
-use super::{runnable, Result, RunnerError, Source};
+use super::{runnable, ModelFault, Result, RunnerError, Source, UsageError};
 use crate::graph::{reachable_from, InputRef};
 use crate::proto::tensorflow::attr_value::Value;
 use crate::proto::tensorflow::{DataType, NodeDef, TensorShapeProto};
@@ -10,7 +10,7 @@ use crate::proto::tensorflow::{DataType, NodeDef, TensorShapeProto};
 pub(super) fn tensor_name(name: &str) -> Result<String> {
     match InputRef::parse(name).filter(|r| !r.control) {
         Some(r) => Ok(InputRef::tensor_name(r.node, r.port)),
-        None => Err(RunnerError::Usage(format!("`{name}` is not a tensor name (`node` or `node:N`)"))),
+        None => Err(RunnerError::Usage(UsageError::TensorName(name.to_string()))),
     }
 }
 
@@ -45,7 +45,7 @@ fn spec(source: &Source, node: &NodeDef) -> Result<InputSpec> {
     if !runnable(dtype) {
         return Err(RunnerError::Model {
             path: source.path.clone(),
-            msg: format!("placeholder `{}` is of type {dtype}, which tf-strip cannot feed", node.name),
+            fault: ModelFault::Unfeedable { placeholder: node.name.clone(), dtype },
         });
     }
     let declared = |shape: &TensorShapeProto| (!shape.unknown_rank).then(|| shape.dim.iter().map(|d| d.size).collect());
@@ -66,11 +66,8 @@ fn spec(source: &Source, node: &NodeDef) -> Result<InputSpec> {
 pub fn resolve_shapes(specs: &[InputSpec], overrides: &[(String, Vec<u64>)], batch: u64) -> Result<Vec<Vec<u64>>> {
     for (name, _) in overrides {
         if !specs.iter().any(|s| &s.name == name) {
-            let names: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
-            return Err(RunnerError::Usage(format!(
-                "--input_shapes names `{name}`, which the outputs do not need (their placeholders: {})",
-                names.join(", ")
-            )));
+            let placeholders = specs.iter().map(|s| s.name.clone()).collect();
+            return Err(RunnerError::Usage(UsageError::UnneededInput { flag: "--input_shapes", name: name.clone(), placeholders }));
         }
     }
     specs
@@ -78,18 +75,13 @@ pub fn resolve_shapes(specs: &[InputSpec], overrides: &[(String, Vec<u64>)], bat
         .map(|s| {
             let given = overrides.iter().rev().find(|(n, _)| n == &s.name).map(|(_, d)| d);
             let declared = s.shape.as_deref();
-            let shown = declared.map_or("unknown rank".into(), show);
             match (given, declared) {
                 (Some(g), Some(d)) => {
                     let fits = g.len() == d.len() && g.iter().zip(d).all(|(&g, &d)| d < 0 || g as i64 == d);
                     if fits {
                         Ok(g.clone())
                     } else {
-                        Err(RunnerError::Usage(format!(
-                            "--input_shapes gives `{}` the shape [{}], which does not fit its declared {shown}",
-                            s.name,
-                            g.iter().map(u64::to_string).collect::<Vec<_>>().join(",")
-                        )))
+                        Err(RunnerError::Usage(UsageError::ShapeMismatch { name: s.name.clone(), given: g.clone(), declared: d.to_vec() }))
                     }
                 }
                 (Some(g), None) => Ok(g.clone()),
@@ -99,23 +91,11 @@ pub fn resolve_shapes(specs: &[InputSpec], overrides: &[(String, Vec<u64>)], bat
                     .map(|(i, &size)| match (i, u64::try_from(size)) {
                         (_, Ok(size)) => Ok(size),
                         (0, Err(_)) => Ok(batch),
-                        (_, Err(_)) => Err(unknown(s, &format!("dimension {i} of {shown} is unknown"))),
+                        (dim, Err(_)) => Err(RunnerError::Usage(UsageError::UnknownDimension { name: s.name.clone(), dim, declared: d.to_vec() })),
                     })
                     .collect(),
-                (None, None) => Err(unknown(s, "its rank is unknown")),
+                (None, None) => Err(RunnerError::Usage(UsageError::UnknownRank(s.name.clone()))),
             }
         })
         .collect()
-}
-
-fn unknown(s: &InputSpec, what: &str) -> RunnerError {
-    RunnerError::Usage(format!(
-        "placeholder `{}`: {what}; give its shape with --input_shapes {}:D0,D1,... (--batch sets only a leading unknown dimension)",
-        s.name, s.name
-    ))
-}
-
-fn show(dims: &[i64]) -> String {
-    let dims: Vec<String> = dims.iter().map(|&d| if d < 0 { "?".into() } else { d.to_string() }).collect();
-    format!("shape [{}]", dims.join(","))
 }

@@ -33,9 +33,14 @@ pub enum SavedModelError {
     Graph(#[from] GraphError),
     #[error(transparent)]
     Io(#[from] FileError),
-    /// The output directory cannot be written as asked.
-    #[error("{}: {msg}", .path.display())]
-    Destination { path: PathBuf, msg: String },
+    #[error("{}: exists and is not a directory; a SavedModel is a directory: choose another --filename", .path.display())]
+    NotADirectory { path: PathBuf },
+    #[error(
+        "{}: is a directory that holds files but no saved_model.pb; only an empty directory or a SavedModel \
+         is replaced: choose another --output_dir or --filename",
+        .path.display()
+    )]
+    NotEmpty { path: PathBuf },
     #[error("the serving signature: {0}")]
     Signature(String),
 }
@@ -98,7 +103,7 @@ pub fn write_saved_model(
 fn rename_path(e: GraphError, path: &Path) -> GraphError {
     match e {
         GraphError::Io(FileError { source, .. }) => GraphError::Io(FileError { path: path.to_path_buf(), source }),
-        GraphError::TooLarge { msg, .. } => GraphError::TooLarge { path: path.to_path_buf(), msg },
+        GraphError::TooLarge { bytes, .. } => GraphError::TooLarge { path: path.to_path_buf(), bytes },
         e => e,
     }
 }
@@ -107,20 +112,16 @@ fn rename_path(e: GraphError, path: &Path) -> GraphError {
 /// other files is never replaced. (`write_saved_model` checks it; a job
 /// checks it first too, before its work.)
 pub fn check_destination(dir: &Path) -> Result<(), SavedModelError> {
-    let refuse = |msg: &str| Err(SavedModelError::Destination { path: dir.to_path_buf(), msg: msg.to_string() });
     let Ok(meta) = std::fs::metadata(dir) else { return Ok(()) };
     if !meta.is_dir() {
-        return refuse("exists and is not a directory; a SavedModel is a directory: choose another --filename");
+        return Err(SavedModelError::NotADirectory { path: dir.to_path_buf() });
     }
     let empty = std::fs::read_dir(dir)
         .map_err(|source| SavedModelError::Io(FileError { path: dir.to_path_buf(), source }))?
         .next()
         .is_none();
     if !empty && !is_saved_model(dir) {
-        return refuse(
-            "is a directory that holds files but no saved_model.pb; only an empty directory or a SavedModel \
-             is replaced: choose another --output_dir or --filename",
-        );
+        return Err(SavedModelError::NotEmpty { path: dir.to_path_buf() });
     }
     Ok(())
 }

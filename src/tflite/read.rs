@@ -59,7 +59,16 @@ pub struct Tensor {
 #[derive(Debug)]
 pub enum Sparsity {
     Csr { rows: i32, segments: Vec<u32>, indices: Vec<u32> },
-    Other(String),
+    Other(OtherSparsity),
+}
+
+/// How a sparse format differs from the one tf-strip takes.
+#[derive(Debug, thiserror::Error)]
+pub enum OtherSparsity {
+    #[error("traversal order {order:?}, block map {block_map:?}, {dims} dimensions")]
+    Layout { order: Vec<i32>, block_map: Vec<i32>, dims: usize },
+    #[error("not a dense dimension then a CSR one")]
+    DimensionTypes,
 }
 
 #[derive(Debug)]
@@ -236,13 +245,12 @@ fn read_sparsity(s: fb::SparsityParametersRef<'_>) -> Result<Sparsity, Invalid> 
     let order = ints(s.traversal_order().map_err(malformed)?)?;
     let block_map = ints(s.block_map().map_err(malformed)?)?;
     let dims = tables(s.dim_metadata().map_err(malformed)?, Ok)?;
-    let other = |why: String| Ok(Sparsity::Other(why));
     if order != [0, 1] || !block_map.is_empty() || dims.len() != 2 {
-        return other(format!("traversal order {order:?}, block map {block_map:?}, {} dimensions", dims.len()));
+        return Ok(Sparsity::Other(OtherSparsity::Layout { order, block_map, dims: dims.len() }));
     }
     let (dense, csr) = (&dims[0], &dims[1]);
     if dense.format().map_err(malformed)? != fb::DimensionType::Dense || csr.format().map_err(malformed)? != fb::DimensionType::SparseCsr {
-        return other("not a dense dimension then a CSR one".into());
+        return Ok(Sparsity::Other(OtherSparsity::DimensionTypes));
     }
     let (Some(segments), Some(indices)) = (csr.array_segments().map_err(malformed)?, csr.array_indices().map_err(malformed)?) else {
         return Err(Invalid("a CSR dimension without its segments or indices".into()));

@@ -9,7 +9,7 @@
 use std::collections::{HashMap, HashSet};
 
 use super::{FoldError, Result, TransformError};
-use crate::graph::ops::{IDENTITY, READ_VARIABLE};
+use crate::graph::ops::{plain_twin, IDENTITY, READ_VARIABLE};
 use crate::checkpoint::Checkpoint;
 use crate::graph::{const_node, is_variable, node_name, Attrs, Graph, NodeBuilder, Readers};
 use crate::proto::tensorflow::attr_value::Value;
@@ -87,10 +87,6 @@ pub fn freeze(graph: &mut Graph, source: &VariableSource) -> Result<Vec<String>>
     Ok(frozen)
 }
 
-/// Ref-typed control-flow ops that forward a ref variable; once the variable
-/// is a constant they must become their plain twins (`RefSwitch` -> `Switch`).
-const REF_FORWARDING: [&str; 6] = ["RefEnter", "RefSwitch", "RefMerge", "RefExit", "RefNextIteration", "RefIdentity"];
-
 /// Follows a variable through its consumers, rewriting each for a value
 /// instead of a resource handle or a ref.
 fn retype_consumers(
@@ -118,20 +114,23 @@ fn retype_consumers(
                     }
                     gather
                 }
-                op if REF_FORWARDING.contains(&op) => {
-                    let mut n = node.clone();
-                    n.op = op["Ref".len()..].to_string();
-                    work.push(n.name.clone());
-                    n
-                }
-                _ if node.dtype_attr("T")? == Some(DataType::DtResource) => {
-                    let mut n = node.clone();
-                    n.attr.insert("T".into(), AttrValue { value: Some(Value::Type(dtype as i32)) });
-                    work.push(n.name.clone());
-                    n
-                }
-                // Shape-only and initialisation ops are not on an inference path.
-                _ => continue,
+                // Once the variable is a constant, what forwarded its ref forwards a value.
+                op => match plain_twin(op) {
+                    Some(plain) => {
+                        let mut n = node.clone();
+                        n.op = plain.to_string();
+                        work.push(n.name.clone());
+                        n
+                    }
+                    None if node.dtype_attr("T")? == Some(DataType::DtResource) => {
+                        let mut n = node.clone();
+                        n.attr.insert("T".into(), AttrValue { value: Some(Value::Type(dtype as i32)) });
+                        work.push(n.name.clone());
+                        n
+                    }
+                    // Shape-only and initialisation ops are not on an inference path.
+                    None => continue,
+                },
             };
             graph.replace(rewritten)?;
         }

@@ -21,7 +21,7 @@ pub use compact::{compact, CompactOptions, CompactReport};
 pub use eval::{ConcatError, EvalError};
 pub use fold_masks::{fold_masks, MaskedWeight};
 pub use freeze::{freeze, VariableSource};
-pub use inject::{inject, InjectError, InjectOptions, InjectReport};
+pub use inject::{inject, InjectError, InjectOptions, InjectReport, SaverFault};
 pub use strip::{strip, StripOptions, StripReport};
 pub use tensor_lists::{tensor_arrays_to_lists, KeptArray, TensorListReport};
 

@@ -162,10 +162,7 @@ fn scalar_of(dtype: DataType, value: f64) -> Result<Tensor, InjectError> {
         DataType::DtInt32 => Tensor::from_values(&[], &[value as i32]),
         DataType::DtInt64 => Tensor::from_values(&[], &[value as i64]),
         other => {
-            return Err(InjectError::Unsupported(format!(
-                "cannot make constants of {}",
-                other.name()
-            )))
+            return Err(InjectError::ConstantType(other))
         }
     })
 }

@@ -33,7 +33,7 @@ use variables::Variable;
 
 use crate::graph::{collection_names, GraphError, Readers};
 use crate::model::Model;
-use crate::proto::tensorflow::MetaGraphDef;
+use crate::proto::tensorflow::{DataType, MetaGraphDef};
 
 #[derive(Debug, thiserror::Error)]
 pub enum InjectError {
@@ -61,7 +61,7 @@ pub enum InjectError {
     )]
     NoSaver,
     #[error("cannot extend the graph's saver: {0}")]
-    Saver(String),
+    Saver(SaverFault),
     #[error("the graph already has a node named `{0}`; choose another hparams name= or rename it")]
     NameTaken(String),
     #[error(
@@ -69,10 +69,31 @@ pub enum InjectError {
          pass another name= in --pruning_hparams"
     )]
     ScopeTaken(String),
-    #[error("{0}")]
-    Unsupported(String),
+    #[error("variable `{0}` has no fully defined `shape` attribute")]
+    UnknownShape(String),
+    #[error("weight `{weight}` is {}, not floating point", .dtype.name())]
+    NotFloating { weight: String, dtype: DataType },
+    #[error("cannot make constants of {}", .0.name())]
+    ConstantType(DataType),
+    #[error("--structure=channel: `{operand}` is a batched operand of rank {rank} whose output channels are not its last axis")]
+    BatchedChannels { operand: String, rank: usize },
     #[error(transparent)]
     Graph(#[from] GraphError),
+}
+
+/// Why the graph's saver cannot be extended to the new variables.
+#[derive(Debug, thiserror::Error)]
+pub enum SaverFault {
+    #[error("only V2 savers (SaveV2/RestoreV2) can be extended")]
+    NotV2,
+    #[error("`{0}` lacks its tensor_names and shape_and_slices inputs")]
+    SaveInputs(String),
+    #[error("no SaveV2 op feeds the save tensor `{0}`")]
+    NoSaveV2(String),
+    #[error("`{0}` is not a constant vector of strings")]
+    NotStrings(String),
+    #[error("SaveV2 has no `dtypes` list")]
+    NoDtypes,
 }
 
 fn found(names: &[String]) -> String {

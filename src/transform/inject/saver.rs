@@ -11,7 +11,7 @@ use super::builder::{Ops};
 use crate::graph::{const_node, node_name, Graph, InputRef, Inputs, NodeBuilder};
 use super::select::VarKind;
 use super::variables::{self, Variable};
-use super::InjectError;
+use super::{InjectError, SaverFault};
 use crate::proto::tensorflow::attr_value::Value;
 use crate::proto::tensorflow::{AttrValue, DataType, SaverDef};
 use crate::tensor::{self, Tensor, TensorData};
@@ -20,16 +20,12 @@ const V2: i32 = 2;
 
 pub fn extend(graph: &mut Graph, saver: &SaverDef, vars: &[&Variable]) -> Result<(), InjectError> {
     if saver.version != V2 {
-        return Err(InjectError::Saver(
-            "only V2 savers (SaveV2/RestoreV2) can be extended".into(),
-        ));
+        return Err(InjectError::Saver(SaverFault::NotV2));
     }
     let save = find_save(graph, node_name(&saver.save_tensor_name))?;
     let mut node = graph.require(&save)?.clone();
     let [_, names, slices, ..] = node.input.as_slice() else {
-        return Err(InjectError::Saver(format!(
-            "`{save}` lacks its tensor_names and shape_and_slices inputs"
-        )));
+        return Err(InjectError::Saver(SaverFault::SaveInputs(save)));
     };
     let (names, slices) = (node_name(names).to_string(), node_name(slices).to_string());
     append_strings(
@@ -107,9 +103,7 @@ fn find_save(graph: &Graph, start: &str) -> Result<String, InjectError> {
                 .map(|i| node_name(i).to_string()),
         );
     }
-    Err(InjectError::Saver(format!(
-        "no SaveV2 op feeds the save tensor `{start}`"
-    )))
+    Err(InjectError::Saver(SaverFault::NoSaveV2(start.to_string())))
 }
 
 fn strings(values: impl Iterator<Item = String>) -> Tensor {
@@ -128,7 +122,7 @@ fn append_strings(
     more: impl Iterator<Item = String>,
 ) -> Result<(), InjectError> {
     let node = graph.require(name)?;
-    let bad = || InjectError::Saver(format!("`{name}` is not a constant vector of strings"));
+    let bad = || InjectError::Saver(SaverFault::NotStrings(name.to_string()));
     let Some(AttrValue {
         value: Some(Value::Tensor(proto)),
     }) = node.attr.get("value")
@@ -162,7 +156,7 @@ fn append_dtypes(
         value: Some(Value::List(list)),
     }) = attrs.get_mut("dtypes")
     else {
-        return Err(InjectError::Saver("SaveV2 has no `dtypes` list".into()));
+        return Err(InjectError::Saver(SaverFault::NoDtypes));
     };
     list.r#type.extend(vars.iter().map(|v| v.dtype as i32));
     Ok(())

@@ -89,10 +89,7 @@ fn var_shape(node: &NodeDef) -> Result<Vec<u64>, InjectError> {
 }
 
 fn unknown_shape(node: &NodeDef) -> InjectError {
-    InjectError::Unsupported(format!(
-        "variable `{}` has no fully defined `shape` attribute",
-        node.name
-    ))
+    InjectError::UnknownShape(node.name.clone())
 }
 
 /// The variable behind a read node: `<var>/read` of a `VariableV2`, or a
@@ -228,11 +225,7 @@ pub fn select(
     }
     for w in &weights {
         if !tensor::is_floating(w.dtype) {
-            return Err(InjectError::Unsupported(format!(
-                "weight `{}` is {}, not floating point",
-                w.name,
-                w.dtype.name()
-            )));
+            return Err(InjectError::NotFloating { weight: w.name.clone(), dtype: w.dtype });
         }
     }
     Ok(Selection {

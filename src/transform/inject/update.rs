@@ -225,10 +225,7 @@ fn channel_mask(ops: &mut Ops, u: &Update) -> Result<(String, String), InjectErr
         (_, r) => u.shape[r - 1],
     };
     if u.out_axis == OutAxis::First && rank > 2 {
-        return Err(InjectError::Unsupported(format!(
-            "--structure=channel: `{}` is a batched operand of rank {rank} whose output channels are not its last axis",
-            u.name
-        )));
+        return Err(InjectError::BatchedChannels { operand: u.name.to_string(), rank });
     }
     let rest = n / channels.max(1);
     let (matrix, reduce, cell, multiples) = match u.out_axis {
