@@ -167,7 +167,7 @@ fn source(path: &Path, kind: Kind, def: GraphDef, how: How) -> Result<Source> {
 fn open_tflite(path: &Path) -> Result<Source> {
     let bytes = std::fs::read(path).map_err(|source| crate::error::FileError { path: path.to_path_buf(), source })?;
     crate::tflite::check(&bytes).map_err(|e| e.in_file(path))?;
-    let model = litert::Model::load(path, None, None).map_err(|source| RunnerError::LiteRt { path: path.to_path_buf(), source })?;
+    let model = litert::Model::open(path, None).map_err(|source| RunnerError::LiteRt { path: path.to_path_buf(), source })?;
     let how = How::Tflite { inputs: model.inputs().to_vec(), outputs: model.outputs().to_vec(), pairing: Pairing::default() };
     Ok(Source { path: path.to_path_buf(), kind: Kind::Tflite, graph: None, signature_outputs: Vec::new(), how })
 }

@@ -30,6 +30,8 @@ pub enum LiteRtError {
     Null(&'static str),
     #[error("LiteRT finds no signature to run in the model")]
     NoSignature,
+    #[error("the model was opened for its signature only, not compiled to run")]
+    NotCompiled,
     #[error("{what} `{name}` has no static rank, which tf-strip cannot feed")]
     Unranked { what: &'static str, name: String },
     #[error("{what} `{name}` is of LiteRT element type {element_type}, which tf-strip cannot pass to or from LiteRT")]
@@ -167,27 +169,11 @@ impl Model {
     /// Loads and compiles `path` for the CPU; `threads` sets XNNPACK's
     /// thread count (`None`: LiteRT's default). What `bench` times as load.
     pub fn load(path: &Path, threads: Option<u32>, python: Option<&Path>) -> Result<Model> {
-        let api = load_with(python)?;
-        let file = CString::new(path.as_os_str().as_encoded_bytes()).map_err(|_| LiteRtError::Path)?;
-        let mut m = Model {
-            api,
-            env: std::ptr::null_mut(),
-            model: std::ptr::null_mut(),
-            options: std::ptr::null_mut(),
-            compiled: std::ptr::null_mut(),
-            inputs: Vec::new(),
-            outputs: Vec::new(),
-            bound: RefCell::new(None),
-        };
+        let mut m = Model::open(path, python)?;
+        let api = m.api;
         // SAFETY (every call below): the signatures of api.rs, handles
         // created above them and owned by `m`, out-pointers to live locals.
         unsafe {
-            let options = [
-                api::EnvOption::int(api::ENV_AUTO_REGISTER_ACCELERATORS, api::HW_ACCELERATOR_CPU.into()),
-                api::EnvOption::int(api::ENV_MIN_LOGGER_SEVERITY, log_severity()),
-            ];
-            m.env = create("LiteRtCreateEnvironment", |h| (api.create_environment)(options.len() as i32, options.as_ptr(), h))?;
-            m.model = create("LiteRtCreateModelFromFile", |h| (api.create_model_from_file)(m.env, file.as_ptr(), h))?;
             m.options = create("LiteRtCreateOptions", |h| (api.create_options)(h))?;
             check(
                 "LiteRtSetOptionsHardwareAccelerators",
@@ -211,6 +197,35 @@ impl Model {
                 }
             }
             m.compiled = create("LiteRtCreateCompiledModel", |h| (api.create_compiled_model)(m.env, m.model, m.options, h))?;
+        }
+        Ok(m)
+    }
+
+    /// Loads `path` and reads its signature, without compiling it (a model
+    /// `run` needs `load`): what `verify` and `bench` pair with the other
+    /// models before any is run.
+    pub fn open(path: &Path, python: Option<&Path>) -> Result<Model> {
+        let api = load_with(python)?;
+        let file = CString::new(path.as_os_str().as_encoded_bytes()).map_err(|_| LiteRtError::Path)?;
+        let mut m = Model {
+            api,
+            env: std::ptr::null_mut(),
+            model: std::ptr::null_mut(),
+            options: std::ptr::null_mut(),
+            compiled: std::ptr::null_mut(),
+            inputs: Vec::new(),
+            outputs: Vec::new(),
+            bound: RefCell::new(None),
+        };
+        // SAFETY (every call below): the signatures of api.rs, handles
+        // created above them and owned by `m`, out-pointers to live locals.
+        unsafe {
+            let options = [
+                api::EnvOption::int(api::ENV_AUTO_REGISTER_ACCELERATORS, api::HW_ACCELERATOR_CPU.into()),
+                api::EnvOption::int(api::ENV_MIN_LOGGER_SEVERITY, log_severity()),
+            ];
+            m.env = create("LiteRtCreateEnvironment", |h| (api.create_environment)(options.len() as i32, options.as_ptr(), h))?;
+            m.model = create("LiteRtCreateModelFromFile", |h| (api.create_model_from_file)(m.env, file.as_ptr(), h))?;
             let mut count = 0;
             check("LiteRtGetNumModelSignatures", (api.get_num_model_signatures)(m.model, &mut count))?;
             if count == 0 {
@@ -236,6 +251,9 @@ impl Model {
     /// Runs signature 0 on `feeds` (in input order); the outputs in output
     /// order. An input shape other than the model's resizes it (batch).
     pub fn run(&self, feeds: &[&Tensor]) -> Result<Vec<Tensor>> {
+        if self.compiled.is_null() {
+            return Err(LiteRtError::NotCompiled);
+        }
         if feeds.len() != self.inputs.len() {
             return Err(LiteRtError::FeedCount { want: self.inputs.len(), given: feeds.len() });
         }
