@@ -5,21 +5,10 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use common::*;
 use serde_json::Value;
-
-/// Fixture `name` stripped into `dir`, then converted plainly, with
-/// EXPERIMENTAL_SPARSITY, to int8 and to float16 weights: `.1(variant)` is
-/// the path of each.
-fn converted(name: &str, dir: &Path) -> (Fixture, impl Fn(&str) -> PathBuf) {
-    let f = fixtures().into_iter().find(|f| f.name == name).unwrap();
-    assert_succeeded(&strip_fixture(&f, dir, &[]), &format!("strip {name}"));
-    let pb = dir.join("pruning_stripped.pb");
-    let r = python_script("tflite_accelerate_check.py", &[Path::new("convert"), &f.dir, &pb, dir]);
-    (f, move |key: &str| PathBuf::from(r[key].as_str().unwrap_or_else(|| panic!("no {key} in {r}"))))
-}
 
 fn sha256_of(path: &Path) -> String {
     sha256_hex(&std::fs::read(path).unwrap())

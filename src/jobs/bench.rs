@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::runner::{self, InputOptions, RunnerError, UsageError};
+use crate::runner::{self, InputOptions, Loaded, RunnerError, UsageError};
 use crate::runtime::{Model, SessionConfig};
 use crate::tensor::Tensor;
 use super::verify::ModelInfo;
@@ -108,21 +108,21 @@ pub fn bench(paths: &[PathBuf], opts: &BenchOptions, progress: BenchProgress<'_>
         let feeds = runner::make_feeds(&prepared.inputs, &inputs, &given, 0)?;
         Ok(prepared.needs.iter().map(|needs| feeds.iter().filter(|(n, _)| needs.contains(n)).cloned().collect()).collect())
     };
-    let run = |model: &Model, i: usize, feeds: &[(String, Tensor)]| -> Result<Duration, RunnerError> {
+    let run = |model: &Loaded, feeds: &[(String, Tensor)]| -> Result<Duration, RunnerError> {
         let start = Instant::now();
-        model
-            .run(feeds, &prepared.fetches)
-            .map_err(|source| RunnerError::Runtime { path: prepared.sources[i].path.clone(), source })?;
+        model.run(feeds, &prepared.fetches)?;
         Ok(start.elapsed())
     };
-    Model::warm_up(&opts.session).map_err(RunnerError::Load)?;
+    if prepared.sources.iter().any(|s| s.graph().is_some()) {
+        Model::warm_up(&opts.session).map_err(RunnerError::Load)?;
+    }
 
     let n = prepared.sources.len();
     let loads = opts.loads.max(1);
     let mut load_times = vec![Vec::new(); n];
     let mut first_runs = vec![Vec::new(); n];
     let mut rss_growth = vec![None; n];
-    let mut kept: Vec<Model> = Vec::with_capacity(n);
+    let mut kept: Vec<Loaded> = Vec::with_capacity(n);
     let first_feeds = feeds_at(opts.batches[0])?;
     for round in 0..loads {
         for (i, source) in prepared.sources.iter().enumerate() {
@@ -131,7 +131,7 @@ pub fn bench(paths: &[PathBuf], opts: &BenchOptions, progress: BenchProgress<'_>
             let start = Instant::now();
             let model = source.load(&opts.session)?;
             load_times[i].push(start.elapsed().as_secs_f64());
-            first_runs[i].push(run(&model, i, &first_feeds[i])?.as_secs_f64());
+            first_runs[i].push(run(&model, &first_feeds[i])?.as_secs_f64());
             if round == 0 {
                 rss_growth[i] = rss_before.zip(rss("VmRSS")).map(|(b, a)| a as i64 - b as i64);
                 kept.push(model);
@@ -144,7 +144,7 @@ pub fn bench(paths: &[PathBuf], opts: &BenchOptions, progress: BenchProgress<'_>
         let feeds = feeds_at(batch)?;
         for (i, model) in kept.iter().enumerate() {
             for _ in 0..opts.warmup {
-                run(model, i, &feeds[i])?;
+                run(model, &feeds[i])?;
             }
         }
         let mut times: Vec<Vec<f64>> = vec![Vec::new(); n];
@@ -158,7 +158,7 @@ pub fn bench(paths: &[PathBuf], opts: &BenchOptions, progress: BenchProgress<'_>
             };
             progress(done, total, &format!("batch {batch}"));
             for (i, model) in kept.iter().enumerate() {
-                times[i].push(run(model, i, &feeds[i])?.as_secs_f64());
+                times[i].push(run(model, &feeds[i])?.as_secs_f64());
             }
         }
         let first = results.len();

@@ -127,13 +127,10 @@ pub fn verify(paths: &[PathBuf], opts: &VerifyOptions, progress: &dyn Progress) 
         }
         let outputs: Vec<Vec<Tensor>> = models
             .iter()
-            .zip(&prepared.sources)
             .zip(&prepared.needs)
-            .map(|((model, source), needs)| {
+            .map(|(model, needs)| {
                 let own: Vec<(String, Tensor)> = feeds.iter().filter(|(n, _)| needs.contains(n)).cloned().collect();
-                model
-                    .run(&own, &prepared.fetches)
-                    .map_err(|source_err| RunnerError::Runtime { path: source.path.clone(), source: source_err })
+                model.run(&own, &prepared.fetches)
             })
             .collect::<Result<_, _>>()?;
         for (candidate, acc) in outputs[1..].iter().zip(&mut diffs) {

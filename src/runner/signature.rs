@@ -24,9 +24,10 @@ pub struct InputSpec {
 }
 
 /// The placeholders `fetches` depend on, through data and control edges, in
-/// name order. `PlaceholderWithDefault` is left to its default.
+/// name order. `PlaceholderWithDefault` is left to its default. None for a
+/// `.tflite`, whose inputs `prepare` pairs with the graphs'.
 pub fn placeholders(source: &Source, fetches: &[String]) -> Result<Vec<InputSpec>> {
-    let graph = &source.graph;
+    let Some(graph) = source.graph() else { return Ok(Vec::new()) };
     let needed = reachable_from(graph, fetches).map_err(|e| e.in_file(&source.path))?;
     let mut found: Vec<&NodeDef> = graph
         .nodes()

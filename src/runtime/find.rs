@@ -36,7 +36,7 @@ pub enum LoadError {
     },
 }
 
-/// Why no pip-installed TensorFlow was found through `python`.
+/// Why no pip-installed package (TensorFlow, LiteRT) was found through `python`.
 #[derive(Debug, thiserror::Error)]
 pub enum WheelError {
     #[error("{} could not be run ({source})", .python.display())]
@@ -45,10 +45,10 @@ pub enum WheelError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{} has no `tensorflow` package", .python.display())]
-    NoPackage { python: PathBuf },
-    #[error("{}'s tensorflow package at {} has no {lib}", .python.display(), .dir.display())]
-    MissingLibrary { python: PathBuf, dir: PathBuf, lib: &'static str },
+    #[error("{} has no `{package}` package", .python.display())]
+    NoPackage { python: PathBuf, package: &'static str },
+    #[error("{}'s {package} package at {} has no {lib}", .python.display(), .dir.display())]
+    MissingLibrary { python: PathBuf, package: &'static str, dir: PathBuf, lib: &'static str },
 }
 
 /// Why the C library of a found wheel did not load.
@@ -89,23 +89,31 @@ pub(super) fn load(python: Option<&Path>) -> Result<String, LoadError> {
     Ok(dir.display().to_string())
 }
 
-/// The `tensorflow` package directory of `python`'s environment. `find_spec`
-/// locates the package without importing it, which would take seconds.
+/// The `tensorflow` package directory of `python`'s environment.
 fn wheel_dir(python: &Path) -> Result<PathBuf, WheelError> {
-    const FIND: &str = "import importlib.util as u, os\n\
-                        s = u.find_spec('tensorflow')\n\
-                        print(os.path.dirname(s.origin) if s and s.origin else '')";
+    package_dir(python, "tensorflow", &WHEEL_LIBS)
+}
+
+/// The directory of pip-installed `package` in `python`'s environment,
+/// checked to hold every one of `libs`. `find_spec` locates the package
+/// without importing it, which would take seconds.
+pub(crate) fn package_dir(python: &Path, package: &'static str, libs: &[&'static str]) -> Result<PathBuf, WheelError> {
+    let find = format!(
+        "import importlib.util as u, os\n\
+         s = u.find_spec('{package}')\n\
+         print(os.path.dirname(s.origin) if s and s.origin else '')"
+    );
     let out = Command::new(python)
-        .args(["-c", FIND])
+        .args(["-c", &find])
         .output()
         .map_err(|source| WheelError::PythonNotRunnable { python: python.to_path_buf(), source })?;
     let dir = String::from_utf8_lossy(&out.stdout).trim().to_string();
     if !out.status.success() || dir.is_empty() {
-        return Err(WheelError::NoPackage { python: python.to_path_buf() });
+        return Err(WheelError::NoPackage { python: python.to_path_buf(), package });
     }
     let dir = PathBuf::from(dir);
-    match WHEEL_LIBS.iter().find(|lib| !dir.join(lib).is_file()) {
-        Some(lib) => Err(WheelError::MissingLibrary { python: python.to_path_buf(), dir, lib }),
+    match libs.iter().find(|lib| !dir.join(lib).is_file()) {
+        Some(&lib) => Err(WheelError::MissingLibrary { python: python.to_path_buf(), package, dir, lib }),
         None => Ok(dir),
     }
 }

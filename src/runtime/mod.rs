@@ -2,7 +2,8 @@
 //! a pip-installed TensorFlow: `find.rs`), so that tf-strip builds and
 //! rewrites without it and only verification, benchmarks and tests need it.
 
-mod find;
+pub(crate) mod find;
+pub mod litert;
 
 pub use find::{LoadError, WheelError, WheelLoadError};
 

@@ -29,5 +29,12 @@ pub enum TfLiteError {
     Foreign(#[from] crate::filekind::ForeignFile),
 }
 
+/// Checks `bytes` as `accelerate` reads them (every table, vector and index
+/// in range), so that a damaged file is refused here, with the reason,
+/// before a runtime that trusts it is given it.
+pub fn check(bytes: &[u8]) -> Result<(), Invalid> {
+    read::Model::read(bytes).map(|_| ())
+}
+
 #[cfg(test)]
 mod tests;

@@ -124,6 +124,14 @@ pub fn pruned_fixtures() -> Vec<Fixture> {
 /// never a reason to skip. It inherits `TF_ENABLE_ONEDNN_OPTS`, so scripts
 /// run TensorFlow with the settings the suite runs with.
 pub fn python() -> Command {
+    let mut cmd = Command::new(python_path());
+    cmd.env("TF_CPP_MIN_LOG_LEVEL", "3");
+    cmd
+}
+
+/// The pinned Python's path (`TF_STRIP_PYTHON`, else `.venv/bin/python`),
+/// checked to exist; its environment holds TensorFlow and ai-edge-litert.
+pub fn python_path() -> PathBuf {
     let python = std::env::var_os("TF_STRIP_PYTHON")
         .map(PathBuf::from)
         .unwrap_or_else(|| root().join(".venv/bin/python"));
@@ -132,9 +140,19 @@ pub fn python() -> Command {
         "{} not found: run the tests with scripts/test, which installs the pinned TensorFlow",
         python.display()
     );
-    let mut cmd = Command::new(python);
-    cmd.env("TF_CPP_MIN_LOG_LEVEL", "3");
-    cmd
+    python
+}
+
+/// Fixture `name` stripped into `dir`, then converted by TensorFlow's TFLite
+/// converter plainly, with EXPERIMENTAL_SPARSITY, to int8 and to float16
+/// weights (`scripts/tflite_accelerate_check.py convert`): `.1(variant)` is
+/// the path of each.
+pub fn converted(name: &str, dir: &Path) -> (Fixture, impl Fn(&str) -> PathBuf) {
+    let f = fixtures().into_iter().find(|f| f.name == name).unwrap();
+    assert_succeeded(&strip_fixture(&f, dir, &[]), &format!("strip {name}"));
+    let pb = dir.join("pruning_stripped.pb");
+    let r = python_script("tflite_accelerate_check.py", &[Path::new("convert"), &f.dir, &pb, dir]);
+    (f, move |key: &str| PathBuf::from(r[key].as_str().unwrap_or_else(|| panic!("no {key} in {r}"))))
 }
 
 /// Runs `scripts/tf_oracle.py ARGS` and returns its JSON answer.
