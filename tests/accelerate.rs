@@ -79,11 +79,11 @@ fn mlp90s_weights_at_90_percent_are_stored_sparse_at_batch_1_by_default() {
     let converted = converted("mlp90", tmp.path()).1;
     for (variant, decision, densify) in [("plain", "sparse", 0), ("sparsity", "converter_sparse", 3)] {
         let report = accelerate(&converted(variant), &tmp.path().join(format!("fast-{variant}.tflite")), &[]);
-        assert_eq!(report["min_sparsity"], 0.85);
+        assert_eq!(report["min_sparsity"], 0.875);
         assert_eq!(decisions(&report), [decision; 3], "{variant}: {report:#}");
         assert_eq!(report["densify_removed"], densify, "{variant}: {report:#}");
         for layer in report["layers"].as_array().unwrap() {
-            assert_eq!(layer["reason"], "90.0% zeros >= 85.0%", "{variant}: {layer}");
+            assert_eq!(layer["reason"], "90.0% zeros >= 87.5%", "{variant}: {layer}");
         }
     }
 }
@@ -95,9 +95,9 @@ fn the_default_threshold_follows_batch_and_min_sparsity_overrides_it() {
     let out = tmp.path().join("batch8.tflite");
     // mlp90's weights are 90% zeros: enough at batch 1, not at batch 8.
     let report = accelerate(&plain, &out, &["--batch", "8"]);
-    assert_eq!(report["min_sparsity"], 0.95);
+    assert_eq!(report["min_sparsity"], 0.925);
     assert_eq!(decisions(&report), ["left"; 3], "{report:#}");
-    assert!(report["layers"][0]["reason"].as_str().unwrap().contains("< 95.0%"), "{report:#}");
+    assert!(report["layers"][0]["reason"].as_str().unwrap().contains("< 92.5%"), "{report:#}");
     assert_eq!(sha256_of(&out), sha256_of(&plain), "nothing rewritten: the model is written as it was");
     assert!(report["warnings"][0].as_str().unwrap().contains("no FULLY_CONNECTED weight was rewritten"), "{report:#}");
     let report = accelerate(&plain, &out, &["--batch", "8", "--min_sparsity", "0.5"]);
