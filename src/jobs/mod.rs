@@ -4,6 +4,7 @@
 //! run models in TensorFlow through `runner` and `runtime`.
 
 mod accelerate;
+mod accelerate_tf;
 mod bench;
 mod compact;
 mod decode;
@@ -19,7 +20,11 @@ mod verify;
 
 use std::path::PathBuf;
 
-pub use accelerate::{accelerate_file, AccelerateJob, AccelerateSummary};
+pub use accelerate::{accelerate_file, AccelerateJob, AccelerateReports, AccelerateSummary};
+pub use accelerate_tf::{
+    accelerate_graph, GraphCheck, GraphTiming, LayerTiming, TfAccelerateOptions, TfAccelerateReport, TfDecision, TfLayerReport,
+    DEFAULT_MARGIN,
+};
 pub use bench::{bench, BenchOptions, BenchProgress, BenchReport, BenchResult, Stop};
 pub use compact::{compact_file, CompactInput, CompactJob, CompactSummary};
 pub use decode::{decode_file, DecodeSummary};
@@ -72,6 +77,15 @@ pub enum JobError {
     TfLite(#[from] crate::tflite::TfLiteError),
     #[error(transparent)]
     Unfrozen(#[from] Unfrozen),
+    /// Measuring or verifying in TensorFlow (`accelerate`).
+    #[error(transparent)]
+    Runner(#[from] crate::runner::RunnerError),
+    #[error("{}: {source}", .path.display())]
+    SparseMatMul {
+        path: PathBuf,
+        #[source]
+        source: crate::transform::SparseMatMulError,
+    },
     /// The job as asked cannot be done (a missing `.meta`); the message says
     /// what to change.
     #[error("{0}")]
