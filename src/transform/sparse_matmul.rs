@@ -130,24 +130,10 @@ fn rewrite_one(graph: &mut Graph, c: &MatMulCandidate, added: &mut HashSet<Strin
         ("values", Tensor::from_f32s(&[values.len() as u64], &values)),
         ("dense_shape", Tensor::from_i64s(&[2], &shape)),
     ];
-    let mut operands = Vec::new();
-    for (what, value) in constants {
-        let mut name = fresh(graph, added, &format!("{}/sparse_{what}", c.name));
-        let dtype = value.dtype;
-        let mut node = const_node(&name, &value);
-        node.device = device.clone();
-        graph.add(node)?;
-        for enter in &c.enters {
-            let template = graph.require(enter)?.clone();
-            let entered = fresh(graph, added, &format!("{name}/Enter"));
-            let mut node = NodeBuilder::new(&template.op).input(name.as_str()).ty("T", dtype).device(&template.device).build(&entered);
-            // frame_name, is_constant, parallel_iterations: the same frame as the weight's.
-            node.attr.extend(template.attr.into_iter().filter(|(k, _)| k != "T"));
-            graph.add(node)?;
-            name = entered;
-        }
-        operands.push(name);
-    }
+    let operands: Vec<String> = constants
+        .iter()
+        .map(|(what, value)| entered_const(graph, added, &format!("{}/sparse_{what}", c.name), value, &device, &c.enters))
+        .collect::<Result<_>>()?;
     let x = matmul.data_inputs_as_written().next().cloned().unwrap_or_default();
     let product = fresh(graph, added, &format!("{}/sparse_product", c.name));
     let sparse = NodeBuilder::new(SPARSE_MATMUL)
@@ -161,11 +147,9 @@ fn rewrite_one(graph: &mut Graph, c: &MatMulCandidate, added: &mut HashSet<Strin
         .device(&matmul.device)
         .build(&product);
     graph.add(sparse)?;
-    let perm = fresh(graph, added, &format!("{}/sparse_perm", c.name));
-    graph.add(const_node(&perm, &Tensor::from_i32s(&[2], &[1, 0])))?;
-    // Control inputs stay on the product: the perm, a constant, needs none of
-    // the loop frame's (it is read only by this Transpose, whose frame its
-    // other input gives).
+    // A constant read inside a loop must enter its frame too: TensorFlow
+    // refuses a node whose inputs come from two frames.
+    let perm = entered_const(graph, added, &format!("{}/sparse_perm", c.name), &Tensor::from_i32s(&[2], &[1, 0]), &device, &c.enters)?;
     let transpose = NodeBuilder::new("Transpose")
         .input(product.as_str())
         .input(perm.as_str())
@@ -175,6 +159,25 @@ fn rewrite_one(graph: &mut Graph, c: &MatMulCandidate, added: &mut HashSet<Strin
         .build(&c.name);
     graph.replace(transpose)?;
     Ok(())
+}
+
+/// A `Const` holding `value`, passed through copies of `enters` (the frames
+/// the weight entered, outermost first): the name of what reads as it.
+fn entered_const(graph: &mut Graph, added: &mut HashSet<String>, base: &str, value: &Tensor, device: &str, enters: &[String]) -> Result<String> {
+    let mut name = fresh(graph, added, base);
+    let mut node = const_node(&name, value);
+    node.device = device.to_string();
+    graph.add(node)?;
+    for enter in enters {
+        let template = graph.require(enter)?.clone();
+        let entered = fresh(graph, added, &format!("{name}/Enter"));
+        let mut node = NodeBuilder::new(&template.op).input(name.as_str()).ty("T", value.dtype).device(&template.device).build(&entered);
+        // frame_name, is_constant, parallel_iterations: the same frame as the weight's.
+        node.attr.extend(template.attr.into_iter().filter(|(k, _)| k != "T"));
+        graph.add(node)?;
+        name = entered;
+    }
+    Ok(name)
 }
 
 /// `Graph::fresh_name`, also skipping the names this rewrite has given.
@@ -292,7 +295,8 @@ mod tests {
         assert_eq!(found[0].enters, ["rnn/while/Enter"]);
         rewrite_sparse_matmuls(&mut g, &found).unwrap();
         let product = g.node("rnn/while/mm/sparse_product").unwrap();
-        for (input, dtype) in product.input[..3].iter().zip([DataType::DtInt64, DataType::DtFloat, DataType::DtInt64]) {
+        let perm = &g.node("rnn/while/mm").unwrap().input[1];
+        for (input, dtype) in product.input[..3].iter().chain([perm]).zip([DataType::DtInt64, DataType::DtFloat, DataType::DtInt64, DataType::DtInt32]) {
             let e = g.node(input).unwrap();
             assert_eq!(e.op, "Enter", "{input}");
             assert_eq!(e.dtype_attr("T").unwrap(), Some(dtype), "{input}");
