@@ -129,9 +129,9 @@ pub fn accelerate_graph(graph: &mut Graph, path: &Path, opts: &TfAccelerateOptio
     if opts.min_sparsity.is_none() {
         crate::runtime::load_with(opts.python.as_deref()).map_err(|e| {
             JobError::Invalid(format!(
-                "accelerating a TensorFlow graph measures each layer in TensorFlow, which {e}; \
-                 give --min_sparsity S to decide by sparsity alone, or make TensorFlow loadable \
-                 (TENSORFLOW_DIR, or a pip-installed tensorflow for the PATH's python3)"
+                "{}: choosing the layers to rewrite by measurement needs TensorFlow, and it {e}; \
+                 or give --min_sparsity S to decide by sparsity alone",
+                path.display()
             ))
         })?;
     }
