@@ -243,7 +243,7 @@ fn time_layer(c: &MatMulCandidate, weight: &Tensor, batch: u64, path: &Path, ses
     let sparse_error = |source| JobError::SparseMatMul { path: path.to_path_buf(), source };
     let alone = sparse_matmul_candidates(&dense).map_err(sparse_error)?;
     rewrite_sparse_matmuls(&mut sparse, &alone).map_err(sparse_error)?;
-    let in_tf = |source| JobError::Runner(RunnerError::Runtime { path: path.to_path_buf(), source });
+    let in_tf = |source| JobError::from(RunnerError::Runtime { path: path.to_path_buf(), source });
     let models = [&dense, &sparse]
         .map(|g| Model::import(&prost::Message::encode_to_vec(g.def()), session))
         .into_iter()

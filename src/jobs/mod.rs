@@ -77,9 +77,10 @@ pub enum JobError {
     TfLite(#[from] crate::tflite::TfLiteError),
     #[error(transparent)]
     Unfrozen(#[from] Unfrozen),
-    /// Measuring or verifying in TensorFlow (`accelerate`).
+    /// Measuring or verifying in TensorFlow (`accelerate`); boxed, being
+    /// the largest error by far.
     #[error(transparent)]
-    Runner(#[from] crate::runner::RunnerError),
+    Runner(Box<crate::runner::RunnerError>),
     #[error("{}: {source}", .path.display())]
     SparseMatMul {
         path: PathBuf,
@@ -90,6 +91,12 @@ pub enum JobError {
     /// what to change.
     #[error("{0}")]
     Invalid(String),
+}
+
+impl From<crate::runner::RunnerError> for JobError {
+    fn from(e: crate::runner::RunnerError) -> Self {
+        JobError::Runner(Box::new(e))
+    }
 }
 
 /// Told where a long job is, for a progress display.

@@ -97,8 +97,8 @@ pub fn sparse_matmul_candidates(graph: &Graph) -> Result<Vec<MatMulCandidate>> {
     Ok(found)
 }
 
-/// Rewrites `chosen` (candidates of this graph) into `SparseTensorDenseMatMul`
-/// + `Transpose`, each under its `MatMul`'s name; weights, `Enter`s and
+/// Rewrites `chosen` (candidates of this graph) into a `SparseTensorDenseMatMul`
+/// and a `Transpose`, each under its `MatMul`'s name; weights, `Enter`s and
 /// `Identity`s no longer read are removed.
 pub fn rewrite_sparse_matmuls(graph: &mut Graph, chosen: &[MatMulCandidate]) -> Result<()> {
     if chosen.is_empty() {
