@@ -180,7 +180,9 @@ fn foreign_files_missing_files_and_an_output_naming_the_input_get_one_line() {
     assert_succeeded(&strip_fixture(&f, tmp.path(), &[]), "strip mlp90");
     let pb = tmp.path().join("pruning_stripped.pb");
     let out = tmp.path().join("out.tflite");
-    assert_refused(&pb, &out, "tf-strip accelerate reads a TFLite flatbuffer (.tflite)");
+    let h5 = tmp.path().join("model.h5");
+    std::fs::write(&h5, b"\x89HDF\r\n\x1a\n and then some").unwrap();
+    assert_refused(&h5, &out, "an HDF5 file");
     assert_refused(&tmp.path().join("missing.tflite"), &out, "no such file");
     let before = sha256_of(&pb);
     assert_refused(&pb, &pb, "the output would overwrite an input");

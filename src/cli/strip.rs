@@ -60,6 +60,12 @@ pub struct StripArgs {
     compact: bool,
     #[command(flatten)]
     compact_flags: super::compact::CompactFlags,
+    /// Also rewrite the sparse MatMuls that TensorFlow runs faster sparse
+    /// (`tf-strip accelerate`), after --compact.
+    #[arg(long)]
+    accelerate: bool,
+    #[command(flatten)]
+    accelerate_flags: super::accelerate::AccelerateFlags,
     /// Rewrite TF1 TensorArrays (dynamic_rnn's loops) into TensorLists, which
     /// TFLite's converter turns into builtin ops; TensorFlow computes the same.
     #[arg(long = "tensor_lists")]
@@ -101,6 +107,9 @@ pub fn run(args: StripArgs) -> Result<(), CliError> {
     if args.compact_flags.given() && !args.compact {
         return Err(CliError::Usage("--round_to and --no_border_constants shape --compact: add --compact".into()));
     }
+    if args.accelerate_flags.given() && !args.accelerate {
+        return Err(CliError::Usage("--batch, --min_sparsity, --threads and --python shape --accelerate: add --accelerate".into()));
+    }
     let format = args.output_format.with_as_text(args.as_text)?;
     let signature = args.signature.spec(format, &outputs)?;
     let write = match (format, args.encode) {
@@ -125,12 +134,16 @@ pub fn run(args: StripArgs) -> Result<(), CliError> {
         write,
         compact: args.compact.then(|| args.compact_flags.options(Vec::new())),
         tensor_lists: args.tensor_lists,
+        accelerate: args.accelerate.then(|| args.accelerate_flags.options()),
     };
     let summary = strip_checkpoint(&job, &Steps::for_bytes(BIG_CHECKPOINT))?;
     show(&summary.warnings, &summary, args.json, || {
         let mut text = render(&summary);
         if let Some(c) = &summary.report.compact {
             text += &format!("Compacted:\n{}", super::compact::render(c));
+        }
+        if let Some(a) = &summary.report.accelerate {
+            text += &format!("Accelerated:\n{}", super::accelerate::render_tf(a));
         }
         if let Some(t) = &summary.tensor_lists {
             text += &render_tensor_lists(t);

@@ -199,7 +199,7 @@ pub fn bench(paths: &[PathBuf], opts: &BenchOptions, progress: BenchProgress<'_>
     })
 }
 
-fn median_of(values: &[f64]) -> f64 {
+pub(super) fn median_of(values: &[f64]) -> f64 {
     let mut v = values.to_vec();
     v.sort_by(f64::total_cmp);
     quantile(&v, 0.5)

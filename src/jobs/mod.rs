@@ -4,6 +4,7 @@
 //! run models in TensorFlow through `runner` and `runtime`.
 
 mod accelerate;
+mod accelerate_tf;
 mod bench;
 mod compact;
 mod decode;
@@ -19,7 +20,11 @@ mod verify;
 
 use std::path::PathBuf;
 
-pub use accelerate::{accelerate_file, AccelerateJob, AccelerateSummary};
+pub use accelerate::{accelerate_file, AccelerateJob, AccelerateReports, AccelerateSummary};
+pub use accelerate_tf::{
+    accelerate_graph, GraphCheck, GraphTiming, LayerTiming, TfAccelerateOptions, TfAccelerateReport, TfDecision, TfLayerReport,
+    DEFAULT_MARGIN,
+};
 pub use bench::{bench, BenchOptions, BenchProgress, BenchReport, BenchResult, Stop};
 pub use compact::{compact_file, CompactInput, CompactJob, CompactSummary};
 pub use decode::{decode_file, DecodeSummary};
@@ -80,6 +85,37 @@ pub enum JobError {
     HoldsNoGraph { path: PathBuf },
     #[error("{}: a SavedModel; inject takes the training graph as a .meta MetaGraphDef or a GraphDef", .path.display())]
     InjectSavedModel { path: PathBuf },
+    #[error("--batch needs batch sizes of at least 1")]
+    NoBatch,
+    #[error("{}: choosing the layers to rewrite by measurement needs TensorFlow, and it {source}; or give --min_sparsity S to decide by sparsity alone", .path.display())]
+    NoTensorFlowToMeasure {
+        path: PathBuf,
+        #[source]
+        source: crate::runtime::RuntimeError,
+    },
+    #[error("{}: `{weight}`: {source}", .path.display())]
+    BadWeight {
+        path: PathBuf,
+        weight: String,
+        #[source]
+        source: crate::tensor::TensorError,
+    },
+    /// Measuring or verifying in TensorFlow (`accelerate`); boxed, being
+    /// the largest error by far.
+    #[error(transparent)]
+    Runner(Box<crate::runner::RunnerError>),
+    #[error("{}: {source}", .path.display())]
+    SparseMatMul {
+        path: PathBuf,
+        #[source]
+        source: crate::transform::SparseMatMulError,
+    },
+}
+
+impl From<crate::runner::RunnerError> for JobError {
+    fn from(e: crate::runner::RunnerError) -> Self {
+        JobError::Runner(Box::new(e))
+    }
 }
 
 /// Told where a long job is, for a progress display.

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
+use super::accelerate_tf::{accelerate_graph, TfAccelerateOptions, TfAccelerateReport};
 use super::{GraphOutput, JobError, Progress, Summary};
 use crate::atomic::CreatedDirs;
 use crate::checkpoint::{self, Checkpoint};
@@ -35,6 +36,9 @@ pub struct StripJob {
     pub compact: Option<CompactOptions>,
     /// Also rewrite TensorArrays into TensorLists, for TFLite's converter.
     pub tensor_lists: bool,
+    /// Also rewrite the sparse `MatMul`s TensorFlow runs faster sparse
+    /// (`accelerate`), after compact.
+    pub accelerate: Option<TfAccelerateOptions>,
 }
 
 pub type StripSummary = Summary<StripInputs, StripReports>;
@@ -53,6 +57,8 @@ pub struct StripReports {
     pub strip: StripReport,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub compact: Option<CompactReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accelerate: Option<TfAccelerateReport>,
 }
 
 /// Strips `job.checkpoint` into `job.output`. Nothing is written or left
@@ -104,6 +110,13 @@ pub fn strip_checkpoint(job: &StripJob, progress: &dyn Progress) -> Result<Strip
         }
         None => None,
     };
+    let accelerated = match &job.accelerate {
+        Some(options) => {
+            progress.step("rewriting sparse matmuls that run faster sparse");
+            Some(accelerate_graph(&mut graph, &model_path, options)?)
+        }
+        None => None,
+    };
     let tensor_lists = super::rewrite_tensor_arrays(&mut graph, job.tensor_lists, progress)?;
 
     progress.step("writing the stripped graph");
@@ -122,10 +135,11 @@ pub fn strip_checkpoint(job: &StripJob, progress: &dyn Progress) -> Result<Strip
             .into_iter()
             .chain(written.warnings())
             .chain(compacted.as_ref().into_iter().flat_map(super::compact::warnings))
+            .chain(accelerated.as_ref().into_iter().flat_map(super::accelerate::tf_warnings))
             .chain(tensor_lists.iter().flat_map(super::tensor_list_warnings))
             .collect(),
         written,
-        report: StripReports { strip: report, compact: compacted },
+        report: StripReports { strip: report, compact: compacted, accelerate: accelerated },
         tensor_lists,
     })
 }

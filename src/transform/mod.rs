@@ -7,6 +7,7 @@ pub mod compact;
 mod eval;
 mod fold_masks;
 mod freeze;
+pub mod sparse_matmul;
 pub mod inject;
 pub mod loadable;
 mod strip;
@@ -22,6 +23,7 @@ pub use eval::{ConcatError, EvalError};
 pub use fold_masks::{fold_masks, MaskedWeight};
 pub use freeze::{freeze, VariableSource};
 pub use inject::{inject, InjectError, InjectOptions, InjectReport, SaverFault};
+pub use sparse_matmul::{rewrite_sparse_matmuls, sparse_matmul_candidates, MatMulCandidate, SparseMatMulError};
 pub use strip::{strip, StripOptions, StripReport};
 pub use tensor_lists::{tensor_arrays_to_lists, KeptArray, TensorListReport};
 
