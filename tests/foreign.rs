@@ -118,6 +118,11 @@ fn every_command_names_a_foreign_file_and_its_kind_in_one_line() {
         let before = digests(&case.path);
         let name = case.path.file_name().unwrap().to_string_lossy().into_owned();
         for (command, args) in commands(&case.path, &out) {
+            // verify and bench run a .tflite (through LiteRT): not foreign to
+            // them; tests/litert.rs gives them a damaged one.
+            if case.kind == "a TFLite flatbuffer" && matches!(command, "verify" | "bench") {
+                continue;
+            }
             let (code, stderr) = run(&args);
             let what = format!("{command} on {name}: {stderr}");
             assert_eq!(code, Some(1), "{what}");
